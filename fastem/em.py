@@ -1,0 +1,116 @@
+"""The backend-agnostic EM driver: initialise, iterate passes, check convergence, keep the
+best of ``n_init``. Shared by the estimator, the CLI and every backend.
+
+Each iteration is one pass: the E-step under the current parameters yields the statistics
+and the log-likelihood together (the lower bound of that iteration, as in scikit-learn),
+then the M-step turns the statistics into new parameters.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Protocol
+
+import numpy as np
+
+from .data.sources import ChunkSource
+from .families import CovarianceFamily, GaussianParams, KernelArgs
+from .mstep import m_step
+from .stats import SuffStats
+
+
+class StatsFn(Protocol):
+    """A backend's pass: statistics of ``source`` under ``kargs``."""
+
+    def __call__(self, source: ChunkSource, kargs: KernelArgs,
+                 family: CovarianceFamily) -> SuffStats: ...
+
+
+@dataclass
+class IterationInfo:
+    """What a callback sees after every EM iteration."""
+
+    init: int
+    n_iter: int
+    lower_bound: float
+    change: float
+    seconds: float
+    params: GaussianParams
+
+
+@dataclass
+class EMResult:
+    """Outcome of :func:`run_em` or :func:`fit_mixture`."""
+
+    params: GaussianParams
+    converged: bool
+    n_iter: int
+    lower_bound: float
+    lower_bounds: list = field(default_factory=list)
+
+
+def run_em(source: ChunkSource, family: CovarianceFamily, params: GaussianParams, *,
+           stats_fn: StatsFn, max_iter: int, tol: float, reg_covar: float,
+           lower_bound: float = -np.inf, init: int = 0,
+           callback: Optional[Callable[[IterationInfo], None]] = None) -> EMResult:
+    """EM iterations from ``params`` until the lower bound changes by less than ``tol``."""
+    lower_bounds: list[float] = []
+    converged = False
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        t0 = time.perf_counter()
+        prev = lower_bound
+        stats = stats_fn(source, family.kernel_args(params), family)
+        if not stats.weight_sum > 0:
+            raise ValueError("The data source yielded no rows (or only zero weights).")
+        lower_bound = stats.loglik / stats.weight_sum
+        params = m_step(family, stats, reg_covar, params, iteration=n_iter,
+                        dtype_hint=source.dtype)
+        lower_bounds.append(lower_bound)
+        change = lower_bound - prev
+        if callback is not None:
+            callback(IterationInfo(init, n_iter, lower_bound, change,
+                                   time.perf_counter() - t0, params))
+        if abs(change) < tol:
+            converged = True
+            break
+    return EMResult(params, converged, n_iter, lower_bound, lower_bounds)
+
+
+def fit_mixture(source: ChunkSource, family: CovarianceFamily, *,
+                initializer: Callable[[int], GaussianParams], n_init: int,
+                stats_fn: StatsFn, max_iter: int, tol: float, reg_covar: float,
+                warm: Optional[tuple[GaussianParams, float]] = None,
+                callback: Optional[Callable[[IterationInfo], None]] = None,
+                on_init: Optional[Callable[[int], None]] = None,
+                on_init_end: Optional[Callable[[EMResult, float], None]] = None) -> EMResult:
+    """Run EM ``n_init`` times (once from ``warm`` when given) and keep the best lower bound.
+
+    Parameters
+    ----------
+    initializer : callable
+        ``initializer(i)`` returns the initial parameters of restart ``i``.
+    warm : (params, lower_bound), optional
+        Continue from fitted parameters instead of initialising (``warm_start``).
+    """
+    best: Optional[EMResult] = None
+    for i in range(1 if warm is not None else n_init):
+        if on_init is not None:
+            on_init(i)
+        t0 = time.perf_counter()
+        if warm is not None:
+            params, lb0 = warm
+        else:
+            params, lb0 = initializer(i), -np.inf
+        if max_iter == 0:
+            result = EMResult(params, False, 0, lb0, [])
+        else:
+            result = run_em(source, family, params, stats_fn=stats_fn, max_iter=max_iter,
+                            tol=tol, reg_covar=reg_covar, lower_bound=lb0, init=i,
+                            callback=callback)
+        if on_init_end is not None:
+            on_init_end(result, time.perf_counter() - t0)
+        if best is None or result.lower_bound > best.lower_bound:
+            best = result
+    assert best is not None
+    return best

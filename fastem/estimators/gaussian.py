@@ -1,0 +1,360 @@
+"""``GaussianMixture``: scikit-learn's estimator, fitted by fastem's fused EM pass."""
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from .._params import (ARRAY_LIKE, BOOL, NONE, RANDOM_STATE, Interval, Options,
+                       validate_params)
+from .._validation import validate_data, validate_init, validate_sample_weight
+from ..backends import BACKENDS
+from ..backends import numba as nb
+from ..data.sources import ArraySource
+from ..em import EMResult, IterationInfo, fit_mixture
+from ..exceptions import ConvergenceWarning
+from ..families import FAMILIES, GaussianParams, get_family
+from ..init import INITIALIZERS, initialize
+from ._base import BaseEstimatorMixin, numba_threads
+
+ArrayLike = Any
+RandomStateLike = Union[None, int, np.random.RandomState, np.random.Generator]
+
+_CONSTRAINTS = {
+    "n_components": [Interval("int", 1, None, "left")],
+    "covariance_type": [Options(tuple(FAMILIES))],
+    "tol": [Interval("float", 0.0, None, "left")],
+    "reg_covar": [Interval("float", 0.0, None, "left")],
+    "max_iter": [Interval("int", 0, None, "left")],
+    "n_init": [Interval("int", 1, None, "left")],
+    "init_params": [Options(INITIALIZERS)],
+    "weights_init": [ARRAY_LIKE, NONE],
+    "means_init": [ARRAY_LIKE, NONE],
+    "precisions_init": [ARRAY_LIKE, NONE],
+    "random_state": [RANDOM_STATE, NONE],
+    "warm_start": [BOOL],
+    "verbose": [Interval("int", 0, None, "left"), BOOL],
+    "verbose_interval": [Interval("int", 1, None, "left")],
+    "chunk_size": [Interval("int", 1, None, "left"), NONE],
+    "n_threads": [Interval("int", 1, None, "left"), NONE],
+    "backend": [Options(BACKENDS)],
+}
+
+
+def _make_rng(random_state: RandomStateLike) -> np.random.Generator:
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(0, 2**31 - 1))
+    return np.random.default_rng(random_state)
+
+
+class GaussianMixture(BaseEstimatorMixin):
+    """Gaussian mixture model fitted by Expectation-Maximization.
+
+    A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: the same parameters,
+    methods and fitted attributes, computed by one fused, parallel pass per EM iteration that
+    never holds an ``n_samples x n_components`` array.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of mixture components.
+    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+        Form of the covariance of each component.
+    tol : float, default=1e-3
+        Convergence threshold on the change of the mean per-sample log-likelihood.
+    reg_covar : float, default=1e-6
+        Non-negative value added to the diagonal of every covariance.
+    max_iter : int, default=100
+        Number of EM iterations per initialisation.
+    n_init : int, default=1
+        Number of initialisations; the one with the best lower bound is kept.
+    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
+        How initial parameters are found (see :mod:`fastem.init`).
+    weights_init : array-like of shape (n_components,), default=None
+    means_init : array-like of shape (n_components, n_features), default=None
+    precisions_init : array-like, default=None
+        Shape as ``precisions_`` for the covariance type. When all three ``*_init`` are
+        given, no initialisation pass over the data is made.
+    random_state : int, RandomState, Generator or None, default=None
+        Seed for initialisation and for :meth:`sample`.
+    warm_start : bool, default=False
+        Continue from the fitted parameters on the next ``fit`` (``n_init`` is then 1).
+    verbose : int, default=0
+        1 prints the current initialisation and iteration, 2 also times and lower bounds.
+    verbose_interval : int, default=10
+        Iterations between two progress lines.
+    chunk_size : int or None, default=None
+        Rows per kernel call; ``None`` processes an in-memory array in one call.
+    n_threads : int or None, default=None
+        Numba threads for this estimator; ``None`` uses Numba's current setting.
+    backend : {"auto", "numba"}, default="auto"
+        Where statistics are computed.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+    means_ : ndarray of shape (n_components, n_features)
+    covariances_ : ndarray
+    precisions_ : ndarray
+    precisions_cholesky_ : ndarray
+        Upper triangular for "full" and "tied" (``precision = U @ U.T``).
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+        Mean per-sample log-likelihood at the last iteration of the best initialisation.
+    lower_bounds_ : list of float
+        Lower bound of every iteration of the best initialisation.
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastem import GaussianMixture
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
+    >>> gm = GaussianMixture(n_components=2, random_state=0).fit(X)
+    >>> np.sort(gm.means_[:, 0]).round(1)
+    array([ 1., 10.])
+    """
+
+    def __init__(self, n_components: int = 1, *, covariance_type: str = "full",
+                 tol: float = 1e-3, reg_covar: float = 1e-6, max_iter: int = 100,
+                 n_init: int = 1, init_params: str = "kmeans",
+                 weights_init: Optional[ArrayLike] = None,
+                 means_init: Optional[ArrayLike] = None,
+                 precisions_init: Optional[ArrayLike] = None,
+                 random_state: RandomStateLike = None, warm_start: bool = False,
+                 verbose: int = 0, verbose_interval: int = 10,
+                 chunk_size: Optional[int] = None, n_threads: Optional[int] = None,
+                 backend: str = "auto") -> None:
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.chunk_size = chunk_size
+        self.n_threads = n_threads
+        self.backend = backend
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X: ArrayLike, y: Any = None, sample_weight: Optional[ArrayLike] = None
+            ) -> "GaussianMixture":
+        """Estimate the parameters with EM.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            float32 or float64 (integers are converted to float64), any memory layout.
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row (a row of weight 2 counts as two copies).
+
+        Returns
+        -------
+        self : GaussianMixture
+        """
+        validate_params(type(self).__name__, self.get_params(), _CONSTRAINTS)
+        family = get_family(self.covariance_type)
+        Xv = validate_data(X)
+        n, d = Xv.shape
+        if n < self.n_components:
+            raise ValueError(f"Expected n_samples >= n_components but got n_components = "
+                             f"{self.n_components}, n_samples = {n}")
+        w = validate_sample_weight(sample_weight, n)
+        inits = validate_init(family, self.n_components, d, self.weights_init,
+                              self.means_init, self.precisions_init)
+        source = ArraySource(Xv, w, self.chunk_size)
+        rng = _make_rng(self.random_state)
+        warm = None
+        if self.warm_start and hasattr(self, "means_"):
+            if self.means_.shape != (self.n_components, d) or \
+                    self.covariance_type != self._fitted_covariance_type:
+                raise ValueError(
+                    "warm_start=True needs the same n_components, n_features and "
+                    f"covariance_type as the fitted model ({self.means_.shape[0]}, "
+                    f"{self.means_.shape[1]}, {self._fitted_covariance_type!r}); set "
+                    "warm_start=False to start afresh.")
+            warm = (self._params(), self.lower_bound_)
+
+        def initializer(i: int) -> GaussianParams:
+            return initialize(source, family, self.n_components, self.init_params, rng,
+                              self.reg_covar, weights_init=inits[0], means_init=inits[1],
+                              precisions_init=inits[2])
+
+        with numba_threads(self.n_threads):
+            result = fit_mixture(
+                source, family, initializer=initializer, n_init=self.n_init,
+                stats_fn=nb.em_stats, max_iter=self.max_iter, tol=self.tol,
+                reg_covar=self.reg_covar, warm=warm, **self._verbose_hooks())
+        self._set_result(result, family.name, d, rng)
+        return self
+
+    def fit_predict(self, X: ArrayLike, y: Any = None,
+                    sample_weight: Optional[ArrayLike] = None) -> np.ndarray:
+        """Fit, then return the most likely component of each row.
+
+        Equal to ``fit(X).predict(X)``.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        return self.fit(X, y, sample_weight=sample_weight).predict(X)
+
+    def _set_result(self, result: EMResult, cov_type: str, n_features: int,
+                    rng: np.random.Generator) -> None:
+        if not result.converged and self.max_iter > 0:
+            warnings.warn(
+                f"Best performing initialization did not converge after {result.n_iter} "
+                "iterations. Try different init parameters, or increase max_iter, tol, or "
+                "check for degenerate data.", ConvergenceWarning, stacklevel=3)
+        p = result.params
+        self.weights_ = p.weights
+        self.means_ = p.means
+        self.covariances_ = p.covariances
+        self.precisions_cholesky_ = p.precisions_cholesky
+        self.precisions_ = get_family(cov_type).precisions(p.precisions_cholesky)
+        self.converged_ = bool(result.converged)
+        self.n_iter_ = int(result.n_iter)
+        self.lower_bound_ = float(result.lower_bound)
+        self.lower_bounds_ = list(result.lower_bounds)
+        self.n_features_in_ = n_features
+        self._fitted_covariance_type = cov_type
+        self._sample_rng = np.random.default_rng(rng.integers(0, 2**63 - 1))
+
+    def _params(self) -> GaussianParams:
+        return GaussianParams(self.weights_, self.means_, self.covariances_,
+                              self.precisions_cholesky_)
+
+    def _verbose_hooks(self) -> dict:
+        if not self.verbose:
+            return {}
+        level, every = int(self.verbose), self.verbose_interval
+
+        def on_init(i: int) -> None:
+            print(f"Initialization {i}", file=sys.stdout)
+
+        def callback(info: IterationInfo) -> None:
+            if info.n_iter % every == 0:
+                if level >= 2:
+                    print(f"  Iteration {info.n_iter}\t time lapse {info.seconds:.5f}s\t "
+                          f"ll change {info.change:.5f}")
+                else:
+                    print(f"  Iteration {info.n_iter}")
+
+        def on_init_end(result: EMResult, seconds: float) -> None:
+            state = "converged" if result.converged else "did not converge"
+            if level >= 2:
+                print(f"Initialization {state}. time lapse {seconds:.5f}s\t lower bound "
+                      f"{result.lower_bound:.5f}.")
+            else:
+                print(f"Initialization {state}.")
+
+        return {"on_init": on_init, "callback": callback, "on_init_end": on_init_end}
+
+    # --------------------------------------------------------------- inference
+    def _e_step(self, X: ArrayLike, *, labels: bool = False, resp: bool = False):
+        self._check_is_fitted()
+        Xv = validate_data(X, n_features=self.n_features_in_, owner=type(self).__name__)
+        kargs = get_family(self._fitted_covariance_type).kernel_args(self._params())
+        with numba_threads(self.n_threads):
+            return nb.e_step_outputs(Xv, kargs, labels=labels, resp=resp)
+
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
+        """Log-likelihood of each row under the model.
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+        """
+        return self._e_step(X)[0]
+
+    def score(self, X: ArrayLike, y: Any = None) -> float:
+        """Mean per-row log-likelihood of ``X``.
+
+        Returns
+        -------
+        float
+        """
+        return float(self.score_samples(X).mean())
+
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """Most likely component of each row.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        return self._e_step(X, labels=True)[1]
+
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
+        """Posterior probability of each component for each row.
+
+        Returns
+        -------
+        resp : ndarray of shape (n_samples, n_components)
+        """
+        return self._e_step(X, resp=True)[2]
+
+    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Draw random rows from the fitted model.
+
+        Successive calls give different draws; a model fitted with an integer
+        ``random_state`` gives the same sequence of draws after every fit.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            Component of each draw, sorted.
+        """
+        self._check_is_fitted()
+        if isinstance(n_samples, (bool, np.bool_)) or not isinstance(
+                n_samples, (int, np.integer)) or n_samples < 1:
+            raise ValueError(f"Invalid value for 'n_samples': {n_samples!r}. The sampling "
+                             "requires at least one sample.")
+        family = get_family(self._fitted_covariance_type)
+        k, d = self.means_.shape
+        rng = self._sample_rng
+        counts = rng.multinomial(n_samples, self.weights_ / self.weights_.sum())
+        covs = family.full_covariances(self.covariances_, k, d)
+        parts = []
+        for j in range(k):
+            if counts[j]:
+                chol = np.linalg.cholesky(covs[j])
+                z = rng.standard_normal((counts[j], d))
+                parts.append(self.means_[j] + z @ chol.T)
+        X = np.vstack(parts)
+        y = np.repeat(np.arange(k), counts)
+        return X, y
+
+    def _n_parameters(self) -> int:
+        k, d = self.means_.shape
+        return get_family(self._fitted_covariance_type).n_parameters(k, d)
+
+    def bic(self, X: ArrayLike) -> float:
+        """Bayesian information criterion of the model on ``X`` (lower is better)."""
+        n = np.asarray(X).shape[0]
+        return float(-2 * self.score(X) * n + self._n_parameters() * np.log(n))
+
+    def aic(self, X: ArrayLike) -> float:
+        """Akaike information criterion of the model on ``X`` (lower is better)."""
+        n = np.asarray(X).shape[0]
+        return float(-2 * self.score(X) * n + 2 * self._n_parameters())

@@ -1,0 +1,1 @@
+"""Numba kernels: the only place with ``@njit``. Imports numpy and numba only."""

@@ -1,0 +1,121 @@
+"""The fused E+M pass, and its siblings that write per-row outputs or take given responsibilities.
+
+Rows are split into ``n_slots`` contiguous ranges (the caller allocates one slab of partial
+statistics per slot, chosen from the data shape, never from the thread count). ``prange`` runs
+over slots; the caller sums the slabs in slot order, so results do not depend on threads.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from ._jit import TILE, kernel
+from .tiles import accumulate_tile, load_tile, load_weights, log_prob_tile, normalise_tile
+
+
+# signature: (X[n,d] f32|f64, sample_weight[n] f64 or [0], means[K,d] f64, prec f64
+#             (K|1,d,d) or (K,d), const[K] f64, nk[S,K], s1[S,K,d], s2[S,K|1,d,d] or [S,K,d],
+#             ll[S,2]) -> None   (all outputs f64, zeroed by the caller)
+@kernel
+def em_pass_chunk(X, sample_weight, means, prec, const, nk, s1, s2, ll):
+    """One fused pass: log-densities, log-sum-exp, responsibilities and statistics.
+
+    Statistics are accumulated about ``means`` (the shift); ``ll[s]`` holds the slot's
+    weighted log-likelihood sum and weight sum.
+    """
+    n, d = X.shape
+    n_components = means.shape[0]
+    n_slots = nk.shape[0]
+    per_slot = (n + n_slots - 1) // n_slots
+    for s in prange(n_slots):
+        r0 = s * per_slot
+        r1 = min(n, r0 + per_slot)
+        xt = np.empty((d, TILE))
+        diff = np.empty((d, TILE))
+        rd = np.empty((d, TILE))
+        logp = np.empty((n_components, TILE))
+        wt = np.empty(TILE)
+        acc = np.empty(TILE)
+        maha = np.empty(TILE)
+        lpn = np.empty(TILE)
+        ll_sum = 0.0
+        w_sum = 0.0
+        for t0 in range(r0, r1, TILE):
+            nt = min(TILE, r1 - t0)
+            load_tile(X, t0, nt, xt)
+            load_weights(sample_weight, t0, nt, wt)
+            log_prob_tile(xt, nt, means, prec, const, logp, diff, acc, maha)
+            normalise_tile(logp, nt, lpn, acc)
+            for t in range(nt):
+                ll_sum += wt[t] * lpn[t]
+                w_sum += wt[t]
+            accumulate_tile(xt, nt, wt, means, logp, diff, rd, acc, nk[s], s1[s], s2[s])
+        ll[s, 0] = ll_sum
+        ll[s, 1] = w_sum
+
+
+# signature: (X[n,d], means, prec, const, lpn[n] f64, labels[n] i64 or [0], resp[n,K] or [0,K])
+@kernel
+def e_step_chunk(X, means, prec, const, lpn_out, labels_out, resp_out):
+    """Per-row outputs of the E-step: log-sum-exp, and optionally labels and responsibilities."""
+    n, d = X.shape
+    n_components = means.shape[0]
+    n_tiles = (n + TILE - 1) // TILE
+    n_slots = min(n_tiles, 64)
+    per_slot = (n_tiles + n_slots - 1) // n_slots
+    want_labels = labels_out.shape[0] == n
+    want_resp = resp_out.shape[0] == n
+    for s in prange(n_slots):
+        xt = np.empty((d, TILE))
+        diff = np.empty((d, TILE))
+        logp = np.empty((n_components, TILE))
+        acc = np.empty(TILE)
+        maha = np.empty(TILE)
+        lpn = np.empty(TILE)
+        for tile in range(s * per_slot, min(n_tiles, (s + 1) * per_slot)):
+            t0 = tile * TILE
+            nt = min(TILE, n - t0)
+            load_tile(X, t0, nt, xt)
+            log_prob_tile(xt, nt, means, prec, const, logp, diff, acc, maha)
+            if want_labels:
+                for t in range(nt):
+                    best = 0
+                    for k in range(1, n_components):
+                        if logp[k, t] > logp[best, t]:
+                            best = k
+                    labels_out[t0 + t] = best
+            normalise_tile(logp, nt, lpn, acc)
+            for t in range(nt):
+                lpn_out[t0 + t] = lpn[t]
+            if want_resp:
+                for t in range(nt):
+                    for k in range(n_components):
+                        resp_out[t0 + t, k] = logp[k, t]
+
+
+# signature: (X[n,d], sample_weight[n] or [0], resp[n,K] f64, shift[K,d], nk[S,K], s1[S,K,d],
+#             s2[S,...]) -> None
+@kernel
+def stats_from_resp_chunk(X, sample_weight, resp, shift, nk, s1, s2):
+    """Statistics about ``shift`` for given responsibilities (initialisation, tests)."""
+    n, d = X.shape
+    n_components = shift.shape[0]
+    n_slots = nk.shape[0]
+    per_slot = (n + n_slots - 1) // n_slots
+    for s in prange(n_slots):
+        r0 = s * per_slot
+        r1 = min(n, r0 + per_slot)
+        xt = np.empty((d, TILE))
+        diff = np.empty((d, TILE))
+        rd = np.empty((d, TILE))
+        rt = np.empty((n_components, TILE))
+        wt = np.empty(TILE)
+        rw = np.empty(TILE)
+        for t0 in range(r0, r1, TILE):
+            nt = min(TILE, r1 - t0)
+            load_tile(X, t0, nt, xt)
+            load_weights(sample_weight, t0, nt, wt)
+            for t in range(nt):
+                for k in range(n_components):
+                    rt[k, t] = resp[t0 + t, k]
+            accumulate_tile(xt, nt, wt, shift, rt, diff, rd, rw, nk[s], s1[s], s2[s])
