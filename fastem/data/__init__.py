@@ -1,4 +1,28 @@
 """Data sources: anything that yields row blocks of a 2-D float array."""
-from .sources import ArraySource, ChunkSource
+from __future__ import annotations
 
-__all__ = ["ArraySource", "ChunkSource"]
+from typing import Any, Optional
+
+from .sources import ArraySource, Chunk, ChunkSource
+
+
+def as_source(X: Any, sample_weight: Any = None, *, chunk_size: Optional[int] = None,
+              owner: str = "GaussianMixture") -> ChunkSource:
+    """Wrap user input in a validated :class:`ChunkSource`.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    sample_weight : array-like of shape (n_samples,), optional
+    chunk_size : int, optional
+        Rows per block handed to a kernel.
+    """
+    from .._validation import validate_data, validate_sample_weight
+    if isinstance(X, ArraySource):
+        return X
+    Xv = validate_data(X, owner=owner)
+    w = validate_sample_weight(sample_weight, Xv.shape[0])
+    return ArraySource(Xv, w, chunk_size)
+
+
+__all__ = ["ArraySource", "Chunk", "ChunkSource", "as_source"]

@@ -10,10 +10,10 @@ import numpy as np
 
 from .._params import (ARRAY_LIKE, BOOL, NONE, RANDOM_STATE, Interval, Options,
                        validate_params)
-from .._validation import validate_data, validate_init, validate_sample_weight
-from ..backends import BACKENDS
+from .._validation import validate_data, validate_init
+from ..backends import BACKENDS, choose_backend
 from ..backends import numba as nb
-from ..data.sources import ArraySource
+from ..data import as_source
 from ..em import EMResult, IterationInfo, fit_mixture
 from ..exceptions import ConvergenceWarning
 from ..families import FAMILIES, GaussianParams, get_family
@@ -168,15 +168,15 @@ class GaussianMixture(BaseEstimatorMixin):
         """
         validate_params(type(self).__name__, self.get_params(), _CONSTRAINTS)
         family = get_family(self.covariance_type)
-        Xv = validate_data(X)
-        n, d = Xv.shape
-        if n < self.n_components:
+        source = as_source(X, sample_weight, chunk_size=self.chunk_size,
+                           owner=type(self).__name__)
+        n, d = source.n_samples, source.n_features
+        if n is not None and n < self.n_components:
             raise ValueError(f"Expected n_samples >= n_components but got n_components = "
                              f"{self.n_components}, n_samples = {n}")
-        w = validate_sample_weight(sample_weight, n)
         inits = validate_init(family, self.n_components, d, self.weights_init,
                               self.means_init, self.precisions_init)
-        source = ArraySource(Xv, w, self.chunk_size)
+        backend = choose_backend(self.backend, source)
         rng = _make_rng(self.random_state)
         warm = None
         if self.warm_start and hasattr(self, "means_"):
@@ -197,7 +197,7 @@ class GaussianMixture(BaseEstimatorMixin):
         with numba_threads(self.n_threads):
             result = fit_mixture(
                 source, family, initializer=initializer, n_init=self.n_init,
-                stats_fn=nb.em_stats, max_iter=self.max_iter, tol=self.tol,
+                stats_fn=backend.em_stats, max_iter=self.max_iter, tol=self.tol,
                 reg_covar=self.reg_covar, warm=warm, **self._verbose_hooks())
         self._set_result(result, family.name, d, rng)
         return self
