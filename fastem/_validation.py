@@ -73,7 +73,7 @@ def validate_sample_weight(sample_weight, n_samples: int) -> Optional[np.ndarray
     bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
     if bad.size:
         raise ValueError(f"sample_weight must be finite and non-negative; "
-                         f"sample_weight[{bad[0]}] is {w[bad[0]]!r}.")
+                         f"sample_weight[{bad[0]}] is {float(w[bad[0]])!r}.")
     if not w.sum() > 0:
         raise ValueError("sample_weight sums to 0; at least one row needs a positive weight.")
     return w
@@ -89,7 +89,7 @@ def validate_init(family, n_components: int, n_features: int, weights_init, mean
             raise ValueError(f"weights_init has shape {w.shape}; expected ({n_components},).")
         if (w < 0).any() or (w > 1).any() or not np.isfinite(w).all():
             raise ValueError("weights_init must be in the range [0, 1]; got min "
-                             f"{w.min()!r}, max {w.max()!r}.")
+                             f"{float(w.min())!r}, max {float(w.max())!r}.")
         if not np.allclose(w.sum(), 1.0, rtol=0, atol=1e-6):
             raise ValueError(f"weights_init must sum to 1; got sum(weights_init) = "
                              f"{w.sum():.5f}.")

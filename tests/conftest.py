@@ -1,0 +1,51 @@
+"""Shared fixtures and tolerances for the fastem test suite."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+# One place for tolerances, keyed by input dtype (relative, for statistics and parameters).
+TOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-5}
+
+settings.register_profile(
+    "fastem", deadline=None, max_examples=int(os.environ.get("FASTEM_HYPOTHESIS_EXAMPLES", 25)),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile("fastem")
+
+
+def make_blobs(n=2000, d=3, k=3, seed=0, spread=4.0, offset=0.0, dtype=np.float64):
+    """Well-separated Gaussian blobs with random shapes."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(scale=spread, size=(k, d)) + offset
+    labels = rng.integers(0, k, size=n)
+    A = rng.normal(size=(k, d, d)) * 0.5 + np.eye(d)
+    X = centers[labels] + np.einsum("nij,nj->ni", A[labels], rng.normal(size=(n, d)))
+    return X.astype(dtype), labels
+
+
+def random_params(cov_type, k, d, seed=0, X=None):
+    """Random but well-conditioned mixture parameters (sklearn shapes)."""
+    rng = np.random.default_rng(seed)
+    w = rng.uniform(0.5, 1.5, size=k)
+    w /= w.sum()
+    means = rng.normal(scale=3, size=(k, d)) if X is None else \
+        X[rng.choice(len(X), size=k, replace=False)].astype(np.float64)
+    if cov_type == "full":
+        A = rng.normal(size=(k, d, d)) * 0.3
+        cov = A @ np.swapaxes(A, 1, 2) + np.eye(d)
+    elif cov_type == "tied":
+        A = rng.normal(size=(d, d)) * 0.3
+        cov = A @ A.T + np.eye(d)
+    elif cov_type == "diag":
+        cov = rng.uniform(0.5, 2.0, size=(k, d))
+    else:
+        cov = rng.uniform(0.5, 2.0, size=k)
+    return w, means, cov
+
+
+@pytest.fixture
+def blobs():
+    return make_blobs()

@@ -1,0 +1,163 @@
+"""Bad input gets a clear error that says what was wrong; failures leave a model unchanged."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fastem import FitError, GaussianMixture, NotFittedError
+
+from .conftest import make_blobs
+
+
+@pytest.fixture(scope="module")
+def X():
+    return make_blobs(n=300, d=3, k=2, seed=40)[0]
+
+
+def test_nan_and_inf_name_the_first_bad_row(X):
+    bad = X.copy()
+    bad[123, 1] = np.nan
+    bad[200, 0] = np.inf
+    with pytest.raises(ValueError, match="X contains NaN or inf; first bad row is 123"):
+        GaussianMixture(2).fit(bad)
+    gm = GaussianMixture(2, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="first bad row is 200"):
+        gm.predict(np.where(np.arange(300)[:, None] == 123, 0.0, bad))
+
+
+@pytest.mark.parametrize("shape, match", [((30,), "Expected a 2D array for X, got a 1D array"),
+                                          ((3, 4, 5), "got an array with ndim=3"),
+                                          ((0, 3), "X has 0 samples"),
+                                          ((5, 0), "X has 0 features")])
+def test_wrong_shapes(shape, match):
+    with pytest.raises(ValueError, match=match):
+        GaussianMixture(1).fit(np.ones(shape))
+
+
+def test_fewer_samples_than_components(X):
+    with pytest.raises(ValueError, match="Expected n_samples >= n_components but got "
+                                         "n_components = 10, n_samples = 5"):
+        GaussianMixture(10).fit(X[:5])
+
+
+def test_non_numeric_dtype():
+    with pytest.raises(TypeError, match="X has dtype <U1; fastem needs numeric data"):
+        GaussianMixture(1).fit(np.array([["a", "b"], ["c", "d"]]))
+
+
+def test_integer_input_is_converted(X):
+    gm = GaussianMixture(1).fit(np.round(X * 100).astype(np.int64))
+    assert gm.means_.dtype == np.float64
+
+
+@pytest.mark.parametrize("w, match", [
+    (-np.ones(300), r"sample_weight\[0\] is -1.0"),
+    (np.r_[np.ones(299), np.nan], r"sample_weight\[299\] is nan"),
+    (np.zeros(300), "sample_weight sums to 0"),
+    (np.ones(7), r"sample_weight has shape \(7,\); expected \(300,\)"),
+])
+def test_bad_sample_weights(X, w, match):
+    with pytest.raises(ValueError, match=match):
+        GaussianMixture(2).fit(X, sample_weight=w)
+
+
+@pytest.mark.parametrize("param, value, match", [
+    ("n_components", 0, r"The 'n_components' parameter of GaussianMixture must be an int in "
+                        r"the range \[1, inf\)\. Got 0 instead\."),
+    ("reg_covar", -1.0, r"The 'reg_covar' parameter of GaussianMixture must be a float in the "
+                        r"range \[0\.0, inf\)\. Got -1\.0 instead\."),
+    ("covariance_type", "ful", r"must be a str among \{'full', 'tied', 'diag', 'spherical'\}\. "
+                               r"Got 'ful' instead"),
+    ("init_params", "kmean", r"'init_params' parameter .* Got 'kmean' instead"),
+    ("tol", -1e-3, r"'tol' parameter .* Got -0\.001 instead"),
+    ("max_iter", 1.5, r"'max_iter' parameter .* Got 1\.5 instead"),
+    ("n_init", 0, r"'n_init' parameter .* Got 0 instead"),
+    ("random_state", "seed", r"'random_state' parameter .* Got 'seed' instead"),
+    ("warm_start", "yes", r"'warm_start' parameter of GaussianMixture must be an instance "
+                           r"of 'bool'\. Got 'yes'"),
+    ("chunk_size", 0, r"'chunk_size' parameter .* Got 0 instead"),
+    ("n_threads", -2, r"'n_threads' parameter .* Got -2 instead"),
+    ("backend", "gpu", r"'backend' parameter .* Got 'gpu' instead"),
+])
+def test_invalid_parameters_follow_sklearn_wording(X, param, value, match):
+    with pytest.raises(ValueError, match=match):
+        GaussianMixture(**{"n_components": 2, param: value}).fit(X)
+
+
+def test_too_many_threads(X):
+    with pytest.raises(ValueError, match="n_threads=4096 exceeds the"):
+        GaussianMixture(2, n_threads=4096).fit(X)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(weights_init=[0.5, 0.6]), r"weights_init must sum to 1; got sum\(weights_init\) = "
+                                    r"1\.10000"),
+    (dict(weights_init=[1.0]), r"weights_init has shape \(1,\); expected \(2,\)"),
+    (dict(means_init=np.zeros((2, 2))), r"means_init has shape \(2, 2\); expected \(2, 3\)"),
+    (dict(precisions_init=np.ones((2, 3))), r"precisions_init has shape \(2, 3\); expected "
+                                            r"\(2, 3, 3\) for covariance_type='full'"),
+    (dict(precisions_init=np.stack([np.eye(3), -np.eye(3)])),
+     r"precisions_init\[1\] is not symmetric positive definite"),
+])
+def test_bad_initial_parameters(X, kw, match):
+    with pytest.raises(ValueError, match=match):
+        GaussianMixture(2, **kw).fit(X)
+
+
+def test_predict_before_fit():
+    for method in ("predict", "predict_proba", "score_samples", "score"):
+        with pytest.raises(NotFittedError, match="This GaussianMixture instance is not fitted"):
+            getattr(GaussianMixture(2), method)(np.ones((3, 2)))
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        GaussianMixture(2).sample(3)
+
+
+def test_other_number_of_features_at_predict(X):
+    gm = GaussianMixture(2, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="X has 2 features, but GaussianMixture is expecting "
+                                         "3 features as input"):
+        gm.predict(X[:, :2])
+
+
+def test_sample_needs_a_positive_count(X):
+    gm = GaussianMixture(2, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="Invalid value for 'n_samples': 0"):
+        gm.sample(0)
+
+
+def _degenerate():
+    # 50 copies of one point plus a spread cloud: with reg_covar=0 the copies' component has
+    # an exactly zero covariance.
+    rng = np.random.default_rng(0)
+    return np.vstack([np.tile([[5.0, 5.0]], (50, 1)), rng.normal(size=(200, 2)) * 0.1])
+
+
+def test_singular_covariance_names_component_and_reg_covar():
+    with pytest.raises(FitError, match=r"Component \d has a singular covariance .*Increase "
+                                       r"reg_covar \(now 0\.0\)"):
+        GaussianMixture(2, reg_covar=0.0, random_state=0).fit(_degenerate())
+
+
+def test_failed_fit_leaves_the_fitted_model_unchanged(X):
+    gm = GaussianMixture(2, random_state=0).fit(_degenerate())
+    before = {k: (v.copy() if isinstance(v, np.ndarray) else v)
+              for k, v in vars(gm).items() if k.endswith("_") and not k.startswith("_")}
+    gm.set_params(reg_covar=0.0)
+    with pytest.raises(FitError):
+        gm.fit(_degenerate())
+    for k, v in before.items():
+        now = getattr(gm, k)
+        if isinstance(v, np.ndarray):
+            np.testing.assert_array_equal(now, v)
+        else:
+            assert now == v, k
+    with pytest.raises(ValueError):
+        gm.fit(np.full((10, 2), np.nan))
+    np.testing.assert_array_equal(gm.means_, before["means_"])
+
+
+def test_dask_input_without_dask_backend_says_how():
+    class FakeDask:
+        __dask_graph__ = None
+    with pytest.raises(TypeError, match="Dask collection"):
+        GaussianMixture(1).fit(FakeDask())
