@@ -38,6 +38,7 @@ def em_pass_chunk(X, sample_weight, means, prec, const, nk, s1, s2, ll):
         acc = np.empty(TILE)
         maha = np.empty(TILE)
         lpn = np.empty(TILE)
+        bits = np.empty(TILE, np.int64)
         ll_sum = 0.0
         w_sum = 0.0
         for t0 in range(r0, r1, TILE):
@@ -45,7 +46,7 @@ def em_pass_chunk(X, sample_weight, means, prec, const, nk, s1, s2, ll):
             load_tile(X, t0, nt, xt)
             load_weights(sample_weight, t0, nt, wt)
             log_prob_tile(xt, nt, means, prec, const, logp, diff, acc, maha)
-            normalise_tile(logp, nt, lpn, acc)
+            normalise_tile(logp, nt, lpn, acc, bits)
             for t in range(nt):
                 ll_sum += wt[t] * lpn[t]
                 w_sum += wt[t]
@@ -72,6 +73,7 @@ def e_step_chunk(X, means, prec, const, lpn_out, labels_out, resp_out):
         acc = np.empty(TILE)
         maha = np.empty(TILE)
         lpn = np.empty(TILE)
+        bits = np.empty(TILE, np.int64)
         for tile in range(s * per_slot, min(n_tiles, (s + 1) * per_slot)):
             t0 = tile * TILE
             nt = min(TILE, n - t0)
@@ -84,7 +86,7 @@ def e_step_chunk(X, means, prec, const, lpn_out, labels_out, resp_out):
                         if logp[k, t] > logp[best, t]:
                             best = k
                     labels_out[t0 + t] = best
-            normalise_tile(logp, nt, lpn, acc)
+            normalise_tile(logp, nt, lpn, acc, bits)
             for t in range(nt):
                 lpn_out[t0 + t] = lpn[t]
             if want_resp:
