@@ -266,6 +266,26 @@ def test_bad_parameters_are_clear_errors(name, value, text, method):
     assert not hasattr(gm, "means_")
 
 
+def test_fit_takes_the_algorithm_per_call():
+    X, _, _ = well_separated(30_000, seed=19)
+    a = GaussianMixture(4, random_state=0).fit(ArraySource(X, chunk_size=10_000),
+                                               algorithm="online")
+    b = GaussianMixture(4, random_state=0, algorithm="online", chunk_size=10_000).fit(X)
+    assert_same_model(a, b)
+    assert a.algorithm == "em" and a.n_iter_ == 3
+    with pytest.raises(ValueError, match=r"'algorithm' parameter of GaussianMixture\.fit must "
+                                         r"be a str among \{'em', 'online'\}\. Got 'sgd'"):
+        a.fit(X, algorithm="sgd")
+
+
+def test_new_parameters_work_with_sklearn_clone():
+    from sklearn.base import clone
+    gm = GaussianMixture(3, algorithm="online", learning_decay=0.9, learning_offset=0.0)
+    params = clone(gm).get_params()
+    assert (params["algorithm"], params["learning_decay"], params["learning_offset"]) == (
+        "online", 0.9, 0.0)
+
+
 def test_engine_validates_its_step_size_parameters():
     with pytest.raises(ValueError, match=r"'learning_decay' parameter of OnlineEM must be a "
                                          r"float in the range \(0\.5, 1\.0\]\. Got 0\.3"):

@@ -174,8 +174,8 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
         self.learning_offset = learning_offset
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X: ArrayLike, y: Any = None, sample_weight: Optional[ArrayLike] = None
-            ) -> "GaussianMixture":
+    def fit(self, X: ArrayLike, y: Any = None, sample_weight: Optional[ArrayLike] = None, *,
+            algorithm: Optional[str] = None) -> "GaussianMixture":
         """Estimate the parameters with EM (or one online pass, ``algorithm="online"``).
 
         Parameters
@@ -185,13 +185,18 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
         y : ignored
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weight of each row (a row of weight 2 counts as two copies).
+        algorithm : {"em", "online"}, default=None
+            Overrides the estimator's ``algorithm`` for this call (``None`` keeps it).
 
         Returns
         -------
         self : GaussianMixture
         """
         self._validate_params()
-        if self.algorithm == "online":
+        if algorithm is not None:
+            validate_params(f"{type(self).__name__}.fit", {"algorithm": algorithm},
+                            {"algorithm": _CONSTRAINTS["algorithm"]})
+        if (algorithm or self.algorithm) == "online":
             return self._fit_online(X, sample_weight)
         family = get_family(self.covariance_type)
         source = as_source(X, sample_weight, chunk_size=self.chunk_size,
