@@ -392,6 +392,21 @@ def test_online_fit_cuts_an_unchunked_array_source_into_steps():
     assert gm.n_iter_ == 3  # default_chunk_size(4) = 10,000 rows per step
 
 
+def test_online_fit_skips_chunks_of_zero_weight_and_takes_float32():
+    X, _, _ = well_separated(30_000, seed=20)
+    w = np.ones(len(X))
+    w[10_000:20_000] = 0.0
+    gm = GaussianMixture(4, random_state=0, algorithm="online").fit(
+        ArraySource(X, w, chunk_size=10_000))
+    ref = GaussianMixture(4, random_state=0)
+    ref.partial_fit(X[:10_000]).partial_fit(X[20_000:])
+    assert_same_model(gm, ref)
+    g32 = GaussianMixture(4, random_state=0, algorithm="online", chunk_size=10_000).fit(
+        X.astype(np.float32))
+    np.testing.assert_allclose(np.sort(g32.means_, axis=0), np.sort(ref.means_, axis=0),
+                               atol=0.05)
+
+
 def test_cli_demo_runs_online(capsys):
     from fastem.cli import main
     assert main(["demo", "--n-samples", "20000", "--algorithm", "online"]) == 0
