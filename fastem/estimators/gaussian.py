@@ -18,7 +18,9 @@ from ..em import EMResult, IterationInfo, fit_mixture
 from ..exceptions import ConvergenceWarning
 from ..families import FAMILIES, GaussianParams, get_family
 from ..init import INITIALIZERS, initialize
+from ..online import ALGORITHMS, ONLINE_CONSTRAINTS
 from ._base import BaseEstimatorMixin, numba_threads
+from ._online import OnlineMixin
 
 ArrayLike = Any
 RandomStateLike = Union[None, int, np.random.RandomState, np.random.Generator]
@@ -41,6 +43,8 @@ _CONSTRAINTS = {
     "chunk_size": [Interval("int", 1, None, "left"), NONE],
     "n_threads": [Interval("int", 1, None, "left"), NONE],
     "backend": [Options(BACKENDS)],
+    "algorithm": [Options(ALGORITHMS)],
+    **ONLINE_CONSTRAINTS,
 }
 
 
@@ -52,7 +56,7 @@ def _make_rng(random_state: RandomStateLike) -> np.random.Generator:
     return np.random.default_rng(random_state)
 
 
-class GaussianMixture(BaseEstimatorMixin):
+class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
     """Gaussian mixture model fitted by Expectation-Maximization.
 
     A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: the same parameters,
@@ -94,6 +98,17 @@ class GaussianMixture(BaseEstimatorMixin):
         Numba threads for this estimator; ``None`` uses Numba's current setting.
     backend : {"auto", "numba"}, default="auto"
         Where statistics are computed.
+    algorithm : {"em", "online"}, default="em"
+        What :meth:`fit` runs: exact EM to convergence (several passes), or one pass of
+        stepwise online EM, one step per chunk of ``chunk_size`` rows (default
+        ``max(10_000, 200 * n_components)``); ``tol``, ``max_iter`` and ``n_init`` are
+        then unused. See :meth:`partial_fit`.
+    learning_decay : float, default=0.7
+        Online EM: the step of chunk ``t`` is ``(t + learning_offset) ** -learning_decay``;
+        in ``(0.5, 1]``. Larger values forget old chunks faster early and slower late.
+    learning_offset : float, default=10.0
+        Online EM: non-negative offset of the step counter; larger values damp the first
+        steps (and keep more of the starting parameters).
 
     Attributes
     ----------
@@ -110,6 +125,11 @@ class GaussianMixture(BaseEstimatorMixin):
     lower_bounds_ : list of float
         Lower bound of every iteration of the best initialisation.
     n_features_in_ : int
+
+    For online EM (:meth:`partial_fit` or ``algorithm="online"``), ``n_iter_`` counts the
+    steps (chunks) since the online state started, ``lower_bounds_`` holds each chunk's mean
+    log-likelihood under the parameters before its step, ``lower_bound_`` the last one, and
+    ``converged_`` is False (there is no convergence test).
 
     Examples
     --------
@@ -130,7 +150,8 @@ class GaussianMixture(BaseEstimatorMixin):
                  random_state: RandomStateLike = None, warm_start: bool = False,
                  verbose: int = 0, verbose_interval: int = 10,
                  chunk_size: Optional[int] = None, n_threads: Optional[int] = None,
-                 backend: str = "auto") -> None:
+                 backend: str = "auto", algorithm: str = "em",
+                 learning_decay: float = 0.7, learning_offset: float = 10.0) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -148,11 +169,14 @@ class GaussianMixture(BaseEstimatorMixin):
         self.chunk_size = chunk_size
         self.n_threads = n_threads
         self.backend = backend
+        self.algorithm = algorithm
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X: ArrayLike, y: Any = None, sample_weight: Optional[ArrayLike] = None
-            ) -> "GaussianMixture":
-        """Estimate the parameters with EM.
+    def fit(self, X: ArrayLike, y: Any = None, sample_weight: Optional[ArrayLike] = None, *,
+            algorithm: Optional[str] = None) -> "GaussianMixture":
+        """Estimate the parameters with EM (or one online pass, ``algorithm="online"``).
 
         Parameters
         ----------
@@ -161,12 +185,19 @@ class GaussianMixture(BaseEstimatorMixin):
         y : ignored
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weight of each row (a row of weight 2 counts as two copies).
+        algorithm : {"em", "online"}, default=None
+            Overrides the estimator's ``algorithm`` for this call (``None`` keeps it).
 
         Returns
         -------
         self : GaussianMixture
         """
-        validate_params(type(self).__name__, self.get_params(), _CONSTRAINTS)
+        self._validate_params()
+        if algorithm is not None:
+            validate_params(f"{type(self).__name__}.fit", {"algorithm": algorithm},
+                            {"algorithm": _CONSTRAINTS["algorithm"]})
+        if (algorithm or self.algorithm) == "online":
+            return self._fit_online(X, sample_weight)
         family = get_family(self.covariance_type)
         source = as_source(X, sample_weight, chunk_size=self.chunk_size,
                            owner=type(self).__name__)
@@ -200,7 +231,14 @@ class GaussianMixture(BaseEstimatorMixin):
                 stats_fn=backend.em_stats, max_iter=self.max_iter, tol=self.tol,
                 reg_covar=self.reg_covar, warm=warm, **self._verbose_hooks())
         self._set_result(result, family.name, d, rng)
+        self._online_state = None  # a later partial_fit restarts its step counter from here
         return self
+
+    def _validate_params(self) -> None:
+        validate_params(type(self).__name__, self.get_params(), _CONSTRAINTS)
+
+    def _new_rng(self) -> np.random.Generator:
+        return _make_rng(self.random_state)
 
     def fit_predict(self, X: ArrayLike, y: Any = None,
                     sample_weight: Optional[ArrayLike] = None) -> np.ndarray:
