@@ -25,7 +25,8 @@ Dask input or ``backend="dask"``.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+import contextlib
+from typing import Any, Iterator, Optional
 
 import numpy as np
 
@@ -76,19 +77,28 @@ def _tree_merge(parts: list, merge_fn, name: str):
     return parts[0]
 
 
-def _compute(result, client, what: str):
-    """Compute one delayed result; turn a lost scheduler connection into ``ConnectionError``."""
-    if client is None:
-        return dask.compute(result)[0]
+@contextlib.contextmanager
+def _connection_guard(client, what: str) -> Iterator[None]:
+    """Turn a failure caused by a lost scheduler connection into ``ConnectionError``."""
     try:
-        return client.compute(result).result()
+        yield
     except Exception as exc:
-        if client.status in ("running", "connecting"):
+        if client is None or client.status in ("running", "connecting", "newly-created"):
             raise
         raise ConnectionError(
             f"Lost the connection to the Dask scheduler during {what} (client status "
             f"{client.status!r}). The estimator was left unchanged; reconnect with "
             "distributed.Client(...) and fit again.") from exc
+
+
+def _run_pass(source, client, what: str, build, merge_fn):
+    """Build the tasks of one pass with ``build(broadcast)``, tree-merge and compute them."""
+    with _connection_guard(client, what):
+        tasks, prefix = build(_Broadcast(client))
+        result = _tree_merge(tasks, merge_fn, prefix)
+        if client is None:
+            return dask.compute(result)[0]
+        return client.compute(result).result()
 
 
 def _require_dask_source(source) -> DaskSource:
@@ -186,22 +196,18 @@ def em_stats(source: DaskSource, kargs: KernelArgs, family: CovarianceFamily) ->
         The merged statistics of all blocks.
     """
     source = _require_dask_source(source)
-    client = _active_client()
-    shared = _Broadcast(client)(kargs)
-    tasks, prefix = _block_tasks(source, _block_em_stats, shared, family.name, name="em")
-    return _compute(_tree_merge(tasks, _merge_stats, prefix), client, "an EM pass")
+    return _run_pass(source, _active_client(), "an EM pass", lambda bc: _block_tasks(
+        source, _block_em_stats, bc(kargs), family.name, name="em"), _merge_stats)
 
 
 def kmeans_stats(source: DaskSource, centers: np.ndarray,
                  scatter_shape: Optional[tuple[int, ...]]) -> tuple[SuffStats, float]:
     """One distributed Lloyd pass: hard-assignment statistics about ``centers``, and inertia."""
     source = _require_dask_source(source)
-    client = _active_client()
-    shared = _Broadcast(client)(np.ascontiguousarray(centers, dtype=np.float64))
-    tasks, prefix = _block_tasks(source, _block_kmeans_stats, shared,
-                                 None if scatter_shape is None else tuple(scatter_shape),
-                                 name="kmeans")
-    return _compute(_tree_merge(tasks, _merge_kmeans, prefix), client, "a k-means pass")
+    centers = np.ascontiguousarray(centers, dtype=np.float64)
+    sshape = None if scatter_shape is None else tuple(scatter_shape)
+    return _run_pass(source, _active_client(), "a k-means pass", lambda bc: _block_tasks(
+        source, _block_kmeans_stats, bc(centers), sshape, name="kmeans"), _merge_kmeans)
 
 
 def random_resp_stats(source: DaskSource, shift: np.ndarray, family: CovarianceFamily,
@@ -212,14 +218,12 @@ def random_resp_stats(source: DaskSource, shift: np.ndarray, family: CovarianceF
     block sizes (as they depend on ``chunk_size`` in memory).
     """
     source = _require_dask_source(source)
-    client = _active_client()
-    bc = _Broadcast(client)
-    seeds = bc(rng.integers(0, 2**63 - 1, size=source.n_blocks))
-    shift = bc(np.ascontiguousarray(shift, dtype=np.float64))
-    tasks, prefix = _block_tasks(source, _block_random_resp_stats, shift, family.name, seeds,
-                                 name="random-resp")
-    return _compute(_tree_merge(tasks, _merge_stats, prefix), client,
-                    "the random initialisation")
+    seeds = rng.integers(0, 2**63 - 1, size=source.n_blocks)
+    shift = np.ascontiguousarray(shift, dtype=np.float64)
+    return _run_pass(source, _active_client(), "the random initialisation",
+                     lambda bc: _block_tasks(source, _block_random_resp_stats, bc(shift),
+                                             family.name, bc(seeds), name="random-resp"),
+                     _merge_stats)
 
 
 def lazy_e_step(X: Any, kargs: KernelArgs, what: str, *, n_features: int,

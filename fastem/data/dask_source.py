@@ -54,7 +54,7 @@ def validate_dask_data(X: Any, *, owner: str = "GaussianMixture", what: str = "X
             raise ValueError(f"Expected a 2D array for {what}, got a Dask Series. Use "
                              "series.to_frame() if it is a single feature.")
         bad = [(str(c), str(t)) for c, t in X.dtypes.items()
-               if np.dtype(t).kind not in "biuf"]
+               if getattr(t, "kind", "O") not in "biuf"]
         if bad:
             raise TypeError(f"{what} has non-numeric column(s) {bad!r}; fastem needs numeric "
                             "data. Drop or encode those columns.")
