@@ -40,12 +40,13 @@ X_NP = _data()
 
 
 def _init_params(covariance_type):
-    """Initial parameters taken from a rough in-memory fit (one EM step)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        g = GaussianMixture(3, covariance_type=covariance_type, max_iter=1,
-                            random_state=1).fit(X_NP)
-    return dict(weights_init=g.weights_, means_init=g.means_, precisions_init=g.precisions_)
+    """Fixed initial parameters in the shape of ``covariance_type`` (no data pass)."""
+    k, d = 3, X_NP.shape[1]
+    prec = {"full": np.broadcast_to(np.eye(d), (k, d, d)) * [[[0.5]], [[1.0]], [[2.0]]],
+            "tied": np.eye(d) * 0.5, "diag": np.full((k, d), 0.5),
+            "spherical": np.array([0.5, 1.0, 2.0])}[covariance_type]
+    return dict(weights_init=np.array([0.5, 0.3, 0.2]), means_init=X_NP[[0, 1, 2]],
+                precisions_init=np.array(prec))
 
 
 def _fit(X, sample_weight=None, **kw):
