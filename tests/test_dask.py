@@ -87,7 +87,8 @@ def test_cluster_init_reads_no_more_than_a_sample_and_matches(client):
     model as in memory: the sample is drawn by the same indices."""
     w = np.random.default_rng(3).uniform(0.5, 2.0, len(X_NP))
     ref = _fit(X_NP, sample_weight=w, init_params="kmeans")
-    got = _fit(da.from_array(X_NP, chunks=(900, 3)), sample_weight=w, init_params="kmeans")
+    got = _fit(da.from_array(X_NP, chunks=(900, 3)), init_params="kmeans",
+               sample_weight=da.from_array(w, chunks=1000))  # other blocks: rechunked
     _assert_same(got, ref)
 
 

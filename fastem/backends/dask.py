@@ -25,6 +25,7 @@ Dask input or ``backend="dask"``.
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import Any, Iterator, Optional
 
@@ -82,8 +83,8 @@ def _connection_guard(client, what: str) -> Iterator[None]:
     """Turn a failure caused by a lost scheduler connection into ``ConnectionError``."""
     try:
         yield
-    except Exception as exc:
-        if client is None or client.status in ("running", "connecting", "newly-created"):
+    except (Exception, asyncio.CancelledError) as exc:
+        if client is None or client.status in ("running", "newly-created"):
             raise
         raise ConnectionError(
             f"Lost the connection to the Dask scheduler during {what} (client status "
