@@ -49,8 +49,8 @@ class Kernel:
     def __init__(self, fn: Callable) -> None:
         self.py_func = fn
         self.parallel = numba.njit(fastmath=set(FASTMATH), cache=CACHE, parallel=True)(fn)
-        self.serial = numba.njit(fastmath=set(FASTMATH), cache=CACHE, parallel=False, nogil=True)(
-            _renamed(fn, "_serial"))
+        self.serial = numba.njit(fastmath=set(FASTMATH), cache=CACHE, parallel=False,
+                                 nogil=True)(_renamed(fn, "_serial"))
         self.__doc__ = fn.__doc__
         self.__name__ = fn.__name__
 
