@@ -171,6 +171,14 @@ def test_threaded_scheduler_equals_in_memory(client):
     _assert_same(got, ref)
 
 
+@pytest.mark.parametrize("init_params", ["k-means++", "random_from_data"])
+def test_sampled_initialisations_and_n_init_match_in_memory(init_params):
+    kw = dict(init_params=init_params, n_init=2, covariance_type="spherical")
+    with dask.config.set(scheduler="threads"):
+        got = _fit(da.from_array(X_NP, chunks=(1000, 3)), **kw)
+    _assert_same(got, _fit(X_NP, **kw))
+
+
 def test_random_init_is_reproducible():
     with dask.config.set(scheduler="threads"):
         a = _fit(da.from_array(X_NP, chunks=(800, 3)), init_params="random", max_iter=2)
