@@ -34,7 +34,7 @@ import numpy as np
 from ..data.dask_source import DaskSource, import_dask, validate_dask_data
 from ..families import CovarianceFamily, KernelArgs, get_family
 from ..kernels.checks import first_nonfinite_row
-from ..stats import SuffStats
+from ..stats import SuffStats, merge
 from . import numba as nb
 
 dask, da = import_dask()
@@ -156,13 +156,6 @@ def _block_random_resp_stats(X, w, shift: np.ndarray, family_name: str, seeds: n
     return nb.resp_stats(X, w, resp, shift, get_family(family_name), serial=True)
 
 
-def _merge_stats(parts: list) -> SuffStats:
-    total = parts[0]
-    for p in parts[1:]:
-        total = total + p
-    return total
-
-
 def _merge_kmeans(parts: list) -> tuple[SuffStats, float]:
     total, inertia = parts[0]
     for s, i in parts[1:]:
@@ -198,7 +191,7 @@ def em_stats(source: DaskSource, kargs: KernelArgs, family: CovarianceFamily) ->
     """
     source = _require_dask_source(source)
     return _run_pass(source, _active_client(), "an EM pass", lambda bc: _block_tasks(
-        source, _block_em_stats, bc(kargs), family.name, name="em"), _merge_stats)
+        source, _block_em_stats, bc(kargs), family.name, name="em"), merge)
 
 
 def kmeans_stats(source: DaskSource, centers: np.ndarray,
@@ -224,7 +217,7 @@ def random_resp_stats(source: DaskSource, shift: np.ndarray, family: CovarianceF
     return _run_pass(source, _active_client(), "the random initialisation",
                      lambda bc: _block_tasks(source, _block_random_resp_stats, bc(shift),
                                              family.name, bc(seeds), name="random-resp"),
-                     _merge_stats)
+                     merge)
 
 
 def lazy_e_step(X: Any, kargs: KernelArgs, what: str, *, n_features: int,
