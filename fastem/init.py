@@ -51,10 +51,11 @@ def draw_sample(source: ChunkSource, m: int, rng: np.random.Generator
                 ) -> tuple[np.ndarray, np.ndarray]:
     """A uniform sample without replacement of at most ``m`` rows, and their weights.
 
-    Arrays are sampled by index; other sources by a single-pass reservoir (random keys, keep
+    Sources that can ``take`` rows (arrays, Dask arrays) are sampled by index, so only the
+    sample is read; other sources by a single-pass reservoir (random keys, keep
     the ``m`` smallest), so memory stays ``O(m + chunk)``.
     """
-    if isinstance(source, ArraySource):
+    if hasattr(source, "take") and source.n_samples is not None:
         n = source.n_samples
         idx = np.arange(n) if m >= n else np.sort(rng.choice(n, size=m, replace=False))
         return source.take(idx), source.weights_at(idx)
@@ -117,17 +118,20 @@ def initialize(source: ChunkSource, family: CovarianceFamily, n_components: int,
                method: str, rng: np.random.Generator, reg_covar: float, *,
                weights_init: Optional[np.ndarray] = None,
                means_init: Optional[np.ndarray] = None,
-               precisions_init: Optional[np.ndarray] = None) -> GaussianParams:
+               precisions_init: Optional[np.ndarray] = None,
+               backend=None) -> GaussianParams:
     """Initial parameters for EM; user-given ``*_init`` arrays override the estimates.
 
     When all three of ``weights_init``, ``means_init`` and ``precisions_init`` are given the
-    data is not read at all.
+    data is not read at all. ``backend`` (default: the in-process numba backend) runs the
+    passes over the full source: its ``kmeans_stats``, and ``random_resp_stats`` when it has
+    one.
     """
     d = source.n_features
     if weights_init is not None and means_init is not None and precisions_init is not None:
         return params_from_user(family, weights_init, means_init, precisions_init)
 
-    stats = _initial_stats(source, family, n_components, method, rng)
+    stats = _initial_stats(source, family, n_components, method, rng, backend or nb)
     params = m_step(family, stats, reg_covar)
     weights = params.weights if weights_init is None else np.asarray(weights_init, float)
     means = params.means if means_init is None else np.asarray(means_init, float)
@@ -139,7 +143,7 @@ def initialize(source: ChunkSource, family: CovarianceFamily, n_components: int,
     return GaussianParams(weights, means, cov, prec_chol)
 
 
-def _initial_stats(source, family, n_components, method, rng) -> SuffStats:
+def _initial_stats(source, family, n_components, method, rng, backend) -> SuffStats:
     d = source.n_features
     scatter = family.scatter_shape(n_components, d)
     Xs, ws = draw_sample(source, sample_size(n_components), rng)
@@ -149,6 +153,8 @@ def _initial_stats(source, family, n_components, method, rng) -> SuffStats:
             f"n_samples = {Xs.shape[0]}")
     if method == "random":
         shift = np.broadcast_to(np.average(Xs, axis=0, weights=ws), (n_components, d)).copy()
+        if hasattr(backend, "random_resp_stats"):
+            return backend.random_resp_stats(source, shift, family, rng)
         total = SuffStats.zeros(shift, scatter)
         for chunk in source.chunks():
             resp = rng.uniform(size=(chunk.X.shape[0], n_components))
@@ -162,8 +168,9 @@ def _initial_stats(source, family, n_components, method, rng) -> SuffStats:
         if method == "kmeans":
             centers = _lloyd_on_sample(Xs, ws, centers)
             for _ in range(_LLOYD_FULL_PASSES):
-                centers = _lloyd_centers(nb.kmeans_stats(source, centers, None)[0], centers)
-    stats, _ = nb.kmeans_stats(source, centers, scatter)
+                centers = _lloyd_centers(backend.kmeans_stats(source, centers, None)[0],
+                                         centers)
+    stats, _ = backend.kmeans_stats(source, centers, scatter)
     return stats
 
 

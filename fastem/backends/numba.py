@@ -75,16 +75,17 @@ def chunk_em_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], kargs: Ke
 
 
 def resp_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], resp: np.ndarray,
-               shift: np.ndarray, family: CovarianceFamily) -> SuffStats:
+               shift: np.ndarray, family: CovarianceFamily, serial: bool = False) -> SuffStats:
     """Statistics of one block for given responsibilities ``resp`` of shape (n, K)."""
     k, d = shift.shape
     scatter_shape = family.scatter_shape(k, d)
     w = _weights(sample_weight)
     shift = np.ascontiguousarray(shift, dtype=np.float64)
 
+    kern = stats_from_resp_chunk.serial if serial else stats_from_resp_chunk.parallel
+
     def run(nk, s1, s2, _):
-        stats_from_resp_chunk(X, w, np.ascontiguousarray(resp, dtype=np.float64), shift,
-                              nk, s1, s2)
+        kern(X, w, np.ascontiguousarray(resp, dtype=np.float64), shift, nk, s1, s2)
 
     nk, s1, s2, _ = _stats_of_chunk(run, X.shape[0], shift, scatter_shape)
     ws = float(X.shape[0]) if sample_weight is None else float(np.sum(w))
@@ -92,8 +93,10 @@ def resp_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], resp: np.ndar
 
 
 def kmeans_stats(source: ChunkSource, centers: np.ndarray,
-                 scatter_shape: Optional[tuple[int, ...]]) -> tuple[SuffStats, float]:
+                 scatter_shape: Optional[tuple[int, ...]],
+                 serial: bool = False) -> tuple[SuffStats, float]:
     """One Lloyd pass: hard-assignment statistics about ``centers``, and the inertia."""
+    kern = kmeans_pass_chunk.serial if serial else kmeans_pass_chunk.parallel
     centers = np.ascontiguousarray(centers, dtype=np.float64)
     k, d = centers.shape
     sshape = tuple(scatter_shape) if scatter_shape is not None else (0, 0)
@@ -104,7 +107,7 @@ def kmeans_stats(source: ChunkSource, centers: np.ndarray,
         w = _weights(chunk.sample_weight)
 
         def run(nk, s1, s2, extra, X=chunk.X, w=w):
-            kmeans_pass_chunk(X, w, centers, nk, s1, s2, extra[:, 0], no_labels)
+            kern(X, w, centers, nk, s1, s2, extra[:, 0], no_labels)
 
         nk, s1, s2, extra = _stats_of_chunk(run, chunk.X.shape[0], centers, sshape, 1)
         inertia += float(extra.sum())

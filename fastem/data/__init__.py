@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from .dask_source import is_dask_collection
 from .sources import ArraySource, Chunk, ChunkSource
 
 
@@ -13,6 +14,7 @@ def as_source(X: Any, sample_weight: Any = None, *, chunk_size: Optional[int] = 
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
+        A Dask array or numeric Dask DataFrame becomes a ``DaskSource`` (extra ``dask``).
     sample_weight : array-like of shape (n_samples,), optional
     chunk_size : int, optional
         Rows per block handed to a kernel.
@@ -20,6 +22,9 @@ def as_source(X: Any, sample_weight: Any = None, *, chunk_size: Optional[int] = 
     from .._validation import validate_data, validate_sample_weight
     if isinstance(X, ArraySource):
         return X
+    if is_dask_collection(X):
+        from .dask_source import make_dask_source
+        return make_dask_source(X, sample_weight, owner=owner)
     Xv = validate_data(X, owner=owner)
     w = validate_sample_weight(sample_weight, Xv.shape[0])
     return ArraySource(Xv, w, chunk_size)

@@ -14,6 +14,7 @@ from .._validation import validate_data, validate_init
 from ..backends import BACKENDS, choose_backend
 from ..backends import numba as nb
 from ..data import as_source
+from ..data.dask_source import is_dask_collection
 from ..em import EMResult, IterationInfo, fit_mixture
 from ..exceptions import ConvergenceWarning
 from ..families import FAMILIES, GaussianParams, get_family
@@ -46,6 +47,12 @@ _CONSTRAINTS = {
     "algorithm": [Options(ALGORITHMS)],
     **ONLINE_CONSTRAINTS,
 }
+
+
+def _n_rows(X: Any) -> int:
+    if is_dask_collection(X):
+        return int(X.shape[0]) if hasattr(X, "chunks") else int(len(X))
+    return np.asarray(X).shape[0]
 
 
 def _make_rng(random_state: RandomStateLike) -> np.random.Generator:
@@ -96,8 +103,11 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
         Rows per kernel call; ``None`` processes an in-memory array in one call.
     n_threads : int or None, default=None
         Numba threads for this estimator; ``None`` uses Numba's current setting.
-    backend : {"auto", "numba"}, default="auto"
-        Where statistics are computed.
+    backend : {"auto", "numba", "dask"}, default="auto"
+        Where statistics are computed. ``"auto"`` runs Dask input (a ``dask.array.Array``
+        or numeric ``dask.dataframe.DataFrame``) on the active Dask scheduler, one task per
+        row block, and everything else in process. For Dask input, ``predict``,
+        ``predict_proba`` and ``score_samples`` return lazy Dask arrays.
     algorithm : {"em", "online"}, default="em"
         What :meth:`fit` runs: exact EM to convergence (several passes), or one pass of
         stepwise online EM, one step per chunk of ``chunk_size`` rows (default
@@ -223,7 +233,7 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
         def initializer(i: int) -> GaussianParams:
             return initialize(source, family, self.n_components, self.init_params, rng,
                               self.reg_covar, weights_init=inits[0], means_init=inits[1],
-                              precisions_init=inits[2])
+                              precisions_init=inits[2], backend=backend)
 
         with numba_threads(self.n_threads):
             result = fit_mixture(
@@ -306,10 +316,20 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
     # --------------------------------------------------------------- inference
     def _e_step(self, X: ArrayLike, *, labels: bool = False, resp: bool = False):
         self._check_is_fitted()
+        if is_dask_collection(X):
+            return self._lazy_e_step(X, "labels" if labels else "resp" if resp else "log_prob")
         Xv = validate_data(X, n_features=self.n_features_in_, owner=type(self).__name__)
         kargs = get_family(self._fitted_covariance_type).kernel_args(self._params())
         with numba_threads(self.n_threads):
             return nb.e_step_outputs(Xv, kargs, labels=labels, resp=resp)
+
+    def _lazy_e_step(self, X: Any, what: str):
+        from ..backends import dask as dask_backend
+        kargs = get_family(self._fitted_covariance_type).kernel_args(self._params())
+        out = dask_backend.lazy_e_step(X, kargs, what, n_features=self.n_features_in_,
+                                       owner=type(self).__name__)
+        return {"log_prob": (out, None, None), "labels": (None, out, None),
+                "resp": (None, None, out)}[what]
 
     def score_samples(self, X: ArrayLike) -> np.ndarray:
         """Log-likelihood of each row under the model.
@@ -327,7 +347,7 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
         -------
         float
         """
-        return float(self.score_samples(X).mean())
+        return float(self.score_samples(X).mean())  # computes when X is a Dask collection
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Most likely component of each row.
@@ -389,10 +409,10 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
 
     def bic(self, X: ArrayLike) -> float:
         """Bayesian information criterion of the model on ``X`` (lower is better)."""
-        n = np.asarray(X).shape[0]
+        n = _n_rows(X)
         return float(-2 * self.score(X) * n + self._n_parameters() * np.log(n))
 
     def aic(self, X: ArrayLike) -> float:
         """Akaike information criterion of the model on ``X`` (lower is better)."""
-        n = np.asarray(X).shape[0]
+        n = _n_rows(X)
         return float(-2 * self.score(X) * n + 2 * self._n_parameters())

@@ -4,7 +4,8 @@
   because log-weights and rejected log-densities may legitimately be ``-inf``.
 * ``helper`` compiles a per-row or per-tile function that kernels call (LLVM inlines it).
 * ``kernel`` builds a parallel and a serial twin from one Python function (``prange`` becomes
-  ``range`` in the serial one). The Dask backend uses the serial twin.
+  ``range`` in the serial one). The Dask backend uses the serial twin, which releases the GIL
+  (``nogil``) so that Dask's threaded scheduler and multi-threaded workers run blocks at once.
 * Compiled code is cached on disk unless ``FASTEM_NUMBA_CACHE=0``; nothing compiles at import.
 """
 from __future__ import annotations
@@ -48,8 +49,8 @@ class Kernel:
     def __init__(self, fn: Callable) -> None:
         self.py_func = fn
         self.parallel = numba.njit(fastmath=set(FASTMATH), cache=CACHE, parallel=True)(fn)
-        self.serial = numba.njit(fastmath=set(FASTMATH), cache=CACHE, parallel=False)(
-            _renamed(fn, "_serial"))
+        self.serial = numba.njit(fastmath=set(FASTMATH), cache=CACHE, parallel=False,
+                                 nogil=True)(_renamed(fn, "_serial"))
         self.__doc__ = fn.__doc__
         self.__name__ = fn.__name__
 
