@@ -25,9 +25,6 @@ def validate_data(X, *, n_features: Optional[int] = None, owner: str = "Gaussian
     context : str
         Appended to the location in messages, e.g. " (chunk 12 of NpySource('big.npy'))".
     """
-    if hasattr(X, "__dask_graph__"):
-        raise TypeError(f"{what} is a Dask collection; pass backend='dask' (needs "
-                        "pip install 'fastem[dask]') or call .compute() first.")
     arr = np.asarray(X)
     if arr.dtype.kind in "biu":
         arr = arr.astype(np.float64)

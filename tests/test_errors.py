@@ -154,10 +154,3 @@ def test_failed_fit_leaves_the_fitted_model_unchanged(X):
     with pytest.raises(ValueError):
         gm.fit(np.full((10, 2), np.nan))
     np.testing.assert_array_equal(gm.means_, before["means_"])
-
-
-def test_dask_input_without_dask_backend_says_how():
-    class FakeDask:
-        __dask_graph__ = None
-    with pytest.raises(TypeError, match="Dask collection"):
-        GaussianMixture(1).fit(FakeDask())
