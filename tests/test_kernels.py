@@ -215,3 +215,24 @@ def test_merging_different_shifts_is_refused():
     b = nb.resp_stats(X, None, resp, np.ones((2, 2)), family)
     with pytest.raises(ValueError, match="different shifts"):
         a + b
+
+
+@pytest.mark.parametrize("cov_type", ref.COVARIANCE_TYPES)
+def test_float32_compute_path_stays_accurate(cov_type):
+    # From FLOAT32_COMPUTE_MIN_FEATURES on, float32 data computes its products in float32.
+    d = nb.FLOAT32_COMPUTE_MIN_FEATURES + 4
+    X, _ = make_blobs(n=3000, d=d, k=3, seed=12, spread=3.0, offset=1000.0, dtype=np.float32)
+    w, means, cov = random_params(cov_type, 3, d, seed=13, X=X)
+    family, params = params_for(cov_type, w, means, cov)
+    kargs = family.kernel_args(params)
+    assert nb.compute_prec(kargs, X.dtype).dtype == np.float32
+    stats = nb.em_stats(ArraySource(X), kargs, family)
+    lpn, resp = ref.e_step(X.astype(np.float64), w, means, cov_type, cov)
+    np.testing.assert_allclose(stats.loglik, lpn.sum(), rtol=1e-6)
+    np.testing.assert_allclose(stats.nk, resp.sum(axis=0), rtol=1e-5)
+    new = m_step(family, stats, 1e-6, params)
+    w_ref, m_ref, c_ref = ref.m_step(X, resp, cov_type, 1e-6)
+    np.testing.assert_allclose(new.means, m_ref, rtol=1e-7)
+    np.testing.assert_allclose(new.covariances, c_ref, rtol=1e-4, atol=1e-6)
+    out, _, _ = nb.e_step_outputs(X, kargs)
+    np.testing.assert_allclose(out, lpn, rtol=1e-5)

@@ -28,6 +28,19 @@ def choose_n_slots(n_rows: int, slab_elements: int) -> int:
     return int(min(_MAX_SLOTS, by_rows, by_memory))
 
 
+# From this many features on, float32 data runs its per-row products in float32 (1.4-1.5x
+# faster at D >= 32, statistics within ~1e-7 relative); below it the conversions cost more
+# than the narrower arithmetic saves.
+FLOAT32_COMPUTE_MIN_FEATURES = 16
+
+
+def compute_prec(kargs: KernelArgs, dtype: np.dtype) -> np.ndarray:
+    """The precision factor in a chunk's compute dtype (the kernels compute in its dtype)."""
+    if dtype == np.float32 and kargs.means.shape[1] >= FLOAT32_COMPUTE_MIN_FEATURES:
+        return kargs.prec.astype(np.float32)
+    return kargs.prec
+
+
 def _weights(w: Optional[np.ndarray]) -> np.ndarray:
     return _NO_WEIGHTS if w is None else np.asarray(w, dtype=np.float64)
 
@@ -58,7 +71,7 @@ def em_stats(source: ChunkSource, kargs: KernelArgs, family: CovarianceFamily,
         w = _weights(chunk.sample_weight)
 
         def run(nk, s1, s2, ll, X=chunk.X, w=w):
-            kern(X, w, kargs.means, kargs.prec, kargs.const, nk, s1, s2, ll)
+            kern(X, w, kargs.means, compute_prec(kargs, X.dtype), kargs.const, nk, s1, s2, ll)
 
         nk, s1, s2, ll = _stats_of_chunk(run, chunk.X.shape[0], kargs.means, scatter_shape, 2)
         ll = ll.sum(axis=0)
@@ -125,5 +138,5 @@ def e_step_outputs(X: np.ndarray, kargs: KernelArgs, *, labels: bool = False,
     lab = np.empty(n if labels else 0, np.int64)
     rsp = np.empty((n if resp else 0, k))
     kern = e_step_chunk.serial if serial else e_step_chunk.parallel
-    kern(X, kargs.means, kargs.prec, kargs.const, lpn, lab, rsp)
+    kern(X, kargs.means, compute_prec(kargs, X.dtype), kargs.const, lpn, lab, rsp)
     return lpn, (lab if labels else None), (rsp if resp else None)

@@ -1,5 +1,9 @@
 """The fused E+M pass, and its siblings that write per-row outputs or take given responsibilities.
 
+The *compute* dtype is the dtype of ``prec`` (the caller passes float32 factors for float32
+data): per-row Mahalanobis products and per-tile scatter sums run in it, while means, shifts,
+log-densities and all statistics stay float64, so float32 input is both faster and accurate.
+
 Rows are split into ``n_slots`` contiguous ranges (the caller allocates one slab of partial
 statistics per slot, chosen from the data shape, never from the thread count). ``prange`` runs
 over slots; the caller sums the slabs in slot order, so results do not depend on threads.
@@ -31,13 +35,15 @@ def em_pass_chunk(X, sample_weight, means, prec, const, nk, s1, s2, ll):
         r0 = s * per_slot
         r1 = min(n, r0 + per_slot)
         xt = np.empty((d, TILE))
-        diff = np.empty((d, TILE))
-        rd = np.empty((d, TILE))
+        diff = np.empty((d, TILE), prec.dtype)
+        rd = np.empty((d, TILE), prec.dtype)
         logp = np.empty((n_components, TILE))
         wt = np.empty(TILE)
-        acc = np.empty(TILE)
+        acc = np.empty(TILE, prec.dtype)
+        rw = np.empty(TILE, prec.dtype)
         maha = np.empty(TILE)
         lpn = np.empty(TILE)
+        rowmax = np.empty(TILE)
         bits = np.empty(TILE, np.int64)
         ll_sum = 0.0
         w_sum = 0.0
@@ -46,11 +52,11 @@ def em_pass_chunk(X, sample_weight, means, prec, const, nk, s1, s2, ll):
             load_tile(X, t0, nt, xt)
             load_weights(sample_weight, t0, nt, wt)
             log_prob_tile(xt, nt, means, prec, const, logp, diff, acc, maha)
-            normalise_tile(logp, nt, lpn, acc, bits)
+            normalise_tile(logp, nt, lpn, rowmax, bits)
             for t in range(nt):
                 ll_sum += wt[t] * lpn[t]
                 w_sum += wt[t]
-            accumulate_tile(xt, nt, wt, means, logp, diff, rd, acc, nk[s], s1[s], s2[s])
+            accumulate_tile(xt, nt, wt, means, logp, diff, rd, rw, nk[s], s1[s], s2[s])
         ll[s, 0] = ll_sum
         ll[s, 1] = w_sum
 
@@ -68,11 +74,12 @@ def e_step_chunk(X, means, prec, const, lpn_out, labels_out, resp_out):
     want_resp = resp_out.shape[0] == n
     for s in prange(n_slots):
         xt = np.empty((d, TILE))
-        diff = np.empty((d, TILE))
+        diff = np.empty((d, TILE), prec.dtype)
         logp = np.empty((n_components, TILE))
-        acc = np.empty(TILE)
+        acc = np.empty(TILE, prec.dtype)
         maha = np.empty(TILE)
         lpn = np.empty(TILE)
+        rowmax = np.empty(TILE)
         bits = np.empty(TILE, np.int64)
         for tile in range(s * per_slot, min(n_tiles, (s + 1) * per_slot)):
             t0 = tile * TILE
@@ -86,7 +93,7 @@ def e_step_chunk(X, means, prec, const, lpn_out, labels_out, resp_out):
                         if logp[k, t] > logp[best, t]:
                             best = k
                     labels_out[t0 + t] = best
-            normalise_tile(logp, nt, lpn, acc, bits)
+            normalise_tile(logp, nt, lpn, rowmax, bits)
             for t in range(nt):
                 lpn_out[t0 + t] = lpn[t]
             if want_resp:

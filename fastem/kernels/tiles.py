@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ._jit import helper
+from ._jit import helper, zero_of
 
 # exp(-CUTOFF) is far below float64 resolution relative to the largest term (1.0) of a row's
 # normaliser, so smaller responsibilities are set to exactly zero. This keeps subnormal
@@ -173,13 +173,13 @@ def accumulate_tile(xt, nt, wt, shift, resp, diff, rd, rw, nk, s1, s2):
             ks = k if s2.shape[0] > 1 else 0
             for i in range(d):
                 for j in range(i + 1):
-                    a = 0.0
+                    a = zero_of(rd)
                     for t in range(nt):
                         a += rd[i, t] * diff[j, t]
                     s2[ks, i, j] += a
         else:
             for i in range(d):
-                a = 0.0
+                a = zero_of(rd)
                 for t in range(nt):
                     a += rd[i, t] * diff[i, t]
                 s2[k, i] += a
