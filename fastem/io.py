@@ -78,9 +78,10 @@ def read_container(path, kind: str) -> tuple[dict, dict[str, np.ndarray]]:
         raise FileNotFoundError(f"No such file: {path!r}.")
     what = "model" if kind == "model" else kind
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if not isinstance(z, np.lib.npyio.NpzFile):
-                raise ModelFileError(f"{path!r} is a .npy array, not a fastem {what} file.")
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise ModelFileError(f"{path!r} is a .npy array, not a fastem {what} file.")
+        with z:
             if _HEADER not in z.files:
                 raise ModelFileError(f"{path!r} is not a fastem {what} file (no "
                                      f"{_HEADER!r} entry; it holds {z.files[:5]!r}).")
@@ -90,8 +91,10 @@ def read_container(path, kind: str) -> tuple[dict, dict[str, np.ndarray]]:
         raise
     except (zipfile.BadZipFile, ValueError, KeyError, EOFError, OSError,
             UnicodeDecodeError) as exc:
+        reason = ("neither a .npz archive nor a .npy array" if "pickle" in str(exc)
+                  else str(exc) or type(exc).__name__)
         raise ModelFileError(f"{path!r} is not a readable fastem {what} file: it is "
-                             f"truncated, corrupt or of another format ({exc}).") from None
+                             f"truncated, corrupt or of another format ({reason}).") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelFileError(f"{path!r} is not a fastem {what} file (its header has format "
                              f"{header.get('format') if isinstance(header, dict) else None!r}).")
@@ -154,8 +157,11 @@ def load(path):
         model = GaussianMixture(**{k: v for k, v in params.items() if k in known})
         for name in _ARRAYS:
             setattr(model, name, arrays[name])
+        from .families import get_family
         k, d = model.means_.shape
-        if model.weights_.shape != (k,) or d != attrs["n_features_in_"]:
+        cshape = get_family(attrs["covariance_type"]).covariance_shape(k, d)
+        if (model.weights_.shape != (k,) or d != attrs["n_features_in_"]
+                or any(getattr(model, a).shape != cshape for a in _ARRAYS[2:])):
             raise ValueError("array shapes do not agree")
         model.converged_ = bool(attrs["converged_"])
         model.n_iter_ = int(attrs["n_iter_"])
