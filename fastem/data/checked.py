@@ -68,6 +68,8 @@ class CheckedSource:
                 and self.sample_weight.shape[0] != self.n_samples):
             raise ValueError(f"sample_weight has {self.sample_weight.shape[0]:,} values but "
                              f"{self.name} has {self.n_samples:,} rows; give one weight per row.")
+        if self.n_samples == 0:
+            raise ValueError(f"{self.name} has 0 rows; the data source is empty.")
         self.reiterable = bool(adapter.reiterable)
         self._passes = 0
         if adapter.n_features is None:
