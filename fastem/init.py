@@ -92,8 +92,9 @@ def _smallest_key_rows(n: int, m: int, rng: np.random.Generator,
     idx = np.empty(0, np.int64)
     for start in range(0, n, block):
         ck = rng.random(min(block, n - start))
-        keys = np.concatenate([keys, ck])
-        idx = np.concatenate([idx, np.arange(start, start + len(ck))])
+        sel = np.flatnonzero(ck < keys.max()) if len(keys) >= m else np.arange(len(ck))
+        keys = np.concatenate([keys, ck[sel]])
+        idx = np.concatenate([idx, start + sel])
         if len(keys) > m:
             keep = np.argpartition(keys, m - 1)[:m]
             keys, idx = keys[keep], idx[keep]
