@@ -22,7 +22,10 @@ def zarr_adapter(obj: Any, key: Optional[str] = None) -> SlicedAdapter:
     path = os.fspath(obj)
     node = zarr.open(path, mode="r")
     if key is not None:
-        node = node[key]
+        try:
+            node = node[key]
+        except KeyError:
+            raise ValueError(f"{path!r} has no array {key!r}.") from None
     if not is_zarr_array(node):
         names = sorted(getattr(node, "array_keys", lambda: [])())
         raise ValueError(f"{path!r} is a Zarr group, not an array; name the array to use "
