@@ -285,7 +285,8 @@ def test_file_deleted_before_pass(tmp_path, X):
     path = _npy(tmp_path, X)
     source = open_source(path)
     os.unlink(path)
-    with pytest.raises(FileNotFoundError, match="X.npy"):
+    with pytest.raises(FileNotFoundError, match=r"NpySource\(.*X.npy'\) could not be read at "
+                                                 r"row 0: the file was deleted or moved"):
         fit(source)
 
 

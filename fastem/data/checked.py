@@ -126,14 +126,17 @@ class CheckedSource:
                 "e.g. fit(lambda: read_chunks(path)) rather than fit(read_chunks(path)).")
         self._passes += 1
         start = 0
-        i = 0
-        for i_raw, (X, w) in enumerate(self.adapter.raw_chunks(self.chunk_rows)):
-            X, w = self._check(i_raw, start, X, w)
-            if X.shape[0] == 0:
-                continue
-            yield Chunk(start, X, w)
-            start += X.shape[0]
-            i += 1
+        try:
+            for i_raw, (X, w) in enumerate(self.adapter.raw_chunks(self.chunk_rows)):
+                X, w = self._check(i_raw, start, X, w)
+                if X.shape[0] == 0:
+                    continue
+                yield Chunk(start, X, w)
+                start += X.shape[0]
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(
+                f"{self.name} could not be read at row {start:,}: the file was deleted or "
+                f"moved while in use ({exc.strerror}: {exc.filename!r}).") from None
         if start == 0:
             again = " (it may be a one-shot iterator that was already consumed)" \
                 if self._passes > 1 else ""
