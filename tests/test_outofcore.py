@@ -8,6 +8,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fastem import GaussianMixture
 from fastem.data import open_source
@@ -317,3 +319,17 @@ def test_hdf5_file_with_two_datasets_needs_a_key(tmp_path, X):
     with pytest.raises(ValueError, match=r"holds 2 2-D datasets \['a', 'b'\]; name the one"):
         open_source(str(tmp_path / "two.h5"))
     assert open_source(str(tmp_path / "two.h5"), key="b").n_samples == X.shape[0]
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.lists(st.integers(1, 900), min_size=1, max_size=12))
+def test_any_chunking_gives_the_in_memory_fit(sizes):
+    # Random chunk boundaries (the last chunk takes the rest) only change summation order.
+    X = make_data(n=2300)
+    bounds = np.minimum(np.cumsum([0] + sizes), X.shape[0])
+    bounds = np.unique(np.append(bounds, X.shape[0]))
+
+    def make():
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            yield X[a:b]
+    assert_same_fit(fit(X, chunk_size=None), fit(make, chunk_size=None), tol=1e-9)
