@@ -98,6 +98,19 @@ def run_em(source: ChunkSource, family: CovarianceFamily, params: GaussianParams
     return EMResult(params, converged, n_iter, lower_bound, lower_bounds)
 
 
+def _resume_run(source: ChunkSource, family: CovarianceFamily, resume: ResumePoint, *,
+                stats_fn: StatsFn, max_iter: int, tol: float, reg_covar: float,
+                callback: Optional[Callable[[IterationInfo], None]]) -> EMResult:
+    """Finish restart ``resume.init`` from its checkpointed state."""
+    lbs = list(resume.lower_bounds)
+    lb = lbs[-1] if lbs else -np.inf
+    if resume.finished or resume.n_iter >= max_iter:
+        return EMResult(resume.params, resume.converged, resume.n_iter, lb, lbs)
+    return run_em(source, family, resume.params, stats_fn=stats_fn, max_iter=max_iter,
+                  tol=tol, reg_covar=reg_covar, lower_bound=lb, init=resume.init,
+                  callback=callback, start_iter=resume.n_iter, lower_bounds=lbs)
+
+
 def fit_mixture(source: ChunkSource, family: CovarianceFamily, *,
                 initializer: Callable[[int], GaussianParams], n_init: int,
                 stats_fn: StatsFn, max_iter: int, tol: float, reg_covar: float,
@@ -125,27 +138,20 @@ def fit_mixture(source: ChunkSource, family: CovarianceFamily, *,
             on_init(i)
         t0 = time.perf_counter()
         if resume is not None and i == resume.init:
-            lbs = list(resume.lower_bounds)
-            lb = lbs[-1] if lbs else -np.inf
-            if resume.finished or resume.n_iter >= max_iter:
-                result = EMResult(resume.params, resume.converged, resume.n_iter, lb, lbs)
+            result = _resume_run(source, family, resume, stats_fn=stats_fn,
+                                 max_iter=max_iter, tol=tol, reg_covar=reg_covar,
+                                 callback=callback)
+        else:
+            if warm is not None:
+                params, lb0 = warm
             else:
-                result = run_em(source, family, resume.params, stats_fn=stats_fn,
+                params, lb0 = initializer(i), -np.inf
+            if max_iter == 0:
+                result = EMResult(params, False, 0, lb0, [])
+            else:
+                result = run_em(source, family, params, stats_fn=stats_fn,
                                 max_iter=max_iter, tol=tol, reg_covar=reg_covar,
-                                lower_bound=lb, init=i, callback=callback,
-                                start_iter=resume.n_iter, lower_bounds=lbs)
-        elif warm is not None:
-            params, lb0 = warm
-        else:
-            params, lb0 = initializer(i), -np.inf
-        if resume is not None and i == resume.init:
-            pass
-        elif max_iter == 0:
-            result = EMResult(params, False, 0, lb0, [])
-        else:
-            result = run_em(source, family, params, stats_fn=stats_fn, max_iter=max_iter,
-                            tol=tol, reg_covar=reg_covar, lower_bound=lb0, init=i,
-                            callback=callback)
+                                lower_bound=lb0, init=i, callback=callback)
         if on_init_end is not None:
             on_init_end(result, time.perf_counter() - t0)
         if best is None or result.lower_bound > best.lower_bound:
