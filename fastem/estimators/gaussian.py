@@ -15,9 +15,10 @@ from .._validation import validate_data, validate_init
 from ..backends import BACKENDS, choose_backend
 from ..backends import numba as nb
 from ..checkpoint import Checkpointer, fit_fingerprint
-from ..data import as_source, is_out_of_core
+from ..data import ArraySource, as_source, is_out_of_core
+from ..data.checked import choose_chunk_rows
 from ..em import EMResult, IterationInfo, fit_mixture
-from ..inference import e_step_source, log_likelihood_sum
+from ..inference import OUTPUTS, e_step_source, log_likelihood_sum
 from ..progress import Progress, chain_hooks
 from ..exceptions import ConvergenceWarning
 from ..families import FAMILIES, GaussianParams, get_family
@@ -300,8 +301,11 @@ class GaussianMixture(BaseEstimatorMixin):
 
     # --------------------------------------------------------------- inference
     def _source(self, X: ArrayLike):
-        """An out-of-core source for ``X`` with the fitted number of features."""
+        """``X`` as a chunked source with the fitted number of features (arrays are cut into
+        ``chunk_size`` blocks too, so outputs written to ``out`` need no full-size temporary)."""
         source = as_source(X, chunk_size=self.chunk_size, owner=type(self).__name__)
+        if isinstance(source, ArraySource) and source.chunk_size is None:
+            source.chunk_size = choose_chunk_rows(source.n_features, None)
         if source.n_features != self.n_features_in_:
             raise ValueError(f"{source!r} has {source.n_features} features, but "
                              f"{type(self).__name__} is expecting {self.n_features_in_} "
@@ -311,7 +315,7 @@ class GaussianMixture(BaseEstimatorMixin):
     def _e_step(self, X: ArrayLike, what: str, out: Any = None):
         self._check_is_fitted()
         kargs = get_family(self._fitted_covariance_type).kernel_args(self._params())
-        pos = {"log_prob": 0, "labels": 1, "resp": 2}[what]
+        pos = OUTPUTS[what][0]
         with numba_threads(self.n_threads):
             if out is None and not is_out_of_core(X):
                 Xv = validate_data(X, n_features=self.n_features_in_,
