@@ -162,6 +162,13 @@ def test_predict_writes_into_out_file_and_array(kind, tmp_path, X, reference):
     np.testing.assert_allclose(proba, reference.predict_proba(X), rtol=1e-12, atol=1e-14)
 
 
+def test_in_memory_array_into_out_file(tmp_path, X, reference):
+    lp = reference.score_samples(X, out=tmp_path / "lp.npy")
+    np.testing.assert_allclose(np.load(tmp_path / "lp.npy"), reference.score_samples(X),
+                               rtol=1e-12)
+    assert lp.shape == (X.shape[0],)
+
+
 def test_out_of_wrong_shape_is_rejected(tmp_path, X, reference):
     with pytest.raises(ValueError, match=r"out has shape \(10,\); labels of this data needs "
                                          r"shape \(2300,\)"):
