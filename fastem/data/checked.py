@@ -24,12 +24,16 @@ _MIN_CHUNK_ROWS = 1024
 class RawAdapter(Protocol):
     """What a format adapter provides (no validation: that is :class:`CheckedSource`'s job).
 
-    ``raw_chunks(rows)`` yields ``(X, sample_weight_or_None)`` blocks of about ``rows`` rows.
+    ``raw_chunks(rows)`` yields ``(X, sample_weight_or_None)`` blocks of about ``rows`` rows,
+    in the same order on every call when ``reiterable``. An adapter whose ``n_features`` is
+    ``None`` must provide ``peek()``, which learns ``n_features`` and ``dtype`` from the first
+    block and replays that block in the next ``raw_chunks`` call.
     """
 
     name: str
     n_features: Optional[int]
     n_samples: Optional[int]
+    dtype: np.dtype
     reiterable: bool
 
     def raw_chunks(self, rows: int) -> Iterator[tuple]: ...
