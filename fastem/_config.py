@@ -11,6 +11,8 @@ from typing import Any, Iterator
 _DEFAULTS: dict[str, Any] = {
     # Rows per block when a source has to be cut into chunks (out-of-core, Dask, predict).
     "chunk_size": int(os.environ.get("FASTEM_CHUNK_SIZE", 262_144)),
+    # Bytes one out-of-core chunk may take as float64 when no chunk_size is given.
+    "chunk_memory": int(os.environ.get("FASTEM_CHUNK_MEMORY", 32 * 2**20)),
     # Bytes the per-slot partial statistics of one kernel call may take.
     "slot_memory": int(os.environ.get("FASTEM_SLOT_MEMORY", 64 * 2**20)),
 }
@@ -31,6 +33,8 @@ def set_options(**options: Any) -> Iterator[None]:
     ----------
     chunk_size : int
         Rows per block when a source is processed chunk by chunk.
+    chunk_memory : int
+        Bytes one out-of-core chunk may take (as float64) when ``chunk_size`` is not given.
     slot_memory : int
         Bytes that the per-slot partial statistics of one kernel call may use.
 

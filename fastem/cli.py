@@ -59,6 +59,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--key", help="dataset name inside an HDF5 file or Zarr group")
+    p.add_argument("--columns", help="comma-separated Parquet columns to use as features "
+                                     "(default: every numeric column)")
+    p.add_argument("--chunk-size", type=int, default=None,
+                   help="rows read per chunk (default: about 32 MB of rows)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``fastem`` command."""
     parser = argparse.ArgumentParser(
@@ -73,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="'em': exact EM to convergence; 'online': one pass of stepwise "
                            "online EM (see partial_fit)")
     demo.set_defaults(func=_cmd_demo)
+    from .commands import add_commands
+    add_commands(sub, _add_data_args)
     return parser
 
 
@@ -85,9 +95,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, OSError) as exc:
+    except (ValueError, TypeError, OSError, ImportError) as exc:
         print(f"fastem: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("fastem: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -39,6 +39,23 @@ class IterationInfo:
 
 
 @dataclass
+class ResumePoint:
+    """Where an interrupted :func:`fit_mixture` continues (read from a checkpoint).
+
+    ``params`` are those after iteration ``n_iter`` of restart ``init``; ``finished`` says
+    that restart had already stopped; ``best`` is the best result of earlier restarts.
+    """
+
+    init: int
+    n_iter: int
+    params: GaussianParams
+    lower_bounds: list
+    finished: bool
+    converged: bool
+    best: Optional["EMResult"] = None
+
+
+@dataclass
 class EMResult:
     """Outcome of :func:`run_em` or :func:`fit_mixture`."""
 
@@ -52,12 +69,16 @@ class EMResult:
 def run_em(source: ChunkSource, family: CovarianceFamily, params: GaussianParams, *,
            stats_fn: StatsFn, max_iter: int, tol: float, reg_covar: float,
            lower_bound: float = -np.inf, init: int = 0,
-           callback: Optional[Callable[[IterationInfo], None]] = None) -> EMResult:
-    """EM iterations from ``params`` until the lower bound changes by less than ``tol``."""
-    lower_bounds: list[float] = []
+           callback: Optional[Callable[[IterationInfo], None]] = None,
+           start_iter: int = 0, lower_bounds: Optional[list] = None) -> EMResult:
+    """EM iterations from ``params`` until the lower bound changes by less than ``tol``.
+
+    ``start_iter`` iterations (with their ``lower_bounds``) are already done when resuming.
+    """
+    lower_bounds = [] if lower_bounds is None else list(lower_bounds)
     converged = False
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+    n_iter = start_iter
+    for n_iter in range(start_iter + 1, max_iter + 1):
         t0 = time.perf_counter()
         prev = lower_bound
         stats = stats_fn(source, family.kernel_args(params), family)
@@ -77,13 +98,27 @@ def run_em(source: ChunkSource, family: CovarianceFamily, params: GaussianParams
     return EMResult(params, converged, n_iter, lower_bound, lower_bounds)
 
 
+def _resume_run(source: ChunkSource, family: CovarianceFamily, resume: ResumePoint, *,
+                stats_fn: StatsFn, max_iter: int, tol: float, reg_covar: float,
+                callback: Optional[Callable[[IterationInfo], None]]) -> EMResult:
+    """Finish restart ``resume.init`` from its checkpointed state."""
+    lbs = list(resume.lower_bounds)
+    lb = lbs[-1] if lbs else -np.inf
+    if resume.finished or resume.n_iter >= max_iter:
+        return EMResult(resume.params, resume.converged, resume.n_iter, lb, lbs)
+    return run_em(source, family, resume.params, stats_fn=stats_fn, max_iter=max_iter,
+                  tol=tol, reg_covar=reg_covar, lower_bound=lb, init=resume.init,
+                  callback=callback, start_iter=resume.n_iter, lower_bounds=lbs)
+
+
 def fit_mixture(source: ChunkSource, family: CovarianceFamily, *,
                 initializer: Callable[[int], GaussianParams], n_init: int,
                 stats_fn: StatsFn, max_iter: int, tol: float, reg_covar: float,
                 warm: Optional[tuple[GaussianParams, float]] = None,
                 callback: Optional[Callable[[IterationInfo], None]] = None,
                 on_init: Optional[Callable[[int], None]] = None,
-                on_init_end: Optional[Callable[[EMResult, float], None]] = None) -> EMResult:
+                on_init_end: Optional[Callable[[EMResult, float], None]] = None,
+                resume: Optional[ResumePoint] = None) -> EMResult:
     """Run EM ``n_init`` times (once from ``warm`` when given) and keep the best lower bound.
 
     Parameters
@@ -92,22 +127,31 @@ def fit_mixture(source: ChunkSource, family: CovarianceFamily, *,
         ``initializer(i)`` returns the initial parameters of restart ``i``.
     warm : (params, lower_bound), optional
         Continue from fitted parameters instead of initialising (``warm_start``).
+    resume : ResumePoint, optional
+        Continue an interrupted fit (restart ``resume.init`` after ``resume.n_iter``
+        iterations); the result is the one the uninterrupted fit would have given.
     """
-    best: Optional[EMResult] = None
-    for i in range(1 if warm is not None else n_init):
+    best: Optional[EMResult] = None if resume is None else resume.best
+    first = 0 if resume is None else resume.init
+    for i in range(first, 1 if warm is not None else n_init):
         if on_init is not None:
             on_init(i)
         t0 = time.perf_counter()
-        if warm is not None:
-            params, lb0 = warm
+        if resume is not None and i == resume.init:
+            result = _resume_run(source, family, resume, stats_fn=stats_fn,
+                                 max_iter=max_iter, tol=tol, reg_covar=reg_covar,
+                                 callback=callback)
         else:
-            params, lb0 = initializer(i), -np.inf
-        if max_iter == 0:
-            result = EMResult(params, False, 0, lb0, [])
-        else:
-            result = run_em(source, family, params, stats_fn=stats_fn, max_iter=max_iter,
-                            tol=tol, reg_covar=reg_covar, lower_bound=lb0, init=i,
-                            callback=callback)
+            if warm is not None:
+                params, lb0 = warm
+            else:
+                params, lb0 = initializer(i), -np.inf
+            if max_iter == 0:
+                result = EMResult(params, False, 0, lb0, [])
+            else:
+                result = run_em(source, family, params, stats_fn=stats_fn,
+                                max_iter=max_iter, tol=tol, reg_covar=reg_covar,
+                                lower_bound=lb0, init=i, callback=callback)
         if on_init_end is not None:
             on_init_end(result, time.perf_counter() - t0)
         if best is None or result.lower_bound > best.lower_bound:

@@ -51,13 +51,15 @@ def draw_sample(source: ChunkSource, m: int, rng: np.random.Generator
                 ) -> tuple[np.ndarray, np.ndarray]:
     """A uniform sample without replacement of at most ``m`` rows, and their weights.
 
-    Sources that can ``take`` rows (arrays, Dask arrays) are sampled by index, so only the
-    sample is read; other sources by a single-pass reservoir (random keys, keep
-    the ``m`` smallest), so memory stays ``O(m + chunk)``.
+    Every row gets a uniform random key (drawn in row order, so the keys do not depend on
+    how the source is chunked) and the ``m`` rows with the smallest keys are kept, in row
+    order. Sources that can ``take`` rows (arrays, Dask arrays) keep only keys and indices,
+    then gather the rows; other sources keep a reservoir of rows. Either way memory stays
+    ``O(m + chunk)``, and an array, a Dask array, and a file or stream holding the same rows
+    give the same sample.
     """
     if hasattr(source, "take") and source.n_samples is not None:
-        n = source.n_samples
-        idx = np.arange(n) if m >= n else np.sort(rng.choice(n, size=m, replace=False))
+        idx = _smallest_key_rows(source.n_samples, m, rng)
         return source.take(idx), source.weights_at(idx)
     keys = np.empty(0)
     rows: Optional[np.ndarray] = None
@@ -82,6 +84,22 @@ def draw_sample(source: ChunkSource, m: int, rng: np.random.Generator
     if rows is None:
         raise ValueError("The data source yielded no rows; cannot initialise.")
     return rows, wts
+
+
+def _smallest_key_rows(n: int, m: int, rng: np.random.Generator,
+                       block: int = 1 << 20) -> np.ndarray:
+    """Sorted indices of the ``m`` smallest of ``n`` uniform keys drawn in row order."""
+    keys = np.empty(0)
+    idx = np.empty(0, np.int64)
+    for start in range(0, n, block):
+        ck = rng.random(min(block, n - start))
+        sel = np.flatnonzero(ck < keys.max()) if len(keys) >= m else np.arange(len(ck))
+        keys = np.concatenate([keys, ck[sel]])
+        idx = np.concatenate([idx, start + sel])
+        if len(keys) > m:
+            keep = np.argpartition(keys, m - 1)[:m]
+            keys, idx = keys[keep], idx[keep]
+    return np.sort(idx)
 
 
 def _kmeanspp(Xs: np.ndarray, ws: np.ndarray, n_components: int,

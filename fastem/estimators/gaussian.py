@@ -1,6 +1,7 @@
 """``GaussianMixture``: scikit-learn's estimator, fitted by fastem's fused EM pass."""
 from __future__ import annotations
 
+import os
 import sys
 import time
 import warnings
@@ -8,14 +9,18 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from .._params import (ARRAY_LIKE, BOOL, NONE, RANDOM_STATE, Interval, Options,
+from .._params import (ARRAY_LIKE, BOOL, NONE, RANDOM_STATE, Interval, Options, TypeOf,
                        validate_params)
 from .._validation import validate_data, validate_init
 from ..backends import BACKENDS, choose_backend
 from ..backends import numba as nb
-from ..data import as_source
+from ..checkpoint import Checkpointer, fit_fingerprint
+from ..data import ArraySource, as_source, is_out_of_core
+from ..data.checked import choose_chunk_rows
 from ..data.dask_source import is_dask_collection
 from ..em import EMResult, IterationInfo, fit_mixture
+from ..inference import OUTPUTS, e_step_source, log_likelihood_sum
+from ..progress import Progress, chain_hooks
 from ..exceptions import ConvergenceWarning
 from ..families import FAMILIES, GaussianParams, get_family
 from ..init import INITIALIZERS, initialize
@@ -46,13 +51,9 @@ _CONSTRAINTS = {
     "backend": [Options(BACKENDS)],
     "algorithm": [Options(ALGORITHMS)],
     **ONLINE_CONSTRAINTS,
+    "progress": [BOOL],
+    "checkpoint": [TypeOf((str, os.PathLike), "a str or os.PathLike"), NONE],
 }
-
-
-def _n_rows(X: Any) -> int:
-    if is_dask_collection(X):
-        return int(X.shape[0]) if hasattr(X, "chunks") else int(len(X))
-    return np.asarray(X).shape[0]
 
 
 def _make_rng(random_state: RandomStateLike) -> np.random.Generator:
@@ -100,7 +101,8 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
     verbose_interval : int, default=10
         Iterations between two progress lines.
     chunk_size : int or None, default=None
-        Rows per kernel call; ``None`` processes an in-memory array in one call.
+        Rows per kernel call; ``None`` processes an in-memory array in one call and reads
+        out-of-core data in chunks of ``fastem.set_options(chunk_memory=...)`` bytes.
     n_threads : int or None, default=None
         Numba threads for this estimator; ``None`` uses Numba's current setting.
     backend : {"auto", "numba", "dask"}, default="auto"
@@ -119,6 +121,12 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
     learning_offset : float, default=10.0
         Online EM: non-negative offset of the step counter; larger values damp the first
         steps (and keep more of the starting parameters).
+    progress : bool, default=False
+        Show a progress bar (tqdm if installed) with the lower bound, rows/s and ETA.
+    checkpoint : str or os.PathLike, default=None
+        Write the fit's state to this file after every iteration (atomically). If the file
+        exists when ``fit`` starts, the fit resumes from it and ends with the parameters an
+        uninterrupted fit would have given.
 
     Attributes
     ----------
@@ -161,7 +169,9 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
                  verbose: int = 0, verbose_interval: int = 10,
                  chunk_size: Optional[int] = None, n_threads: Optional[int] = None,
                  backend: str = "auto", algorithm: str = "em",
-                 learning_decay: float = 0.7, learning_offset: float = 10.0) -> None:
+                 learning_decay: float = 0.7, learning_offset: float = 10.0,
+                 progress: bool = False,
+                 checkpoint: Optional[Union[str, os.PathLike]] = None) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -182,6 +192,8 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
         self.algorithm = algorithm
         self.learning_decay = learning_decay
         self.learning_offset = learning_offset
+        self.progress = progress
+        self.checkpoint = checkpoint
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X: ArrayLike, y: Any = None, sample_weight: Optional[ArrayLike] = None, *,
@@ -211,6 +223,11 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
         family = get_family(self.covariance_type)
         source = as_source(X, sample_weight, chunk_size=self.chunk_size,
                            owner=type(self).__name__)
+        if getattr(source, "reiterable", True) is False:
+            raise ValueError(
+                f"fit needs several passes over the data, but {source!r} is a one-shot "
+                "iterator. Pass a callable that returns a fresh iterator instead, e.g. "
+                "fit(lambda: read_chunks(path)) rather than fit(read_chunks(path)).")
         n, d = source.n_samples, source.n_features
         if n is not None and n < self.n_components:
             raise ValueError(f"Expected n_samples >= n_components but got n_components = "
@@ -235,11 +252,23 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
                               self.reg_covar, weights_init=inits[0], means_init=inits[1],
                               precisions_init=inits[2], backend=backend)
 
+        hooks = self._verbose_hooks()
+        resume = None
+        if self.checkpoint is not None:
+            ckpt = Checkpointer(self.checkpoint, fit_fingerprint(self.get_params(), n, d,
+                                                                 source.dtype),
+                                rng, self.tol, self.max_iter)
+            resume = ckpt.load()
+            initializer = ckpt.wrap_initializer(initializer)
+            hooks = chain_hooks(ckpt.hooks(), hooks)
+        if self.progress:
+            hooks = chain_hooks(hooks, Progress(self.max_iter, 1 if warm else self.n_init,
+                                                n).hooks())
         with numba_threads(self.n_threads):
             result = fit_mixture(
                 source, family, initializer=initializer, n_init=self.n_init,
                 stats_fn=backend.em_stats, max_iter=self.max_iter, tol=self.tol,
-                reg_covar=self.reg_covar, warm=warm, **self._verbose_hooks())
+                reg_covar=self.reg_covar, warm=warm, resume=resume, **hooks)
         self._set_result(result, family.name, d, rng)
         self._online_state = None  # a later partial_fit restarts its step counter from here
         return self
@@ -314,58 +343,112 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
         return {"on_init": on_init, "callback": callback, "on_init_end": on_init_end}
 
     # --------------------------------------------------------------- inference
-    def _e_step(self, X: ArrayLike, *, labels: bool = False, resp: bool = False):
+    def _source(self, X: ArrayLike):
+        """``X`` as a chunked source with the fitted number of features (arrays are cut into
+        ``chunk_size`` blocks too, so outputs written to ``out`` need no full-size temporary)."""
+        source = as_source(X, chunk_size=self.chunk_size, owner=type(self).__name__)
+        if isinstance(source, ArraySource) and source.chunk_size is None:
+            source.chunk_size = choose_chunk_rows(source.n_features, None)
+        if source.n_features != self.n_features_in_:
+            raise ValueError(f"{source!r} has {source.n_features} features, but "
+                             f"{type(self).__name__} is expecting {self.n_features_in_} "
+                             "features as input.")
+        return source
+
+    def _e_step(self, X: ArrayLike, what: str, out: Any = None):
         self._check_is_fitted()
         if is_dask_collection(X):
-            return self._lazy_e_step(X, "labels" if labels else "resp" if resp else "log_prob")
-        Xv = validate_data(X, n_features=self.n_features_in_, owner=type(self).__name__)
+            return self._lazy_e_step(X, what)
         kargs = get_family(self._fitted_covariance_type).kernel_args(self._params())
+        pos = OUTPUTS[what][0]
         with numba_threads(self.n_threads):
-            return nb.e_step_outputs(Xv, kargs, labels=labels, resp=resp)
+            if out is None and not is_out_of_core(X):
+                Xv = validate_data(X, n_features=self.n_features_in_,
+                                   owner=type(self).__name__)
+                return nb.e_step_outputs(Xv, kargs, labels=(what == "labels"),
+                                         resp=(what == "resp"))[pos]
+            return e_step_source(self._source(X), kargs, what, out)
 
     def _lazy_e_step(self, X: Any, what: str):
         from ..backends import dask as dask_backend
         kargs = get_family(self._fitted_covariance_type).kernel_args(self._params())
         out = dask_backend.lazy_e_step(X, kargs, what, n_features=self.n_features_in_,
                                        owner=type(self).__name__)
-        return {"log_prob": (out, None, None), "labels": (None, out, None),
-                "resp": (None, None, out)}[what]
+        return out
 
-    def score_samples(self, X: ArrayLike) -> np.ndarray:
+    def score_samples(self, X: ArrayLike, out: Any = None) -> np.ndarray:
         """Log-likelihood of each row under the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or out-of-core data
+            Anything ``fit`` accepts (paths, memmaps, HDF5/Zarr/Arrow, chunk callables).
+        out : ndarray or path, optional
+            Where to write the result: an array (or memmap) of shape (n_samples,), or a path
+            for a ``.npy`` file (returned memory-mapped), so it need not fit in memory.
 
         Returns
         -------
         log_prob : ndarray of shape (n_samples,)
         """
-        return self._e_step(X)[0]
+        return self._e_step(X, "log_prob", out)
 
     def score(self, X: ArrayLike, y: Any = None) -> float:
-        """Mean per-row log-likelihood of ``X``.
+        """Mean per-row log-likelihood of ``X`` (any source; computed chunk by chunk).
 
         Returns
         -------
         float
         """
-        return float(self.score_samples(X).mean())  # computes when X is a Dask collection
+        return self._mean_log_likelihood(X)[0]
 
-    def predict(self, X: ArrayLike) -> np.ndarray:
+    def _mean_log_likelihood(self, X: ArrayLike) -> tuple[float, int]:
+        if not is_out_of_core(X):
+            lp = self.score_samples(X)
+            return float(lp.mean()), lp.shape[0]
+        self._check_is_fitted()
+        kargs = get_family(self._fitted_covariance_type).kernel_args(self._params())
+        with numba_threads(self.n_threads):
+            total, rows = log_likelihood_sum(self._source(X), kargs)
+        return total / rows, rows
+
+    def predict(self, X: ArrayLike, out: Any = None) -> np.ndarray:
         """Most likely component of each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or out-of-core data
+        out : ndarray or path, optional
+            An int64 array of shape (n_samples,) or a ``.npy`` path to write the labels to.
 
         Returns
         -------
         labels : ndarray of shape (n_samples,)
         """
-        return self._e_step(X, labels=True)[1]
+        return self._e_step(X, "labels", out)
 
-    def predict_proba(self, X: ArrayLike) -> np.ndarray:
+    def predict_proba(self, X: ArrayLike, out: Any = None) -> np.ndarray:
         """Posterior probability of each component for each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or out-of-core data
+        out : ndarray or path, optional
+            An array of shape (n_samples, n_components) or a ``.npy`` path to write to.
 
         Returns
         -------
         resp : ndarray of shape (n_samples, n_components)
         """
-        return self._e_step(X, resp=True)[2]
+        return self._e_step(X, "resp", out)
+
+    def save(self, path: Union[str, os.PathLike]) -> None:
+        """Save the fitted model to ``path`` (``.npz`` + JSON header, no pickle).
+
+        Load it with :func:`fastem.load`. See :mod:`fastem.io` for the format.
+        """
+        from ..io import save
+        save(self, path)
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw random rows from the fitted model.
@@ -409,10 +492,10 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
 
     def bic(self, X: ArrayLike) -> float:
         """Bayesian information criterion of the model on ``X`` (lower is better)."""
-        n = _n_rows(X)
-        return float(-2 * self.score(X) * n + self._n_parameters() * np.log(n))
+        mean, n = self._mean_log_likelihood(X)
+        return float(-2 * mean * n + self._n_parameters() * np.log(n))
 
     def aic(self, X: ArrayLike) -> float:
         """Akaike information criterion of the model on ``X`` (lower is better)."""
-        n = _n_rows(X)
-        return float(-2 * self.score(X) * n + 2 * self._n_parameters())
+        mean, n = self._mean_log_likelihood(X)
+        return float(-2 * mean * n + 2 * self._n_parameters())

@@ -1,0 +1,139 @@
+"""The ``fastem fit|predict|score|info`` sub-commands (argument handling only; the work is
+done by :class:`fastem.GaussianMixture`, :mod:`fastem.data` and :mod:`fastem.io`)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from typing import Callable
+
+import numpy as np
+
+
+def _open(args: argparse.Namespace):
+    from .data import open_source
+    columns = args.columns.split(",") if args.columns else None
+    return open_source(args.data, chunk_size=args.chunk_size, key=args.key, columns=columns)
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from . import GaussianMixture
+    from .exceptions import ConvergenceWarning
+    source = _open(args)
+    gm = GaussianMixture(
+        n_components=args.n_components, covariance_type=args.covariance_type, tol=args.tol,
+        reg_covar=args.reg_covar, max_iter=args.max_iter, n_init=args.n_init,
+        init_params=args.init_params, random_state=args.random_state,
+        chunk_size=args.chunk_size, progress=not args.quiet, checkpoint=args.checkpoint)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gm.fit(source)
+    gm.save(args.output)
+    print(f"{source!r}: {source.n_features} features; {gm.n_components} components "
+          f"({gm.covariance_type}), {gm.n_iter_} iterations, converged={gm.converged_}, "
+          f"mean log-likelihood {gm.lower_bound_:.6f}. Saved {args.output}")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .io import load
+    gm = load(args.model)
+    source = _open(args)
+    labels = gm.predict(source, out=args.output)
+    print(f"Wrote {labels.shape[0]:,} labels to {args.output}")
+    if args.proba:
+        proba = gm.predict_proba(source, out=args.proba)
+        print(f"Wrote {proba.shape[0]:,} x {proba.shape[1]} probabilities to {args.proba}")
+    return 0
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from .io import load
+    gm = load(args.model)
+    source = _open(args)
+    if args.output:
+        lp = gm.score_samples(source, out=args.output)
+        print(f"Wrote {lp.shape[0]:,} per-row log-likelihoods to {args.output}")
+    mean, n = gm._mean_log_likelihood(source)
+    print(f"mean log-likelihood {mean:.6f} over {n:,} rows; BIC "
+          f"{-2 * mean * n + gm._n_parameters() * np.log(n):.1f}")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from .io import load
+    gm = load(args.model)
+    if args.json:
+        print(json.dumps({"params": {k: v for k, v in gm.get_params().items()
+                                     if not isinstance(v, np.ndarray)},
+                          "n_features_in_": gm.n_features_in_, "n_iter_": gm.n_iter_,
+                          "converged_": gm.converged_, "lower_bound_": gm.lower_bound_,
+                          "weights_": gm.weights_.tolist(), "means_": gm.means_.tolist()}))
+        return 0
+    k, d = gm.means_.shape
+    print(f"{args.model}: GaussianMixture, {k} components, {d} features, covariance_type="
+          f"{gm.covariance_type!r}")
+    print(f"fit: {gm.n_iter_} iterations, converged={gm.converged_}, mean log-likelihood "
+          f"{gm.lower_bound_:.6f}")
+    order = np.argsort(-gm.weights_)
+    print(f"{'component':>9}  {'weight':>8}  mean")
+    for j in order:
+        mean = ", ".join(f"{v:.4g}" for v in gm.means_[j][:6]) + (", ..." if d > 6 else "")
+        print(f"{j:>9}  {gm.weights_[j]:>8.4f}  ({mean})")
+    return 0
+
+
+def add_commands(sub, add_data_args: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add ``fit``, ``predict``, ``score`` and ``info`` to the sub-parser ``sub``."""
+    from .families import FAMILIES
+    from .init import INITIALIZERS
+    data_help = "data file: .npy, .h5/.hdf5, .zarr or .parquet"
+
+    fit = sub.add_parser("fit", help="fit a mixture to a data file and save the model",
+                         description="Fit a Gaussian mixture to DATA chunk by chunk (exact "
+                                     "EM in bounded memory) and save it to an .npz file.")
+    fit.add_argument("data", metavar="DATA", help=data_help)
+    fit.add_argument("-k", "--n-components", type=int, required=True,
+                     help="number of components")
+    fit.add_argument("-o", "--output", required=True, help="model file to write (.npz)")
+    fit.add_argument("--covariance-type", choices=tuple(FAMILIES), default="full")
+    fit.add_argument("--init-params", choices=INITIALIZERS, default="kmeans")
+    fit.add_argument("--max-iter", type=int, default=100)
+    fit.add_argument("--tol", type=float, default=1e-3)
+    fit.add_argument("--reg-covar", type=float, default=1e-6)
+    fit.add_argument("--n-init", type=int, default=1)
+    fit.add_argument("--random-state", type=int, default=None)
+    fit.add_argument("--checkpoint", default=None,
+                     help="write the state here after every iteration; rerun the same "
+                          "command to resume an interrupted fit")
+    fit.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_data_args(fit)
+    fit.set_defaults(func=_cmd_fit)
+
+    pred = sub.add_parser("predict", help="write the most likely component of each row",
+                          description="Label every row of DATA with a saved model, chunk by "
+                                      "chunk; results go to .npy files.")
+    pred.add_argument("model", metavar="MODEL", help="model file written by 'fastem fit'")
+    pred.add_argument("data", metavar="DATA", help=data_help)
+    pred.add_argument("-o", "--output", required=True, help="labels file to write (.npy)")
+    pred.add_argument("--proba", default=None,
+                      help="also write the component probabilities to this .npy file")
+    add_data_args(pred)
+    pred.set_defaults(func=_cmd_predict)
+
+    score = sub.add_parser("score", help="mean log-likelihood of data under a saved model",
+                           description="Print the mean log-likelihood and BIC of DATA under "
+                                       "a saved model.")
+    score.add_argument("model", metavar="MODEL", help="model file written by 'fastem fit'")
+    score.add_argument("data", metavar="DATA", help=data_help)
+    score.add_argument("-o", "--output", default=None,
+                       help="also write per-row log-likelihoods to this .npy file")
+    add_data_args(score)
+    score.set_defaults(func=_cmd_score)
+
+    info = sub.add_parser("info", help="describe a saved model",
+                          description="Print the parameters and components of a model file.")
+    info.add_argument("model", metavar="MODEL", help="model file written by 'fastem fit'")
+    info.add_argument("--json", action="store_true", help="machine-readable output")
+    info.set_defaults(func=_cmd_info)
