@@ -25,14 +25,19 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         n_components=args.n_components, covariance_type=args.covariance_type, tol=args.tol,
         reg_covar=args.reg_covar, max_iter=args.max_iter, n_init=args.n_init,
         init_params=args.init_params, random_state=args.random_state,
-        chunk_size=args.chunk_size, progress=not args.quiet, checkpoint=args.checkpoint)
+        chunk_size=args.chunk_size, progress=not args.quiet, checkpoint=args.checkpoint,
+        algorithm=args.algorithm)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         gm.fit(source)
     gm.save(args.output)
+    if args.algorithm == "online":
+        how = f"one online pass of {gm.n_iter_} steps"
+    else:
+        how = f"{gm.n_iter_} iterations, converged={gm.converged_}"
     print(f"{source!r}: {source.n_features} features; {gm.n_components} components "
-          f"({gm.covariance_type}), {gm.n_iter_} iterations, converged={gm.converged_}, "
-          f"mean log-likelihood {gm.lower_bound_:.6f}. Saved {args.output}")
+          f"({gm.covariance_type}), {how}, mean log-likelihood {gm.lower_bound_:.6f}. "
+          f"Saved {args.output}")
     return 0
 
 
@@ -107,6 +112,9 @@ def add_commands(sub, add_data_args: Callable[[argparse.ArgumentParser], None]) 
     fit.add_argument("--checkpoint", default=None,
                      help="write the state here after every iteration; rerun the same "
                           "command to resume an interrupted fit")
+    fit.add_argument("--algorithm", choices=("em", "online"), default="em",
+                     help="'em': exact EM, a pass per iteration; 'online': one pass of "
+                          "stepwise online EM, a step per chunk")
     fit.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_data_args(fit)
     fit.set_defaults(func=_cmd_fit)

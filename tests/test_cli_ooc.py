@@ -58,6 +58,17 @@ def test_fit_predict_score_info(files):
     assert "2 components, 3 features, covariance_type='full'" in info.stdout
 
 
+def test_fit_online_one_pass_equals_the_library(files):
+    tmp, X = files
+    perm = np.random.default_rng(1).permutation(len(X))
+    np.save(tmp / "shuffled.npy", X[perm])
+    fit = run("fit", tmp / "shuffled.npy", "-k", 2, "-o", tmp / "online.npz", "--chunk-size",
+              500, "--random-state", 0, "--algorithm", "online", "-q")
+    assert "one online pass of 6 steps" in fit.stdout
+    ref = GaussianMixture(2, random_state=0, chunk_size=500, algorithm="online").fit(X[perm])
+    np.testing.assert_allclose(fastem.load(tmp / "online.npz").means_, ref.means_, rtol=1e-12)
+
+
 def test_user_errors_are_one_line_without_traceback(files):
     tmp, _ = files
     (tmp / "bad.npz").write_text("not a model")
