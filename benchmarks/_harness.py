@@ -346,6 +346,7 @@ def append_record(record: dict, path: Optional[Path] = None) -> None:
     rec = dict(record)
     rec.setdefault("time_utc", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
     rec.setdefault("full", FULL)
+    rec.setdefault("load_avg_1min", round(os.getloadavg()[0], 2))
     with open(path, "a") as fh:
         fh.write(json.dumps(rec, default=_json_default) + "\n")
 

@@ -14,7 +14,7 @@ from benchmarks import _harness as H
 from benchmarks.conftest import run_once
 
 if H.FULL:
-    N, DS, KS, THREADS = 1_000_000, (16, 32, 64), (16, 64), (1, 2)
+    N, DS, KS, THREADS = 200_000, (16, 32, 64), (32,), (1, 2)
 else:
     N, DS, KS, THREADS = 20_000, (16,), (8,), (2,)
 

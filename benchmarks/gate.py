@@ -29,9 +29,12 @@ import numpy as np
 from benchmarks import _harness as H
 
 BASELINE = Path(__file__).resolve().parent / "baseline.json"
-# Allowed growth of a case's ratio over its baseline; chosen from the measured run-to-run
-# spread of the gate on a loaded, shared 2-core machine (see README, "Performance").
-DEFAULT_TOLERANCE = 1.35
+# Allowed growth over the baseline, chosen from 7 runs of the unchanged code on the shared
+# 2-core machine at load average 6-9 (README, "Performance"): the geometric mean over the
+# cases of now/baseline spanned 0.89-1.10, a single case 0.71-1.71. A kernel that computes
+# its log-densities twice gave a geometric mean of 1.65.
+DEFAULT_TOLERANCE = 1.3        # on the geometric mean over the cases
+DEFAULT_CASE_TOLERANCE = 2.0   # on any single case
 N = 100_000
 # One thread for both libraries: on an oversubscribed machine a 2-thread region waits for its
 # slowest thread and OpenBLAS workers spin, which made 2-thread ratios swing several-fold.
@@ -46,13 +49,11 @@ CASES = [
 
 
 def measure(rounds: int = 5, threads: int = THREADS) -> dict:
-    """Per-case ratio of the fastest fastem iteration to the fastest scikit-learn iteration
-    over ``rounds`` interleaved rounds.
-
-    Load from other processes only ever adds time, so the minimum is the most stable
-    estimate of each library's own cost (the median swung up to 2x between runs on a
-    machine with load average 6-9 on 2 cores).
-    """
+    """Per-case ratio fastem / scikit-learn: in each of ``rounds`` interleaved rounds the
+    fastest fastem iteration over the fastest scikit-learn iteration (load from other
+    processes only adds time), then the median over the rounds (a burst of load spoils one
+    round, not the result). Measured on 6 gate runs, this varied 1.5x per case between runs;
+    the ratio of the overall minima varied up to 3.1x."""
     out = {}
     for name, d, k, cov, dtype in CASES:
         X = H.make_data(N, d, dtype)
@@ -67,19 +68,22 @@ def measure(rounds: int = 5, threads: int = THREADS) -> dict:
             ratios.append(min(fe.seconds) / min(sk.seconds))
             fe_all += fe.seconds
             sk_all += sk.seconds
-        out[name] = {"ratio": min(fe_all) / min(sk_all), "ratios": ratios,
+        out[name] = {"ratio": statistics.median(ratios), "ratios": ratios,
                      "fastem_s_per_iter": min(fe_all), "sklearn_s_per_iter": min(sk_all)}
     return out
 
 
-def compare(measured: dict, baseline: dict, tolerance: float) -> list[str]:
-    """Names of the cases whose ratio grew by more than ``tolerance`` over the baseline."""
-    failed = []
-    for name, m in measured.items():
-        base = baseline["cases"].get(name)
-        if base is not None and m["ratio"] > base["ratio"] * tolerance:
-            failed.append(name)
-    return failed
+def compare(measured: dict, baseline: dict, tolerance: float,
+            case_tolerance: float) -> tuple[float, list[str]]:
+    """Geometric mean over the cases of ``ratio / baseline ratio``, and the failures: the
+    string ``"geometric mean"`` when it exceeds ``tolerance``, and every case whose own
+    growth exceeds ``case_tolerance``. Cases missing from the baseline are not gated."""
+    growth = {name: m["ratio"] / baseline["cases"][name]["ratio"]
+              for name, m in measured.items() if name in baseline["cases"]}
+    geo = float(np.exp(np.mean(np.log(list(growth.values()))))) if growth else 1.0
+    failed = ["geometric mean"] if geo > tolerance else []
+    failed += [name for name, g in growth.items() if g > case_tolerance]
+    return geo, failed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,9 +93,14 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"write the measured ratios to {BASELINE.name} instead of checking")
     p.add_argument("--baseline", type=Path, default=BASELINE)
     p.add_argument("--tolerance", type=float, default=None,
-                   help="allowed ratio growth factor (default: the baseline's, else "
-                        f"{DEFAULT_TOLERANCE})")
+                   help="allowed growth of the geometric mean of the ratios (default: the "
+                        f"baseline's, else {DEFAULT_TOLERANCE})")
+    p.add_argument("--case-tolerance", type=float, default=None,
+                   help="allowed growth of one case's ratio (default: the baseline's, else "
+                        f"{DEFAULT_CASE_TOLERANCE})")
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--runs", type=int, default=3,
+                   help="with --update-baseline: gate runs whose per-case median is stored")
     p.add_argument("--json", type=Path, default=None, help="write the measurements here")
     args = p.parse_args(argv)
 
@@ -104,16 +113,23 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         baseline = json.loads(args.baseline.read_text())
     tolerance = args.tolerance or (baseline or {}).get("tolerance", DEFAULT_TOLERANCE)
+    case_tolerance = args.case_tolerance or (baseline or {}).get("case_tolerance",
+                                                                 DEFAULT_CASE_TOLERANCE)
 
     t0 = time.perf_counter()
-    measured = measure(args.rounds)
+    runs = [measure(args.rounds) for _ in range(args.runs if args.update_baseline else 1)]
+    measured = {name: dict(runs[0][name], ratio=statistics.median(r[name]["ratio"]
+                                                                   for r in runs))
+                for name in runs[0]}
     seconds = time.perf_counter() - t0
     if args.json is not None:
         args.json.write_text(json.dumps({"seconds": seconds, "cases": measured,
                                          "machine": H.machine_info()}, indent=1))
 
     if args.update_baseline:
-        doc = {"tolerance": tolerance, "n": N, "threads": THREADS, "machine": H.machine_info(),
+        doc = {"tolerance": tolerance, "case_tolerance": case_tolerance, "n": N,
+               "threads": THREADS, "rounds": args.rounds, "runs": len(runs),
+               "machine": H.machine_info(),
                "cases": {k: {"ratio": v["ratio"]} for k, v in measured.items()}}
         args.baseline.write_text(json.dumps(doc, indent=1) + "\n")
         print(f"gate: wrote {args.baseline} ({seconds:.0f} s). Review and commit it.")
@@ -121,19 +137,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name:18s} ratio {m['ratio']:.4f}")
         return 0
 
-    failed = compare(measured, baseline, tolerance)
-    print(f"gate: fastem/scikit-learn per-iteration ratio vs baseline, tolerance x{tolerance}"
-          f" ({seconds:.0f} s, N={N})")
+    geo, failed = compare(measured, baseline, tolerance, case_tolerance)
+    print(f"gate: fastem/scikit-learn per-iteration ratio vs baseline ({seconds:.0f} s, N={N}); "
+          f"fails when the geometric mean of now/base exceeds {tolerance} or one case "
+          f"exceeds {case_tolerance}")
     print(f"  {'case':18s} {'baseline':>9s} {'now':>9s} {'now/base':>9s}  rounds")
     for name, m in measured.items():
         base = baseline["cases"].get(name, {}).get("ratio", np.nan)
         flag = "FAIL" if name in failed else ("new" if np.isnan(base) else "ok")
         print(f"  {name:18s} {base:9.4f} {m['ratio']:9.4f} {m['ratio'] / base:9.3f}  "
               f"{' '.join(f'{r:.4f}' for r in m['ratios'])}  {flag}")
+    print(f"  {'geometric mean':18s} {'':9s} {'':9s} {geo:9.3f}")
     if failed:
-        print(f"gate: FAILED: {', '.join(failed)} slowed down by more than x{tolerance} "
-              "relative to scikit-learn. If the slowdown is intended, update the baseline "
-              "with 'python -m benchmarks.gate --update-baseline' and commit it.")
+        print(f"gate: FAILED: {', '.join(failed)} slowed down relative to scikit-learn "
+              f"beyond the tolerance (x{tolerance} geometric mean, x{case_tolerance} per "
+              "case). If the slowdown is intended, update the baseline with "
+              "'python -m benchmarks.gate --update-baseline' and commit it.")
         return 1
     print("gate: passed")
     return 0

@@ -67,13 +67,19 @@ def test_records_are_appended_as_json_lines(tmp_path):
 
 
 # ----------------------------------------------------------------------------- gate
-BASE = {"tolerance": 1.5, "cases": {"a": {"ratio": 0.10}, "b": {"ratio": 0.20}}}
+BASE = {"tolerance": 1.3, "case_tolerance": 1.8,
+        "cases": {"a": {"ratio": 0.10}, "b": {"ratio": 0.20}}}
 
 
-def test_gate_flags_only_cases_beyond_the_tolerance():
-    measured = {"a": {"ratio": 0.149}, "b": {"ratio": 0.301}, "new": {"ratio": 9.0}}
-    assert gate.compare(measured, BASE, 1.5) == ["b"]
-    assert gate.compare(measured, BASE, 1.6) == []
+def test_gate_fails_on_the_geometric_mean_or_one_far_case():
+    # a: x1.2, b: x1.5 -> geometric mean 1.342; new cases are reported, not gated.
+    measured = {"a": {"ratio": 0.12}, "b": {"ratio": 0.30}, "new": {"ratio": 9.0}}
+    geo, failed = gate.compare(measured, BASE, 1.3, 1.8)
+    assert geo == pytest.approx((1.2 * 1.5) ** 0.5) and failed == ["geometric mean"]
+    assert gate.compare(measured, BASE, 1.35, 1.8)[1] == []
+    # One case far off while the mean stays within tolerance.
+    geo, failed = gate.compare({"a": {"ratio": 0.07}, "b": {"ratio": 0.38}}, BASE, 1.3, 1.8)
+    assert geo < 1.3 and failed == ["b"]
 
 
 def _fake_measure(ratios):
@@ -92,15 +98,16 @@ def test_gate_exit_codes_and_messages(tmp_path, monkeypatch, capsys):
     assert gate.main(["--baseline", str(base), "--update-baseline"]) == 0
     doc = json.loads(base.read_text())
     assert doc["cases"]["b"]["ratio"] == 0.20 and doc["tolerance"] == gate.DEFAULT_TOLERANCE
+    assert doc["case_tolerance"] == gate.DEFAULT_CASE_TOLERANCE and doc["runs"] == 3
 
     monkeypatch.setattr(gate, "measure", _fake_measure({"a": 0.11, "b": 0.21}))
     assert gate.main(["--baseline", str(base)]) == 0
     assert "gate: passed" in capsys.readouterr().out
 
-    monkeypatch.setattr(gate, "measure", _fake_measure({"a": 0.10, "b": 0.40}))
+    monkeypatch.setattr(gate, "measure", _fake_measure({"a": 0.14, "b": 0.28}))
     assert gate.main(["--baseline", str(base)]) == 1
     out = capsys.readouterr().out
-    assert "FAILED: b slowed down" in out and "--update-baseline" in out
+    assert "FAILED: geometric mean slowed down" in out and "--update-baseline" in out
 
 
 # ----------------------------------------------------------------------------- report
