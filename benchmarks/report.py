@@ -180,6 +180,7 @@ def render_plot(recs: list[dict], path: Path) -> bool:
     """Time per iteration against K (one panel per D) for the largest N, full float64."""
     try:
         import matplotlib
+        import matplotlib.ticker
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
@@ -191,7 +192,7 @@ def render_plot(recs: list[dict], path: Path) -> bool:
         return False
     n = max(r["n"] for r in it)
     ds = sorted({r["d"] for r in it if r["n"] == n})
-    fig, axes = plt.subplots(1, len(ds), figsize=(3.2 * len(ds), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(ds), figsize=(3.2 * len(ds), 3.6), squeeze=False)
     styles = {"fastem_s_per_iter": ("fastem", "C0"), "sklearn_s_per_iter": ("scikit-learn", "C1"),
               "onedal_s_per_iter": ("oneDAL", "C2")}
     for ax, d in zip(axes[0], ds):
@@ -203,10 +204,14 @@ def render_plot(recs: list[dict], path: Path) -> bool:
                 if pts:
                     ax.plot(*zip(*pts), ls, marker="o", color=color, label=f"{label} {cov}")
         ax.set(xscale="log", yscale="log", title=f"D = {d}", xlabel="K")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xticks([4, 16, 64], labels=["4", "16", "64"])
-    axes[0][0].set_ylabel(f"seconds per EM iteration (N = {n:,}, float64)")
-    axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
+    axes[0][0].set_ylabel("seconds per EM iteration")
+    fig.suptitle(f"Time per EM iteration, N = {n:,}, float64 (solid: full, dotted: diag)",
+                 fontsize=10)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=6, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
