@@ -29,12 +29,15 @@ import numpy as np
 from benchmarks import _harness as H
 
 BASELINE = Path(__file__).resolve().parent / "baseline.json"
-# Allowed growth over the baseline, chosen from 7 runs of the unchanged code on the shared
-# 2-core machine at load average 6-9 (README, "Performance"): the geometric mean over the
-# cases of now/baseline spanned 0.89-1.10, a single case 0.71-1.71. A kernel that computes
-# its log-densities twice gave a geometric mean of 1.65.
-DEFAULT_TOLERANCE = 1.3        # on the geometric mean over the cases
-DEFAULT_CASE_TOLERANCE = 2.0   # on any single case
+# Allowed growth over the baseline (README, "Performance", has the numbers). The baseline was
+# measured on the quiet machine. 6 quiet runs of the unchanged code gave a geometric mean over
+# the cases of now/baseline of 1.01-1.07 (single cases 0.94-1.16). Load from other processes
+# only lowers the ratio (scikit-learn's many small BLAS calls suffer more than fastem's one
+# pass): 6 runs at load average 6-9 gave 0.66-0.80 (single cases 0.53-1.01), so a loaded CI
+# machine cannot fail the gate, it only makes it less sensitive. A kernel that computes its
+# log-densities twice gave 1.30 on the quiet machine and 1.65 vs a loaded baseline.
+DEFAULT_TOLERANCE = 1.2        # on the geometric mean over the cases
+DEFAULT_CASE_TOLERANCE = 1.5   # on any single case
 N = 100_000
 # One thread for both libraries: on an oversubscribed machine a 2-thread region waits for its
 # slowest thread and OpenBLAS workers spin, which made 2-thread ratios swing several-fold.
@@ -52,7 +55,7 @@ def measure(rounds: int = 5, threads: int = THREADS) -> dict:
     """Per-case ratio fastem / scikit-learn: in each of ``rounds`` interleaved rounds the
     fastest fastem iteration over the fastest scikit-learn iteration (load from other
     processes only adds time), then the median over the rounds (a burst of load spoils one
-    round, not the result). Measured on 6 gate runs, this varied 1.5x per case between runs;
+    round, not the result). Under load average 6-9 this varied 1.5x per case between runs;
     the ratio of the overall minima varied up to 3.1x."""
     out = {}
     for name, d, k, cov, dtype in CASES:

@@ -87,8 +87,8 @@ def _machine_line(recs: list[dict]) -> str:
     soft = ", ".join(f"{k} {m[k]}" for k in ("python", "numpy", "numba", "sklearn") if m.get(k))
     blas = m.get("blas", "")
     loads = [r["load_avg_1min"] for r in recs if r.get("load_avg_1min") is not None]
-    load = (f"; 1-minute load average {min(loads):.1f}–{max(loads):.1f} while measuring"
-            if loads else "")
+    load = (f"; 1-minute load average {min(loads):.1f}–{max(loads):.1f} while measuring "
+            f"(recorded for {len(loads)} of {len(recs)} results)" if loads else "")
     return (f"Measured on {', '.join(parts)}; {soft}; BLAS {blas or '?'} "
             f"(OPENBLAS_CORETYPE={m.get('OPENBLAS_CORETYPE') or 'unset'}); {when}{load}.")
 
