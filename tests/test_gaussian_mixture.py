@@ -228,13 +228,15 @@ def test_bit_identical_with_one_and_two_numba_threads(tmp_path):
         "    out[ct] = [gm.means_.tobytes().hex(), gm.covariances_.tobytes().hex(),\n"
         "               gm.weights_.tobytes().hex(), repr(gm.lower_bound_)]\n"
         "print(json.dumps(out))\n")
+    # A warm-up run fills Numba's on-disk cache first: a freshly compiled kernel and the same
+    # kernel loaded from the cache may differ in the last bit, so both measured runs load it.
     results = []
-    for threads in ("1", "2"):
+    for threads in ("2", "1", "2"):
         env = dict(os.environ, NUMBA_NUM_THREADS=threads, PYTHONWARNINGS="ignore")
         proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                               text=True, check=True)
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    assert results[0] == results[1]
+    assert results[1] == results[2]
 
 
 def test_n_threads_parameter_gives_identical_results():
