@@ -155,20 +155,21 @@ def load(path):
                 params[name] = np.asarray(params[name], dtype=np.float64)
         known = set(GaussianMixture._param_names())
         model = GaussianMixture(**{k: v for k, v in params.items() if k in known})
-        for name in _ARRAYS:
-            setattr(model, name, arrays[name])
-        from .families import get_family
-        k, d = model.means_.shape
+        from .families import GaussianParams, get_family
+        weights, means, cov, prec_chol = (arrays[name] for name in
+                                          ("weights_", "means_", "covariances_",
+                                           "precisions_cholesky_"))
+        k, d = means.shape
         cshape = get_family(attrs["covariance_type"]).covariance_shape(k, d)
-        if (model.weights_.shape != (k,) or d != attrs["n_features_in_"]
-                or any(getattr(model, a).shape != cshape for a in _ARRAYS[2:])):
+        if (weights.shape != (k,) or d != attrs["n_features_in_"]
+                or any(arrays[a].shape != cshape for a in _ARRAYS[2:])):
             raise ValueError("array shapes do not agree")
-        model.converged_ = bool(attrs["converged_"])
-        model.n_iter_ = int(attrs["n_iter_"])
-        model.lower_bound_ = float(attrs["lower_bound_"])
-        model.lower_bounds_ = [float(v) for v in attrs["lower_bounds_"]]
-        model.n_features_in_ = int(attrs["n_features_in_"])
-        model._fitted_covariance_type = str(attrs["covariance_type"])
+        model._store_fit(GaussianParams(weights, means, cov, prec_chol),
+                         str(attrs["covariance_type"]), int(attrs["n_features_in_"]),
+                         converged=bool(attrs["converged_"]), n_iter=int(attrs["n_iter_"]),
+                         lower_bound=float(attrs["lower_bound_"]),
+                         lower_bounds=[float(v) for v in attrs["lower_bounds_"]], rng=None)
+        model.precisions_ = arrays["precisions_"]      # exactly as saved
         rng = np.random.default_rng()
         rng.bit_generator.state = attrs["sample_rng_state"]
         model._sample_rng = rng

@@ -106,10 +106,7 @@ class OnlineMixin:
                       self.precisions_init)
         state = None
         if self.warm_start and hasattr(self, "means_"):
-            self._check_same_model("fit with warm_start=True")
-            if self.n_features_in_ != d:
-                raise ValueError(f"X has {d} features, but {type(self).__name__} is expecting "
-                                 f"{self.n_features_in_} features as input.")
+            self._check_same_model("fit with warm_start=True", d)
             state = self._online_state
             if state is None:
                 state = self._online_engine(family).start(self._params())
@@ -154,7 +151,9 @@ class OnlineMixin:
                           self.reg_covar, weights_init=inits[0], means_init=inits[1],
                           precisions_init=inits[2])
 
-    def _check_same_model(self, what: str) -> None:
+    def _check_same_model(self, what: str, n_features: Optional[int] = None) -> None:
+        """Raise unless the fitted model can be continued with the current parameters (and,
+        when given, data of ``n_features`` features)."""
         k = self.means_.shape[0]
         if k != self.n_components or self.covariance_type != self._fitted_covariance_type:
             raise ValueError(
@@ -162,24 +161,15 @@ class OnlineMixin:
                 f"covariance_type={self._fitted_covariance_type!r}; got n_components="
                 f"{self.n_components!r} and covariance_type={self.covariance_type!r}. Call "
                 "fit (with warm_start=False) to start afresh.")
+        if n_features is not None and n_features != self.n_features_in_:
+            raise ValueError(f"X has {n_features} features, but {type(self).__name__} is "
+                             f"expecting {self.n_features_in_} features as input.")
 
     def _set_online_result(self, state: OnlineState, family: CovarianceFamily,
                            n_features: int, rng: Optional[np.random.Generator],
                            new_bounds: list, *, restart: bool) -> None:
-        p = state.params
-        precisions = family.precisions(p.precisions_cholesky)
         previous = [] if restart else list(getattr(self, "lower_bounds_", []))
-        self.weights_ = p.weights
-        self.means_ = p.means
-        self.covariances_ = p.covariances
-        self.precisions_cholesky_ = p.precisions_cholesky
-        self.precisions_ = precisions
-        self.converged_ = False
-        self.n_iter_ = int(state.n_steps)
-        self.lower_bound_ = float(state.loglik)
-        self.lower_bounds_ = previous + [float(b) for b in new_bounds]
-        self.n_features_in_ = n_features
-        self._fitted_covariance_type = family.name
+        self._store_fit(state.params, family.name, n_features, converged=False,
+                        n_iter=state.n_steps, lower_bound=state.loglik,
+                        lower_bounds=previous + [float(b) for b in new_bounds], rng=rng)
         self._online_state = state
-        if rng is not None:
-            self._sample_rng = np.random.default_rng(rng.integers(0, 2**63 - 1))

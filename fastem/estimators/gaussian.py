@@ -19,12 +19,12 @@ from ..data import ArraySource, as_source, is_out_of_core
 from ..data.checked import choose_chunk_rows
 from ..data.dask_source import is_dask_collection
 from ..em import EMResult, IterationInfo, fit_mixture
-from ..inference import OUTPUTS, e_step_source, log_likelihood_sum
-from ..progress import Progress, chain_hooks
 from ..exceptions import ConvergenceWarning
 from ..families import FAMILIES, GaussianParams, get_family
+from ..inference import OUTPUTS, e_step_source, log_likelihood_sum
 from ..init import INITIALIZERS, initialize
 from ..online import ALGORITHMS, ONLINE_CONSTRAINTS
+from ..progress import Progress, chain_hooks
 from ._base import BaseEstimatorMixin, numba_threads
 from ._online import OnlineMixin
 
@@ -238,13 +238,7 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
         rng = _make_rng(self.random_state)
         warm = None
         if self.warm_start and hasattr(self, "means_"):
-            if self.means_.shape != (self.n_components, d) or \
-                    self.covariance_type != self._fitted_covariance_type:
-                raise ValueError(
-                    "warm_start=True needs the same n_components, n_features and "
-                    f"covariance_type as the fitted model ({self.means_.shape[0]}, "
-                    f"{self.means_.shape[1]}, {self._fitted_covariance_type!r}); set "
-                    "warm_start=False to start afresh.")
+            self._check_same_model("fit with warm_start=True", d)
             warm = (self._params(), self.lower_bound_)
 
         def initializer(i: int) -> GaussianParams:
@@ -298,19 +292,28 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
                 f"Best performing initialization did not converge after {result.n_iter} "
                 "iterations. Try different init parameters, or increase max_iter, tol, or "
                 "check for degenerate data.", ConvergenceWarning, stacklevel=3)
-        p = result.params
+        self._store_fit(result.params, cov_type, n_features, converged=result.converged,
+                        n_iter=result.n_iter, lower_bound=result.lower_bound,
+                        lower_bounds=result.lower_bounds, rng=rng)
+
+    def _store_fit(self, p: GaussianParams, cov_type: str, n_features: int, *,
+                   converged: bool, n_iter: int, lower_bound: float, lower_bounds: list,
+                   rng: Optional[np.random.Generator]) -> None:
+        """Set every fitted attribute at once (nothing is written before a fit succeeds)."""
+        precisions = get_family(cov_type).precisions(p.precisions_cholesky)
         self.weights_ = p.weights
         self.means_ = p.means
         self.covariances_ = p.covariances
         self.precisions_cholesky_ = p.precisions_cholesky
-        self.precisions_ = get_family(cov_type).precisions(p.precisions_cholesky)
-        self.converged_ = bool(result.converged)
-        self.n_iter_ = int(result.n_iter)
-        self.lower_bound_ = float(result.lower_bound)
-        self.lower_bounds_ = list(result.lower_bounds)
+        self.precisions_ = precisions
+        self.converged_ = bool(converged)
+        self.n_iter_ = int(n_iter)
+        self.lower_bound_ = float(lower_bound)
+        self.lower_bounds_ = list(lower_bounds)
         self.n_features_in_ = n_features
         self._fitted_covariance_type = cov_type
-        self._sample_rng = np.random.default_rng(rng.integers(0, 2**63 - 1))
+        if rng is not None:
+            self._sample_rng = np.random.default_rng(rng.integers(0, 2**63 - 1))
 
     def _params(self) -> GaussianParams:
         return GaussianParams(self.weights_, self.means_, self.covariances_,
