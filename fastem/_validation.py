@@ -79,7 +79,6 @@ def validate_sample_weight(sample_weight, n_samples: int) -> Optional[np.ndarray
 def validate_init(family, n_components: int, n_features: int, weights_init, means_init,
                   precisions_init):
     """Check the shapes and values of user-given initial parameters; return float arrays."""
-    out = []
     if weights_init is not None:
         w = np.asarray(weights_init, dtype=np.float64)
         if w.shape != (n_components,):

@@ -7,9 +7,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-# One place for tolerances, keyed by input dtype (relative, for statistics and parameters).
-TOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-5}
-
 settings.register_profile(
     "fastem", deadline=None, max_examples=int(os.environ.get("FASTEM_HYPOTHESIS_EXAMPLES", 25)),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -14,7 +14,7 @@ from fastem.families import FAMILIES, GaussianParams
 from fastem.mstep import m_step
 
 from . import reference as ref
-from .conftest import TOL, make_blobs, random_params
+from .conftest import make_blobs, random_params
 
 
 def params_for(cov_type, w, means, cov):

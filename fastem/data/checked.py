@@ -39,6 +39,11 @@ class RawAdapter(Protocol):
     def raw_chunks(self, rows: int) -> Iterator[tuple]: ...
 
 
+ONE_SHOT_REMEDY = ("Pass a callable that returns a fresh iterator instead (exact EM reads "
+                   "the data once per iteration), e.g. fit(lambda: read_chunks(path)) rather "
+                   "than fit(read_chunks(path)).")
+
+
 def choose_chunk_rows(n_features: int, chunk_size: Optional[int]) -> int:
     """Rows per chunk: ``chunk_size`` if given, else what fits ``chunk_memory`` as float64."""
     if chunk_size:
@@ -123,11 +128,9 @@ class CheckedSource:
     def chunks(self) -> Iterator[Chunk]:
         """Yield validated chunks of one full pass."""
         if self._passes >= 1 and not self.reiterable:
-            raise ValueError(
-                f"{self.name} is a one-shot iterator and was already consumed, but this "
-                "operation needs another pass over the data (exact EM reads the data once "
-                "per iteration). Pass a callable that returns a fresh iterator instead, "
-                "e.g. fit(lambda: read_chunks(path)) rather than fit(read_chunks(path)).")
+            raise ValueError(f"{self.name} is a one-shot iterator and was already consumed, "
+                             f"but this operation needs another pass over the data. "
+                             f"{ONE_SHOT_REMEDY}")
         self._passes += 1
         start = 0
         try:

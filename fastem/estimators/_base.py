@@ -73,12 +73,7 @@ class BaseEstimatorMixin:
     def __sklearn_tags__(self):
         # Called only by scikit-learn, so importing it here adds no run-time dependency.
         from sklearn.utils import Tags, TargetTags
-        try:
-            from sklearn.utils import TransformerTags, ClassifierTags, RegressorTags  # noqa
-        except ImportError:  # pragma: no cover
-            pass
-        tags = Tags(estimator_type="density_estimator", target_tags=TargetTags(required=False))
-        return tags
+        return Tags(estimator_type="density_estimator", target_tags=TargetTags(required=False))
 
     def _check_is_fitted(self) -> None:
         if not hasattr(self, "means_"):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 import warnings
 from typing import Any, Optional, Union
 
@@ -16,7 +15,7 @@ from ..backends import BACKENDS, choose_backend
 from ..backends import numba as nb
 from ..checkpoint import Checkpointer, fit_fingerprint
 from ..data import ArraySource, as_source, is_out_of_core
-from ..data.checked import choose_chunk_rows
+from ..data.checked import ONE_SHOT_REMEDY, choose_chunk_rows
 from ..data.dask_source import is_dask_collection
 from ..em import EMResult, IterationInfo, fit_mixture
 from ..exceptions import ConvergenceWarning
@@ -224,10 +223,8 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
         source = as_source(X, sample_weight, chunk_size=self.chunk_size,
                            owner=type(self).__name__)
         if getattr(source, "reiterable", True) is False:
-            raise ValueError(
-                f"fit needs several passes over the data, but {source!r} is a one-shot "
-                "iterator. Pass a callable that returns a fresh iterator instead, e.g. "
-                "fit(lambda: read_chunks(path)) rather than fit(read_chunks(path)).")
+            raise ValueError(f"fit needs several passes over the data, but {source!r} is a "
+                             f"one-shot iterator. {ONE_SHOT_REMEDY}")
         n, d = source.n_samples, source.n_features
         if n is not None and n < self.n_components:
             raise ValueError(f"Expected n_samples >= n_components but got n_components = "
