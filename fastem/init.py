@@ -171,14 +171,7 @@ def _initial_stats(source, family, n_components, method, rng, backend) -> SuffSt
             f"n_samples = {Xs.shape[0]}")
     if method == "random":
         shift = np.broadcast_to(np.average(Xs, axis=0, weights=ws), (n_components, d)).copy()
-        if hasattr(backend, "random_resp_stats"):
-            return backend.random_resp_stats(source, shift, family, rng)
-        total = SuffStats.zeros(shift, scatter)
-        for chunk in source.chunks():
-            resp = rng.uniform(size=(chunk.X.shape[0], n_components))
-            resp /= resp.sum(axis=1, keepdims=True)
-            total = total + nb.resp_stats(chunk.X, chunk.sample_weight, resp, shift, family)
-        return total
+        return backend.random_resp_stats(source, shift, family, rng)
     if method == "random_from_data":
         centers = Xs[np.sort(rng.choice(Xs.shape[0], size=n_components, replace=False))]
     else:

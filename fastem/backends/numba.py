@@ -105,6 +105,19 @@ def resp_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], resp: np.ndar
     return SuffStats(shift, nk, s1, s2, 0.0, ws, X.shape[0])
 
 
+def random_resp_stats(source: ChunkSource, shift: np.ndarray, family: CovarianceFamily,
+                      rng: np.random.Generator) -> SuffStats:
+    """Statistics of uniform random responsibilities (``init_params="random"``), chunk by
+    chunk, so no ``n_samples x n_components`` array is made."""
+    k, d = shift.shape
+    total = SuffStats.zeros(shift, family.scatter_shape(k, d))
+    for chunk in source.chunks():
+        resp = rng.uniform(size=(chunk.X.shape[0], k))
+        resp /= resp.sum(axis=1, keepdims=True)
+        total = total + resp_stats(chunk.X, chunk.sample_weight, resp, shift, family)
+    return total
+
+
 def kmeans_stats(source: ChunkSource, centers: np.ndarray,
                  scatter_shape: Optional[tuple[int, ...]],
                  serial: bool = False) -> tuple[SuffStats, float]:
