@@ -32,12 +32,16 @@ def layouts(X):
 
 
 @pytest.mark.parametrize("cov_type", ref.COVARIANCE_TYPES)
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("layout", ["C", "F", "strided"])
-def test_em_pass_matches_reference(cov_type, dtype, layout):
-    X, _ = make_blobs(n=1500, d=4, k=3, seed=1, dtype=dtype)
+# d = 4 runs the transposed-tile statistics; 13 and 37 the blocked micro-kernels with padding.
+# float32 data below FLOAT32_COMPUTE_MIN_FEATURES computes in float64, so it meets the same
+# tolerance; above it, test_float32_compute_path_stays_accurate checks the float32 products.
+@pytest.mark.parametrize("dtype,d", [(np.float64, 4), (np.float64, 13), (np.float64, 37),
+                                     (np.float32, 4), (np.float32, 13)])
+def test_em_pass_matches_reference(cov_type, dtype, layout, d):
+    X, _ = make_blobs(n=1500, d=d, k=3, seed=1, dtype=dtype)
     X = layouts(X)[layout]
-    w, means, cov = random_params(cov_type, 3, 4, seed=2, X=X)
+    w, means, cov = random_params(cov_type, 3, d, seed=2, X=X)
     family, params = params_for(cov_type, w, means, cov)
     stats = nb.em_stats(ArraySource(X), family.kernel_args(params), family)
 
@@ -158,11 +162,12 @@ def test_row_permutation_invariance_and_component_equivariance(seed, cov_type):
 
 
 @pytest.mark.parametrize("cov_type", ref.COVARIANCE_TYPES)
-def test_statistics_identical_for_one_and_two_threads(cov_type):
+@pytest.mark.parametrize("d", [4, 13])
+def test_statistics_identical_for_one_and_two_threads(cov_type, d):
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.fail("this test needs NUMBA_NUM_THREADS >= 2")
-    X, _ = make_blobs(n=50_000, d=4, k=3, seed=8)
-    w, means, cov = random_params(cov_type, 3, 4, seed=9, X=X)
+    X, _ = make_blobs(n=50_000, d=d, k=3, seed=8)
+    w, means, cov = random_params(cov_type, 3, d, seed=9, X=X)
     family, params = params_for(cov_type, w, means, cov)
     kargs = family.kernel_args(params)
     old = numba.get_num_threads()

@@ -15,9 +15,6 @@ import types
 from typing import Callable
 
 import numba
-import numpy as np
-from numba.core import types as nbtypes
-from numba.extending import overload
 
 FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 CACHE = os.environ.get("FASTEM_NUMBA_CACHE", "1").lower() not in {"0", "false", "no", "off"}
@@ -64,15 +61,3 @@ class Kernel:
 def kernel(fn: Callable) -> Kernel:
     """Decorate a kernel function: returns a :class:`Kernel` with both twins."""
     return Kernel(fn)
-
-
-def zero_of(arr):
-    """A zero of ``arr``'s dtype (so float32 sums stay float32 inside kernels)."""
-    return arr.dtype.type(0)
-
-
-@overload(zero_of, jit_options={"fastmath": set(FASTMATH), "cache": CACHE})
-def _zero_of_overload(arr):
-    if arr.dtype == nbtypes.float32:
-        return lambda arr: np.float32(0.0)
-    return lambda arr: 0.0

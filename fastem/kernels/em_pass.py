@@ -7,14 +7,18 @@ log-densities and all statistics stay float64, so float32 input is both faster a
 Rows are split into ``n_slots`` contiguous ranges (the caller allocates one slab of partial
 statistics per slot, chosen from the data shape, never from the thread count). ``prange`` runs
 over slots; the caller sums the slabs in slot order, so results do not depend on threads.
+Each slot first accumulates into padded float64 scratch (``local_scatter``) and folds it into
+its slab once at the end.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import prange
 
-from ._jit import TILE, kernel
-from .tiles import accumulate_tile, load_tile, load_weights, log_prob_tile, normalise_tile
+from ._jit import TILE, helper, kernel
+from .blocked import padded_factor, padded_width
+from .tiles import (accumulate_tile, fold_scatter, load_tile, load_weights, local_scatter,
+                    log_prob_tile, normalise_tile)
 
 
 # signature: (X[n,d] f32|f64, sample_weight[n] f64 or [0], means[K,d] f64, prec f64
@@ -31,17 +35,24 @@ def em_pass_chunk(X, sample_weight, means, prec, const, nk, s1, s2, ll):
     n_components = means.shape[0]
     n_slots = nk.shape[0]
     per_slot = (n + n_slots - 1) // n_slots
+    factor = padded_factor(prec)
+    dp = padded_width(d, prec)
+    shift = padded_means(means, dp)
     for s in prange(n_slots):
         r0 = s * per_slot
         r1 = min(n, r0 + per_slot)
-        xt = np.empty((d, TILE))
-        diff = np.empty((d, TILE), prec.dtype)
-        rd = np.empty((d, TILE), prec.dtype)
+        xt = np.zeros((d, TILE))
+        xr = np.zeros((TILE, dp))
+        diff = np.zeros((d, TILE), prec.dtype)
+        maha = np.zeros(TILE, prec.dtype)
+        rd_t = np.zeros((d, TILE), prec.dtype)
+        dr = np.zeros((TILE, dp), prec.dtype)
+        rd = np.zeros((TILE, dp), prec.dtype)
+        S = local_scatter(s2[s], dp)
+        S1 = np.zeros((n_components, dp))
         logp = np.empty((n_components, TILE))
         wt = np.empty(TILE)
-        acc = np.empty(TILE, prec.dtype)
-        rw = np.empty(TILE, prec.dtype)
-        maha = np.empty(TILE)
+        rw = np.empty(TILE)
         lpn = np.empty(TILE)
         rowmax = np.empty(TILE)
         bits = np.empty(TILE, np.int64)
@@ -49,14 +60,15 @@ def em_pass_chunk(X, sample_weight, means, prec, const, nk, s1, s2, ll):
         w_sum = 0.0
         for t0 in range(r0, r1, TILE):
             nt = min(TILE, r1 - t0)
-            load_tile(X, t0, nt, xt)
+            load_tile(X, t0, nt, xt, xr)
             load_weights(sample_weight, t0, nt, wt)
-            log_prob_tile(xt, nt, means, prec, const, logp, diff, acc, maha)
+            log_prob_tile(xt, nt, means, factor, const, logp, diff, maha)
             normalise_tile(logp, nt, lpn, rowmax, bits)
             for t in range(nt):
                 ll_sum += wt[t] * lpn[t]
                 w_sum += wt[t]
-            accumulate_tile(xt, nt, wt, means, logp, diff, rd, rw, nk[s], s1[s], s2[s])
+            accumulate_tile(xt, xr, nt, wt, shift, logp, rw, diff, rd_t, dr, rd, nk[s], S, S1)
+        fold_scatter(S, S1, s1[s], s2[s])
         ll[s, 0] = ll_sum
         ll[s, 1] = w_sum
 
@@ -72,20 +84,21 @@ def e_step_chunk(X, means, prec, const, lpn_out, labels_out, resp_out):
     per_slot = (n_tiles + n_slots - 1) // n_slots
     want_labels = labels_out.shape[0] == n
     want_resp = resp_out.shape[0] == n
+    factor = padded_factor(prec)
     for s in prange(n_slots):
-        xt = np.empty((d, TILE))
-        diff = np.empty((d, TILE), prec.dtype)
+        xt = np.zeros((d, TILE))
+        xr = np.empty((TILE, 0))
+        diff = np.zeros((d, TILE), prec.dtype)
         logp = np.empty((n_components, TILE))
-        acc = np.empty(TILE, prec.dtype)
-        maha = np.empty(TILE)
+        maha = np.zeros(TILE, prec.dtype)
         lpn = np.empty(TILE)
         rowmax = np.empty(TILE)
         bits = np.empty(TILE, np.int64)
         for tile in range(s * per_slot, min(n_tiles, (s + 1) * per_slot)):
             t0 = tile * TILE
             nt = min(TILE, n - t0)
-            load_tile(X, t0, nt, xt)
-            log_prob_tile(xt, nt, means, prec, const, logp, diff, acc, maha)
+            load_tile(X, t0, nt, xt, xr)
+            log_prob_tile(xt, nt, means, factor, const, logp, diff, maha)
             if want_labels:
                 for t in range(nt):
                     best = 0
@@ -111,20 +124,39 @@ def stats_from_resp_chunk(X, sample_weight, resp, shift, nk, s1, s2):
     n_components = shift.shape[0]
     n_slots = nk.shape[0]
     per_slot = (n + n_slots - 1) // n_slots
+    dp = padded_width(d, shift)
+    shiftp = padded_means(shift, dp)
     for s in prange(n_slots):
         r0 = s * per_slot
         r1 = min(n, r0 + per_slot)
-        xt = np.empty((d, TILE))
-        diff = np.empty((d, TILE))
-        rd = np.empty((d, TILE))
+        xt = np.zeros((d, TILE))
+        xr = np.zeros((TILE, dp))
+        diff = np.zeros((d, TILE))
+        rd_t = np.zeros((d, TILE))
+        dr = np.zeros((TILE, dp))
+        rd = np.zeros((TILE, dp))
+        S = local_scatter(s2[s], dp)
+        S1 = np.zeros((n_components, dp))
         rt = np.empty((n_components, TILE))
         wt = np.empty(TILE)
         rw = np.empty(TILE)
         for t0 in range(r0, r1, TILE):
             nt = min(TILE, r1 - t0)
-            load_tile(X, t0, nt, xt)
+            load_tile(X, t0, nt, xt, xr)
             load_weights(sample_weight, t0, nt, wt)
             for t in range(nt):
                 for k in range(n_components):
                     rt[k, t] = resp[t0 + t, k]
-            accumulate_tile(xt, nt, wt, shift, rt, diff, rd, rw, nk[s], s1[s], s2[s])
+            accumulate_tile(xt, xr, nt, wt, shiftp, rt, rw, diff, rd_t, dr, rd, nk[s], S, S1)
+        fold_scatter(S, S1, s1[s], s2[s])
+
+
+# signature: (means[K, d] f64, dp) -> [K, dp] f64
+@helper
+def padded_means(means, dp):
+    """``means`` with zero columns up to ``dp`` (the row-major tile's width)."""
+    out = np.zeros((means.shape[0], dp))
+    for k in range(means.shape[0]):
+        for i in range(means.shape[1]):
+            out[k, i] = means[k, i]
+    return out

@@ -1,0 +1,240 @@
+"""Register-blocked micro-kernels for the square (full and tied) layouts.
+
+Both hot products of a full-covariance EM pass are small matrix products per tile and component:
+
+* Mahalanobis: ``y = U^T diff`` with ``diff`` of shape ``(d, TILE)``; ``maha = sum_j y_j^2``.
+  Vectors run over rows; a block of 4 row-vectors x 4 columns of ``y`` (16 registers) stays in
+  registers for the whole reduction over ``i``.
+* Scatter: ``S += rd^T diff`` over the tile's rows, with ``rd = r * diff`` in row-major
+  ``(TILE, dp)`` layout. Vectors run over the columns ``j``; a block of 4 rows ``i`` x 2 column
+  vectors stays in registers for the whole reduction over the tile's rows. Only blocks that touch
+  the lower triangle (``j <= i``) are computed.
+
+Each multiply-add loads about one value, against three loads and a store for a loop that keeps
+its accumulator in memory. Arrays are zero-padded to whole vectors so no loop has a remainder.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba.extending import overload
+
+from ._jit import CACHE, FASTMATH, helper
+from . import simd
+
+#: Columns of ``y`` per Mahalanobis block (the factor is padded to a multiple of this).
+COLS = 4
+#: Rows ``i`` of the scatter per block.
+ROWS = 4
+_JIT = {"fastmath": set(FASTMATH), "cache": CACHE}
+
+
+def padded_factor(prec):
+    """The precision factor as the kernels read it.
+
+    Square factors ``(K|1, d, d)`` (upper triangular) are copied into ``(K|1, d, dc)`` with
+    ``dc`` a multiple of :data:`COLS` and zeros below the diagonal and in the padding; diagonal
+    factors are returned as they are. (This body serves Python callers; kernels compile the
+    overload below.)
+    """
+    if prec.ndim != 3:
+        return prec
+    kp, d, _ = prec.shape
+    out = np.zeros((kp, d, (d + COLS - 1) // COLS * COLS), prec.dtype)
+    out[:, :, :d] = np.triu(prec)
+    return out
+
+
+@overload(padded_factor, jit_options=_JIT)
+def _padded_factor(prec):
+    if prec.ndim == 3:
+        def impl(prec):
+            kp, d, _ = prec.shape
+            dc = (d + COLS - 1) // COLS * COLS
+            out = np.zeros((kp, d, dc), prec.dtype)
+            for k in range(kp):
+                for i in range(d):
+                    for j in range(i, d):
+                        out[k, i, j] = prec[k, i, j]
+            return out
+        return impl
+    return lambda prec: prec
+
+
+@helper
+def padded_width(d, like):
+    """``d`` rounded up to whole vectors of ``like``'s dtype."""
+    lanes = simd.lanes_of_array(like)
+    return (d + lanes - 1) // lanes * lanes
+
+
+# signature: (diff[d, T] C-contiguous, U[K|1, d, dc] padded factor, kp int, maha[T]) -> None
+@helper
+def mahalanobis_tile(diff, U, kp, maha):
+    """``maha[t] = || U[kp]^T diff[:, t] ||^2`` for every row ``t`` of the tile (all ``T``)."""
+    d, n_rows = diff.shape
+    dc = U.shape[2]
+    lanes = simd.lanes_of_array(maha)
+    for r0 in range(0, n_rows, lanes):
+        simd.store(maha, r0, simd.zeros(maha))
+    for j0 in range(0, dc, COLS):
+        i_end = min(j0 + COLS, d)
+        for r0 in range(0, n_rows, 4 * lanes):
+            a00 = simd.zeros(maha)
+            a01 = simd.zeros(maha)
+            a02 = simd.zeros(maha)
+            a03 = simd.zeros(maha)
+            a10 = simd.zeros(maha)
+            a11 = simd.zeros(maha)
+            a12 = simd.zeros(maha)
+            a13 = simd.zeros(maha)
+            a20 = simd.zeros(maha)
+            a21 = simd.zeros(maha)
+            a22 = simd.zeros(maha)
+            a23 = simd.zeros(maha)
+            a30 = simd.zeros(maha)
+            a31 = simd.zeros(maha)
+            a32 = simd.zeros(maha)
+            a33 = simd.zeros(maha)
+            for i in range(i_end):
+                base = i * n_rows + r0
+                x0 = simd.load(diff, base, maha)
+                x1 = simd.load(diff, base + lanes, maha)
+                x2 = simd.load(diff, base + 2 * lanes, maha)
+                x3 = simd.load(diff, base + 3 * lanes, maha)
+                u = simd.splat(maha, U[kp, i, j0])
+                a00 = simd.fma(x0, u, a00)
+                a10 = simd.fma(x1, u, a10)
+                a20 = simd.fma(x2, u, a20)
+                a30 = simd.fma(x3, u, a30)
+                u = simd.splat(maha, U[kp, i, j0 + 1])
+                a01 = simd.fma(x0, u, a01)
+                a11 = simd.fma(x1, u, a11)
+                a21 = simd.fma(x2, u, a21)
+                a31 = simd.fma(x3, u, a31)
+                u = simd.splat(maha, U[kp, i, j0 + 2])
+                a02 = simd.fma(x0, u, a02)
+                a12 = simd.fma(x1, u, a12)
+                a22 = simd.fma(x2, u, a22)
+                a32 = simd.fma(x3, u, a32)
+                u = simd.splat(maha, U[kp, i, j0 + 3])
+                a03 = simd.fma(x0, u, a03)
+                a13 = simd.fma(x1, u, a13)
+                a23 = simd.fma(x2, u, a23)
+                a33 = simd.fma(x3, u, a33)
+            _add_squares(maha, r0, a00, a01, a02, a03)
+            _add_squares(maha, r0 + lanes, a10, a11, a12, a13)
+            _add_squares(maha, r0 + 2 * lanes, a20, a21, a22, a23)
+            _add_squares(maha, r0 + 3 * lanes, a30, a31, a32, a33)
+
+
+@helper
+def _add_squares(out, off, a, b, c, e):
+    s = simd.load(out, off, out)
+    s = simd.fma(a, a, s)
+    s = simd.fma(b, b, s)
+    s = simd.fma(c, c, s)
+    s = simd.fma(e, e, s)
+    simd.store(out, off, s)
+
+
+# signature: (xr[T, dp] f64 row-major tile, nt, rw[T] f64 weights of component k,
+#             shift[K, dp] f64 zero-padded, k, diff[T, dp] and rd[T, dp] compute dtype (out),
+#             S1[K, dp] f64) -> None
+@helper
+def shifted_tile(xr, nt, rw, shift, k, diff, rd, S1):
+    """``diff_t = x_t - shift_k`` and ``rd_t = rw_t diff_t`` for the first ``nt`` rows, and
+    ``S1[k] += sum_t rd_t`` (padding columns stay zero)."""
+    dp = diff.shape[1]
+    lanes = simd.lanes_of_array(diff)
+    for t in range(nt):
+        r = simd.splat(diff, rw[t])
+        for jo in range(0, dp, lanes):
+            dv = simd.convert(simd.sub(simd.load(xr, t * dp + jo, diff),
+                                       simd.load(shift, k * dp + jo, diff)), diff)
+            simd.store(diff, t * dp + jo, dv)
+            simd.store(rd, t * dp + jo, simd.mul(r, dv))
+    for jo in range(0, dp, lanes):
+        a = simd.zeros(diff)
+        for t in range(nt):
+            a = simd.add(a, simd.load(rd, t * dp + jo, diff))
+        _add_to(S1, k * dp + jo, a)
+
+
+# signature: (nt, diff[T, dp], rd[T, dp] compute dtype, k, S[K, dp] f64) -> None
+@helper
+def diagonal_scatter_tile(nt, diff, rd, k, S):
+    """``S[k, j] += sum_t rd[t, j] diff[t, j]``."""
+    dp = diff.shape[1]
+    lanes = simd.lanes_of_array(diff)
+    for jo in range(0, dp, lanes):
+        a = simd.zeros(diff)
+        for t in range(nt):
+            a = simd.fma(simd.load(rd, t * dp + jo, diff), simd.load(diff, t * dp + jo, diff), a)
+        _add_to(S, k * dp + jo, a)
+
+
+# signature: (nt, diff[T, dp], rd[T, dp] compute dtype, ks, S[Ks, dr, dp] f64) -> None
+@helper
+def scatter_tile(nt, diff, rd, ks, S):
+    """``S[ks, i, j] += sum_t rd[t, i] diff[t, j]`` on every block that meets ``j <= i``."""
+    dp = diff.shape[1]
+    lanes = simd.lanes_of_array(diff)
+    n_vec = dp // lanes
+    d_rows = S.shape[1]
+    for i0 in range(0, d_rows, ROWS):
+        v_end = min((i0 + ROWS + lanes - 1) // lanes, n_vec)
+        for v in range(0, v_end, 2):
+            jo = v * lanes
+            out = (ks * d_rows + i0) * dp + jo
+            if v + 1 < v_end:
+                a00 = simd.zeros(diff)
+                a01 = simd.zeros(diff)
+                a10 = simd.zeros(diff)
+                a11 = simd.zeros(diff)
+                a20 = simd.zeros(diff)
+                a21 = simd.zeros(diff)
+                a30 = simd.zeros(diff)
+                a31 = simd.zeros(diff)
+                for t in range(nt):
+                    y0 = simd.load(diff, t * dp + jo, diff)
+                    y1 = simd.load(diff, t * dp + jo + lanes, diff)
+                    b = simd.splat(diff, rd[t, i0])
+                    a00 = simd.fma(b, y0, a00)
+                    a01 = simd.fma(b, y1, a01)
+                    b = simd.splat(diff, rd[t, i0 + 1])
+                    a10 = simd.fma(b, y0, a10)
+                    a11 = simd.fma(b, y1, a11)
+                    b = simd.splat(diff, rd[t, i0 + 2])
+                    a20 = simd.fma(b, y0, a20)
+                    a21 = simd.fma(b, y1, a21)
+                    b = simd.splat(diff, rd[t, i0 + 3])
+                    a30 = simd.fma(b, y0, a30)
+                    a31 = simd.fma(b, y1, a31)
+                _add_to(S, out, a00)
+                _add_to(S, out + lanes, a01)
+                _add_to(S, out + dp, a10)
+                _add_to(S, out + dp + lanes, a11)
+                _add_to(S, out + 2 * dp, a20)
+                _add_to(S, out + 2 * dp + lanes, a21)
+                _add_to(S, out + 3 * dp, a30)
+                _add_to(S, out + 3 * dp + lanes, a31)
+            else:
+                a00 = simd.zeros(diff)
+                a10 = simd.zeros(diff)
+                a20 = simd.zeros(diff)
+                a30 = simd.zeros(diff)
+                for t in range(nt):
+                    y0 = simd.load(diff, t * dp + jo, diff)
+                    a00 = simd.fma(simd.splat(diff, rd[t, i0]), y0, a00)
+                    a10 = simd.fma(simd.splat(diff, rd[t, i0 + 1]), y0, a10)
+                    a20 = simd.fma(simd.splat(diff, rd[t, i0 + 2]), y0, a20)
+                    a30 = simd.fma(simd.splat(diff, rd[t, i0 + 3]), y0, a30)
+                _add_to(S, out, a00)
+                _add_to(S, out + dp, a10)
+                _add_to(S, out + 2 * dp, a20)
+                _add_to(S, out + 3 * dp, a30)
+
+
+@helper
+def _add_to(S, off, a):
+    simd.store(S, off, simd.add(simd.load(S, off, a), simd.convert(a, S)))
