@@ -50,12 +50,10 @@ def em_pass_chunk(X, sample_weight, means, prec, const, nk, s1, s2, ll):
         rd = np.zeros((TILE, dp), prec.dtype)
         S = local_scatter(s2[s], dp)
         S1 = np.zeros((n_components, dp))
-        logp = np.empty((n_components, TILE))
+        logp = np.zeros((n_components, TILE))
         wt = np.empty(TILE)
         rw = np.empty(TILE)
         lpn = np.empty(TILE)
-        rowmax = np.empty(TILE)
-        bits = np.empty(TILE, np.int64)
         ll_sum = 0.0
         w_sum = 0.0
         for t0 in range(r0, r1, TILE):
@@ -63,7 +61,7 @@ def em_pass_chunk(X, sample_weight, means, prec, const, nk, s1, s2, ll):
             load_tile(X, t0, nt, xt, xr)
             load_weights(sample_weight, t0, nt, wt)
             log_prob_tile(xt, nt, means, factor, const, logp, diff, maha)
-            normalise_tile(logp, nt, lpn, rowmax, bits)
+            normalise_tile(logp, lpn)
             for t in range(nt):
                 ll_sum += wt[t] * lpn[t]
                 w_sum += wt[t]
@@ -89,11 +87,9 @@ def e_step_chunk(X, means, prec, const, lpn_out, labels_out, resp_out):
         xt = np.zeros((d, TILE))
         xr = np.empty((TILE, 0))
         diff = np.zeros((d, TILE), prec.dtype)
-        logp = np.empty((n_components, TILE))
+        logp = np.zeros((n_components, TILE))
         maha = np.zeros(TILE, prec.dtype)
         lpn = np.empty(TILE)
-        rowmax = np.empty(TILE)
-        bits = np.empty(TILE, np.int64)
         for tile in range(s * per_slot, min(n_tiles, (s + 1) * per_slot)):
             t0 = tile * TILE
             nt = min(TILE, n - t0)
@@ -106,7 +102,7 @@ def e_step_chunk(X, means, prec, const, lpn_out, labels_out, resp_out):
                         if logp[k, t] > logp[best, t]:
                             best = k
                     labels_out[t0 + t] = best
-            normalise_tile(logp, nt, lpn, rowmax, bits)
+            normalise_tile(logp, lpn)
             for t in range(nt):
                 lpn_out[t0 + t] = lpn[t]
             if want_resp:

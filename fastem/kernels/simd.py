@@ -23,7 +23,8 @@ from numba.extending import intrinsic, models, register_model
 
 #: Width of one vector register in bits.
 BITS = 512
-_FLAGS = ("fast",)
+# Fast-math flags without nnan/ninf (log-densities may legitimately be -inf), as _jit.FASTMATH.
+_FLAGS = ("nsz", "arcp", "contract", "afn", "reassoc")
 _I32 = ir.IntType(32)
 
 
@@ -167,3 +168,80 @@ def lanes_of_array(typingctx, like):
     def codegen(context, builder, sig, args):
         return context.get_constant(types.intp, n)
     return types.intp(like), codegen
+
+
+def _declare(builder, name, vecty):
+    bits = 64 if isinstance(vecty.element, ir.DoubleType) else 32
+    suffix = f"v{vecty.count}f{bits}"
+    fnty = ir.FunctionType(vecty, [vecty])
+    return cgutils.get_or_insert_function(builder.module, fnty, f"{name}.{suffix}")
+
+
+@intrinsic
+def maximum(typingctx, a, b):
+    """Lane-wise maximum."""
+    def codegen(context, builder, sig, args):
+        _mark(builder)
+        bigger = builder.fcmp_ordered(">", args[0], args[1])
+        return builder.select(bigger, args[0], args[1])
+    return a(a, b), codegen
+
+
+@intrinsic
+def floor(typingctx, a):
+    """Lane-wise floor."""
+    def codegen(context, builder, sig, args):
+        _mark(builder)
+        return builder.call(_declare(builder, "llvm.floor", args[0].type), [args[0]])
+    return a(a), codegen
+
+
+@intrinsic
+def where_greater(typingctx, a, b, x, y):
+    """``x`` where ``a > b``, else ``y``, lane by lane."""
+    def codegen(context, builder, sig, args):
+        _mark(builder)
+        return builder.select(builder.fcmp_ordered(">", args[0], args[1]), args[2], args[3])
+    return x(a, b, x, y), codegen
+
+
+def _float64_only(v):
+    return isinstance(v, Vec) and v.dtype == types.float64
+
+
+@intrinsic
+def scale_by_pow2(typingctx, p, k):
+    """``p * 2**k`` for integral float64 ``k`` in the normal exponent range."""
+    if not _float64_only(p):
+        return None
+
+    def codegen(context, builder, sig, args):
+        _mark(builder)
+        ivec = ir.VectorType(ir.IntType(64), p.lanes)
+        ki = builder.fptosi(args[1], ivec)
+        biased = builder.add(ki, ir.Constant(ivec, [1023] * p.lanes))
+        bits = builder.shl(biased, ir.Constant(ivec, [52] * p.lanes))
+        return builder.fmul(args[0], builder.bitcast(bits, args[0].type), flags=_FLAGS)
+    return p(p, k), codegen
+
+
+@intrinsic
+def split_exponent(typingctx, v):
+    """``(e, m)`` with ``v = m * 2**e``, ``m`` in ``[1, 2)``, for positive normal float64."""
+    if not _float64_only(v):
+        return None
+
+    def codegen(context, builder, sig, args):
+        _mark(builder)
+        ivec = ir.VectorType(ir.IntType(64), v.lanes)
+        bits = builder.bitcast(args[0], ivec)
+        e = builder.sub(builder.lshr(bits, ir.Constant(ivec, [52] * v.lanes)),
+                        ir.Constant(ivec, [1023] * v.lanes))
+        mbits = builder.or_(builder.and_(bits, ir.Constant(ivec, [(1 << 52) - 1] * v.lanes)),
+                            ir.Constant(ivec, [1023 << 52] * v.lanes))
+        return cgutils.pack_array(
+            builder, [builder.sitofp(e, args[0].type), builder.bitcast(mbits, args[0].type)])
+    return types.UniTuple(v, 2)(v), codegen
+
+
+div = _binary("fdiv", "``a / b`` lane by lane.")
