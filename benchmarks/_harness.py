@@ -287,9 +287,10 @@ def matmul_gflops(dtype: Any = np.float64, n: int = 1024, repeats: int = 5) -> f
 
 
 def em_flops_full(n: int, d: int, k: int) -> float:
-    """Flops of one full-covariance EM iteration: D^2 multiply-adds per (row, component) for
-    the Mahalanobis term, as many for the scatter, 2 flops each (square storage counted)."""
-    return 2.0 * 2.0 * n * k * d * d
+    """Flops of one full-covariance EM iteration as issue 6 counts them: D^2 multiply-adds per
+    (row, component) (D^2/2 for the triangular Mahalanobis term, D^2/2 for the triangular
+    scatter), 2 flops each."""
+    return 2.0 * n * k * d * d
 
 
 # ----------------------------------------------------------------------------- machine

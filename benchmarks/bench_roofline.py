@@ -1,8 +1,8 @@
 """Roofline: achieved GFLOP/s of a full-covariance EM iteration against numpy's matmul
 GFLOP/s measured in the same run with the same number of threads.
 
-Flops counted: D^2 multiply-adds per (row, component) for the Mahalanobis term and as many for
-the scatter, 2 flops each (``4 N K D^2``), as in ``../shared/DESIGN.md``.
+Flops counted as issue 6 does: D^2 multiply-adds per (row, component), D^2/2 for the triangular
+Mahalanobis term and D^2/2 for the triangular scatter, 2 flops each (``2 N K D^2``).
 """
 from __future__ import annotations
 

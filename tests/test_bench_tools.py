@@ -53,7 +53,8 @@ def test_make_init_rejects_other_covariance_types():
 
 
 def test_flop_count_and_matmul_rate():
-    assert H.em_flops_full(10, 3, 2) == 4 * 10 * 2 * 9
+    # Issue 6's convention: D^2 multiply-adds per (row, component), 2 flops each.
+    assert H.em_flops_full(10, 3, 2) == 2 * 10 * 2 * 9
     assert H.matmul_gflops(n=64, repeats=2) > 0
 
 

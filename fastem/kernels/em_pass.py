@@ -18,7 +18,7 @@ from numba import prange
 from ._jit import TILE, helper, kernel
 from .blocked import padded_factor, padded_width
 from .tiles import (accumulate_tile, fold_scatter, load_tile, load_weights, local_scatter,
-                    log_prob_tile, normalise_tile)
+                    log_prob_tile, normalise_tile, row_major_width)
 
 
 # signature: (X[n,d] f32|f64, sample_weight[n] f64 or [0], means[K,d] f64, prec f64
@@ -42,12 +42,13 @@ def em_pass_chunk(X, sample_weight, means, prec, const, nk, s1, s2, ll):
         r0 = s * per_slot
         r1 = min(n, r0 + per_slot)
         xt = np.zeros((d, TILE))
-        xr = np.zeros((TILE, dp))
+        wide = row_major_width(d, dp)
+        xr = np.zeros((TILE, wide))
         diff = np.zeros((d, TILE), prec.dtype)
         maha = np.zeros(TILE, prec.dtype)
         rd_t = np.zeros((d, TILE), prec.dtype)
-        dr = np.zeros((TILE, dp), prec.dtype)
-        rd = np.zeros((TILE, dp), prec.dtype)
+        dr = np.zeros((TILE, wide), prec.dtype)
+        rd = np.zeros((TILE, wide), prec.dtype)
         S = local_scatter(s2[s], dp)
         S1 = np.zeros((n_components, dp))
         logp = np.zeros((n_components, TILE))
@@ -126,11 +127,12 @@ def stats_from_resp_chunk(X, sample_weight, resp, shift, nk, s1, s2):
         r0 = s * per_slot
         r1 = min(n, r0 + per_slot)
         xt = np.zeros((d, TILE))
-        xr = np.zeros((TILE, dp))
+        wide = row_major_width(d, dp)
+        xr = np.zeros((TILE, wide))
         diff = np.zeros((d, TILE))
         rd_t = np.zeros((d, TILE))
-        dr = np.zeros((TILE, dp))
-        rd = np.zeros((TILE, dp))
+        dr = np.zeros((TILE, wide))
+        rd = np.zeros((TILE, wide))
         S = local_scatter(s2[s], dp)
         S1 = np.zeros((n_components, dp))
         rt = np.empty((n_components, TILE))

@@ -33,14 +33,18 @@ def load_tile(X, t0, nt, xt, xr):
     (whose padding columns stay zero). A caller that needs one layout passes an empty array
     for the other."""
     d = X.shape[1]
-    if xt.shape[0] == d:
-        for t in range(nt):
-            for i in range(d):
-                xt[i, t] = X[t0 + t, i]
     if xr.shape[1] >= d:
         for t in range(nt):
             for i in range(d):
                 xr[t, i] = X[t0 + t, i]
+        if xt.shape[0] == d:  # transposing the local copy beats a second pass over X
+            for i in range(d):
+                for t in range(nt):
+                    xt[i, t] = xr[t, i]
+    elif xt.shape[0] == d:
+        for t in range(nt):
+            for i in range(d):
+                xt[i, t] = X[t0 + t, i]
 
 
 # signature: (w[n] f64 or empty, t0, nt, wt[T] f64) -> None
@@ -185,6 +189,13 @@ def normalise_tile(logp, lpn):
 BLOCKED_MIN_FEATURES = 8
 
 
+@helper
+def row_major_width(d, dp):
+    """Width of the row-major scratch tiles: ``dp`` when the blocked statistics run, else 0
+    (so ``load_tile`` skips that copy)."""
+    return dp if d >= BLOCKED_MIN_FEATURES else 0
+
+
 # signature: (xt[d,T] f64, xr[T,dp] f64, nt, wt[T] f64, shift[K,dp] f64 (zero-padded),
 #             resp[K,T] f64, rw[T] f64, diff and rd: [d,T] (transposed) and [T,dp] (row-major)
 #             scratch in the compute dtype, nk[K], S (local_scatter), S1[K,dp] f64) -> None
@@ -207,7 +218,7 @@ def accumulate_tile(xt, xr, nt, wt, shift, resp, rw, diff_t, rd_t, diff_r, rd_r,
         if tot == 0.0:
             continue
         ks = k if S.shape[0] > 1 else 0
-        if d >= BLOCKED_MIN_FEATURES:
+        if diff_r.shape[1] > 0:
             shifted_tile(xr, nt, rw, shift, k, diff_r, rd_r, S1)
             if S.ndim == 3:
                 scatter_tile(nt, diff_r, rd_r, ks, S)
