@@ -7,14 +7,21 @@
   ``range`` in the serial one). The Dask backend uses the serial twin, which releases the GIL
   (``nogil``) so that Dask's threaded scheduler and multi-threaded workers run blocks at once.
 * Compiled code is cached on disk unless ``FASTEM_NUMBA_CACHE=0``; nothing compiles at import.
+  Numba keys a cache entry by the modification time of the function's own file only, so a kernel
+  would keep running stale copies of helpers edited in another file. Entries of this package
+  therefore live in a subdirectory named after a hash of all kernel sources.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import types
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Optional
 
 import numba
+from numba.core import caching
 
 FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 CACHE = os.environ.get("FASTEM_NUMBA_CACHE", "1").lower() not in {"0", "false", "no", "off"}
@@ -22,6 +29,56 @@ CACHE = os.environ.get("FASTEM_NUMBA_CACHE", "1").lower() not in {"0", "false", 
 # Rows per tile: the rows of a tile sit in the innermost, contiguous loop so LLVM vectorises
 # across rows; 64 float64 values are eight AVX-512 registers.
 TILE = 64
+
+
+_KERNEL_DIR = Path(__file__).resolve().parent
+
+
+@functools.lru_cache(maxsize=1)
+def source_stamp() -> str:
+    """Hash of every kernel source file (names the on-disk cache subdirectory)."""
+    digest = hashlib.sha256()
+    for path in sorted(_KERNEL_DIR.glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class _StampedLocator(caching._CacheLocator):
+    """Numba's own choice of cache directory for kernel files, plus a source-hash subdirectory."""
+
+    def __init__(self, inner: caching._CacheLocator) -> None:
+        self._inner = inner
+        self._path = os.path.join(inner.get_cache_path(), f"fastem-{source_stamp()}")
+
+    def get_cache_path(self) -> str:
+        return self._path
+
+    def get_source_stamp(self):
+        return self._inner.get_source_stamp()
+
+    def get_disambiguator(self) -> str:
+        return self._inner.get_disambiguator()
+
+    @classmethod
+    def from_function(cls, py_func, py_file) -> Optional["_StampedLocator"]:
+        if Path(py_file).resolve().parent != _KERNEL_DIR:
+            return None
+        for other in caching.CacheImpl._locator_classes:
+            inner = None if other is cls else other.from_function(py_func, py_file)
+            if inner is None:
+                continue
+            located = cls(inner)
+            try:
+                located.ensure_cache_path()
+            except OSError:
+                continue
+            return located
+        return None
+
+
+if CACHE and _StampedLocator not in caching.CacheImpl._locator_classes:
+    caching.CacheImpl._locator_classes.insert(0, _StampedLocator)
 
 
 def helper(fn: Callable) -> Callable:

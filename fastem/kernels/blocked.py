@@ -160,17 +160,59 @@ def shifted_tile(xr, nt, rw, shift, k, diff, rd, S1):
         _add_to(S1, k * dp + jo, a)
 
 
-# signature: (nt, diff[T, dp], rd[T, dp] compute dtype, k, S[K, dp] f64) -> None
+# signature: (xr[T, dp] f64, nt, rw[T] f64, shift[K, dp] f64 zero-padded, k,
+#             S[K, dp] f64, S1[K, dp] f64) -> None
 @helper
-def diagonal_scatter_tile(nt, diff, rd, k, S):
-    """``S[k, j] += sum_t rd[t, j] diff[t, j]``."""
-    dp = diff.shape[1]
-    lanes = simd.lanes_of_array(diff)
+def diagonal_statistics_tile(xr, nt, rw, shift, k, S, S1):
+    """``S1[k] += sum_t rw_t d_t`` and ``S[k] += sum_t rw_t d_t^2`` (``d_t = x_t - shift_k``),
+    both sums held in registers over the tile's rows (float64)."""
+    dp = xr.shape[1]
+    lanes = simd.lanes_of_array(xr)
     for jo in range(0, dp, lanes):
-        a = simd.zeros(diff)
+        m = simd.load(shift, k * dp + jo, xr)
+        a1 = simd.zeros(xr)
+        a2 = simd.zeros(xr)
         for t in range(nt):
-            a = simd.fma(simd.load(rd, t * dp + jo, diff), simd.load(diff, t * dp + jo, diff), a)
-        _add_to(S, k * dp + jo, a)
+            dv = simd.sub(simd.load(xr, t * dp + jo, xr), m)
+            rv = simd.mul(simd.splat(xr, rw[t]), dv)
+            a1 = simd.add(a1, rv)
+            a2 = simd.fma(rv, dv, a2)
+        _add_to(S1, k * dp + jo, a1)
+        _add_to(S, k * dp + jo, a2)
+
+
+# signature: (xt[d, T] f64, means[K, d] f64, prec[K, d] (any float), const[K], k,
+#             logp[K, T] f64 out) -> None
+@helper
+def diagonal_log_prob_tile(xt, means, prec, const, k, logp):
+    """``logp[k, t] = const_k - 0.5 sum_i ((x_it - mu_ki) p_ki)^2`` for every row of the tile,
+    with 4 row-vectors of sums in registers (float64)."""
+    d, n_rows = xt.shape
+    lanes = simd.lanes_of_array(xt)
+    half = simd.splat(xt, -0.5)
+    c = simd.splat(xt, const[k])
+    for r0 in range(0, n_rows, 4 * lanes):
+        a0 = simd.zeros(xt)
+        a1 = simd.zeros(xt)
+        a2 = simd.zeros(xt)
+        a3 = simd.zeros(xt)
+        for i in range(d):
+            m = simd.splat(xt, means[k, i])
+            p = simd.splat(xt, prec[k, i])
+            base = i * n_rows + r0
+            z = simd.mul(simd.sub(simd.load(xt, base, xt), m), p)
+            a0 = simd.fma(z, z, a0)
+            z = simd.mul(simd.sub(simd.load(xt, base + lanes, xt), m), p)
+            a1 = simd.fma(z, z, a1)
+            z = simd.mul(simd.sub(simd.load(xt, base + 2 * lanes, xt), m), p)
+            a2 = simd.fma(z, z, a2)
+            z = simd.mul(simd.sub(simd.load(xt, base + 3 * lanes, xt), m), p)
+            a3 = simd.fma(z, z, a3)
+        out = k * n_rows + r0
+        simd.store(logp, out, simd.fma(a0, half, c))
+        simd.store(logp, out + lanes, simd.fma(a1, half, c))
+        simd.store(logp, out + 2 * lanes, simd.fma(a2, half, c))
+        simd.store(logp, out + 3 * lanes, simd.fma(a3, half, c))
 
 
 # signature: (nt, diff[T, dp], rd[T, dp] compute dtype, ks, S[Ks, dr, dp] f64) -> None

@@ -17,8 +17,8 @@ from numba.extending import overload
 
 from . import simd
 from ._jit import CACHE, FASTMATH, helper
-from .blocked import (ROWS, diagonal_scatter_tile, mahalanobis_tile, scatter_tile,
-                      shifted_tile)
+from .blocked import (ROWS, diagonal_log_prob_tile, diagonal_statistics_tile,
+                      mahalanobis_tile, scatter_tile, shifted_tile)
 
 # exp(-CUTOFF) is far below float64 resolution relative to the largest term (1.0) of a row's
 # normaliser, so smaller responsibilities are set to exactly zero. This keeps subnormal
@@ -64,8 +64,8 @@ def load_weights(sample_weight, t0, nt, wt):
 def log_prob_tile(xt, nt, means, prec, const, logp, diff, maha):
     """Weighted log-density ``log w_k + log N(x | mu_k, Sigma_k)`` of every row and component.
 
-    Square factors run the blocked micro-kernel over the whole tile (rows past ``nt`` hold
-    stale, finite values and are ignored).
+    Both layouts run blocked micro-kernels over the whole tile (rows past ``nt`` hold stale,
+    finite values and are ignored).
     """
     n_components, d = means.shape
     n_rows = xt.shape[1]
@@ -76,18 +76,11 @@ def log_prob_tile(xt, nt, means, prec, const, logp, diff, maha):
                 for t in range(n_rows):
                     diff[i, t] = xt[i, t] - m
             mahalanobis_tile(diff, prec, k if prec.shape[0] > 1 else 0, maha)
-        else:
+            c = const[k]
             for t in range(nt):
-                maha[t] = 0.0
-            for i in range(d):
-                m = means[k, i]
-                p = prec[k, i]
-                for t in range(nt):
-                    z = (xt[i, t] - m) * p
-                    maha[t] += z * z
-        c = const[k]
-        for t in range(nt):
-            logp[k, t] = c - 0.5 * maha[t]
+                logp[k, t] = c - 0.5 * maha[t]
+        else:
+            diagonal_log_prob_tile(xt, means, prec, const, k, logp)
 
 
 _LOG2E = 1.4426950408889634
@@ -219,11 +212,11 @@ def accumulate_tile(xt, xr, nt, wt, shift, resp, rw, diff_t, rd_t, diff_r, rd_r,
             continue
         ks = k if S.shape[0] > 1 else 0
         if diff_r.shape[1] > 0:
-            shifted_tile(xr, nt, rw, shift, k, diff_r, rd_r, S1)
             if S.ndim == 3:
+                shifted_tile(xr, nt, rw, shift, k, diff_r, rd_r, S1)
                 scatter_tile(nt, diff_r, rd_r, ks, S)
             else:
-                diagonal_scatter_tile(nt, diff_r, rd_r, k, S)
+                diagonal_statistics_tile(xr, nt, rw, shift, k, S, S1)
             continue
         for i in range(d):
             m = shift[k, i]
