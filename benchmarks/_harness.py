@@ -236,8 +236,10 @@ def import_daal4py():
 
 def onedal_iterations(X: np.ndarray, init: Init, covariance_type: str, *, a: int = 1,
                       b: int = 2, n_threads: int = 2) -> Optional[IterTimes]:
-    """oneDAL per-iteration time as ``(t(a+b) - t(a)) / b``; None when daal4py is missing
-    or when load noise made the difference non-positive."""
+    """oneDAL per-iteration time as ``(t(a+b) - t(a)) / b``; None when daal4py is missing,
+    when load noise made the difference non-positive, or when oneDAL itself gives up (it
+    raises "Ill-conditioned covariance matrix" on some grid points where fastem and
+    scikit-learn proceed with ``reg_covar``)."""
     d4p = import_daal4py()
     if d4p is None:
         return None
@@ -258,14 +260,18 @@ def onedal_iterations(X: np.ndarray, init: Init, covariance_type: str, *, a: int
         res = algo.compute(Xc, w, m, covs)
         return time.perf_counter() - t0, float(np.asarray(res.goalFunction).ravel()[0])
 
-    t1, _ = run(1)  # also the warm-up
-    if t1 > 5.0:  # expensive: single shots, b = 2
-        ta, _ = run(a)
-        tab, goal = run(a + b)
-    else:  # cheap: more iterations in the difference, best of two of each
-        b = int(min(8, max(b, 2.0 // max(t1, 1e-3))))
-        ta = min(run(a)[0], run(a)[0])
-        tab, goal = min(run(a + b), run(a + b))
+    try:
+        t1, _ = run(1)  # also the warm-up
+        if t1 > 5.0:  # expensive: single shots, b = 2
+            ta, _ = run(a)
+            tab, goal = run(a + b)
+        else:  # cheap: more iterations in the difference, best of two of each
+            b = int(min(8, max(b, 2.0 // max(t1, 1e-3))))
+            ta = min(run(a)[0], run(a)[0])
+            tab, goal = min(run(a + b), run(a + b))
+    except RuntimeError as exc:
+        print(f"oneDAL failed: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return None
     if tab <= ta:  # noise larger than the difference: no usable number
         return None
     return IterTimes([(tab - ta) / b], [goal / X.shape[0]])

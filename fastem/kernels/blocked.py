@@ -138,7 +138,7 @@ def _add_squares(out, off, a, b, c, e):
 
 
 # signature: (xr[T, dp] f64 row-major tile, nt, rw[T] f64 weights of component k,
-#             shift[K, dp] f64 zero-padded, k, diff[T, dp] and rd[T, dp] compute dtype (out),
+#             shift[K, dp] f64 zero-padded, k, diff[T, dp] and rd[T, dp] float, out (the kernels pass f64),
 #             S1[K, dp] f64) -> None
 @helper
 def shifted_tile(xr, nt, rw, shift, k, diff, rd, S1):
@@ -215,7 +215,7 @@ def diagonal_log_prob_tile(xt, means, prec, const, k, logp):
         simd.store(logp, out + 3 * lanes, simd.fma(a3, half, c))
 
 
-# signature: (nt, diff[T, dp], rd[T, dp] compute dtype, ks, S[Ks, dr, dp] f64) -> None
+# signature: (nt, diff[T, dp], rd[T, dp] float (the kernels pass f64), ks, S[Ks, dr, dp] f64) -> None
 @helper
 def scatter_tile(nt, diff, rd, ks, S):
     """``S[ks, i, j] += sum_t rd[t, i] diff[t, j]`` on every block that meets ``j <= i``."""

@@ -1,8 +1,11 @@
 """The fused E+M pass, and its siblings that write per-row outputs or take given responsibilities.
 
 The *compute* dtype is the dtype of ``prec`` (the caller passes float32 factors for float32
-data): per-row Mahalanobis products and per-tile scatter sums run in it, while means, shifts,
-log-densities and all statistics stay float64, so float32 input is both faster and accurate.
+data with many features): the per-row Mahalanobis products of full and tied covariances run in
+it. Everything else stays float64: means, shifts, log-densities, and all statistics, whose
+products of float32 data are exact in float64. (Scatter products rounded to float32 carry
+errors of ~6e-8 of the largest eigenvalue, more than reg_covar = 1e-6 in the small
+eigenvalues of a nearly empty component: the covariance turned indefinite on benchmark data.)
 
 Rows are split into ``n_slots`` contiguous ranges (the caller allocates one slab of partial
 statistics per slot, chosen from the data shape, never from the thread count). ``prange`` runs
@@ -36,7 +39,7 @@ def em_pass_chunk(X, sample_weight, means, prec, const, nk, s1, s2, ll):
     n_slots = nk.shape[0]
     per_slot = (n + n_slots - 1) // n_slots
     factor = padded_factor(prec)
-    dp = padded_width(d, prec)
+    dp = padded_width(d, means)
     shift = padded_means(means, dp)
     for s in prange(n_slots):
         r0 = s * per_slot
@@ -46,9 +49,10 @@ def em_pass_chunk(X, sample_weight, means, prec, const, nk, s1, s2, ll):
         xr = np.zeros((TILE, wide))
         diff = np.zeros((d, TILE), prec.dtype)
         maha = np.zeros(TILE, prec.dtype)
-        rd_t = np.zeros((d, TILE), prec.dtype)
-        dr = np.zeros((TILE, wide), prec.dtype)
-        rd = np.zeros((TILE, wide), prec.dtype)
+        diff_t = np.zeros((d, TILE))
+        rd_t = np.zeros((d, TILE))
+        dr = np.zeros((TILE, wide))
+        rd = np.zeros((TILE, wide))
         S = local_scatter(s2[s], dp)
         S1 = np.zeros((n_components, dp))
         logp = np.zeros((n_components, TILE))
@@ -66,7 +70,7 @@ def em_pass_chunk(X, sample_weight, means, prec, const, nk, s1, s2, ll):
             for t in range(nt):
                 ll_sum += wt[t] * lpn[t]
                 w_sum += wt[t]
-            accumulate_tile(xt, xr, nt, wt, shift, logp, rw, diff, rd_t, dr, rd, nk[s], S, S1)
+            accumulate_tile(xt, xr, nt, wt, shift, logp, rw, diff_t, rd_t, dr, rd, nk[s], S, S1)
         fold_scatter(S, S1, s1[s], s2[s])
         ll[s, 0] = ll_sum
         ll[s, 1] = w_sum

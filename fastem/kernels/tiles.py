@@ -191,7 +191,7 @@ def row_major_width(d, dp):
 
 # signature: (xt[d,T] f64, xr[T,dp] f64, nt, wt[T] f64, shift[K,dp] f64 (zero-padded),
 #             resp[K,T] f64, rw[T] f64, diff and rd: [d,T] (transposed) and [T,dp] (row-major)
-#             scratch in the compute dtype, nk[K], S (local_scatter), S1[K,dp] f64) -> None
+#             f64 scratch, nk[K], S (local_scatter), S1[K,dp] f64) -> None
 @helper
 def accumulate_tile(xt, xr, nt, wt, shift, resp, rw, diff_t, rd_t, diff_r, rd_r, nk, S, S1):
     """Add a tile's weighted statistics about ``shift``: N_k, first moment, scatter.
