@@ -1,4 +1,4 @@
-"""Register-blocked micro-kernels for the square (full and tied) layouts.
+"""Register-blocked micro-kernels, written with the explicit vectors of :mod:`.simd`.
 
 Both hot products of a full-covariance EM pass are small matrix products per tile and component:
 
@@ -9,6 +9,7 @@ Both hot products of a full-covariance EM pass are small matrix products per til
   ``(TILE, dp)`` layout. Vectors run over the columns ``j``; a block of 4 rows ``i`` x 2 column
   vectors stays in registers for the whole reduction over the tile's rows. Only blocks that touch
   the lower triangle (``j <= i``) are computed.
+* Diagonal layouts: the per-row sums of squares and both statistics sums stay in registers.
 
 Each multiply-add loads about one value, against three loads and a store for a loop that keeps
 its accumulator in memory. Arrays are zero-padded to whole vectors so no loop has a remainder.
