@@ -28,9 +28,9 @@ def choose_n_slots(n_rows: int, slab_elements: int) -> int:
     return int(min(_MAX_SLOTS, by_rows, by_memory))
 
 
-# From this many features on, float32 data runs its per-row products in float32 (1.4-1.5x
-# faster at D >= 32, statistics within ~1e-7 relative); below it the conversions cost more
-# than the narrower arithmetic saves.
+# From this many features on, float32 data runs its Mahalanobis products (full and tied) in
+# float32: twice the lanes per register, log-densities within ~1e-7 relative. Statistics stay
+# float64 (see kernels/em_pass.py). Below it the conversions cost more than they save.
 FLOAT32_COMPUTE_MIN_FEATURES = 16
 
 

@@ -20,8 +20,8 @@ from numba import prange
 
 from ._jit import TILE, helper, kernel
 from .blocked import padded_factor, padded_width
-from .tiles import (accumulate_tile, fold_scatter, load_tile, load_weights, local_scatter,
-                    log_prob_tile, normalise_tile, row_major_width)
+from .tiles import (accumulate_tile, fold_scatter, load_tile, load_weights, log_prob_tile,
+                    normalise_tile, statistics_scratch)
 
 
 # signature: (X[n,d] f32|f64, sample_weight[n] f64 or [0], means[K,d] f64, prec f64
@@ -44,17 +44,9 @@ def em_pass_chunk(X, sample_weight, means, prec, const, nk, s1, s2, ll):
     for s in prange(n_slots):
         r0 = s * per_slot
         r1 = min(n, r0 + per_slot)
-        xt = np.zeros((d, TILE))
-        wide = row_major_width(d, dp)
-        xr = np.zeros((TILE, wide))
+        xt, xr, diff_t, rd_t, dr, rd, S, S1 = statistics_scratch(d, dp, n_components, s2[s])
         diff = np.zeros((d, TILE), prec.dtype)
         maha = np.zeros(TILE, prec.dtype)
-        diff_t = np.zeros((d, TILE))
-        rd_t = np.zeros((d, TILE))
-        dr = np.zeros((TILE, wide))
-        rd = np.zeros((TILE, wide))
-        S = local_scatter(s2[s], dp)
-        S1 = np.zeros((n_components, dp))
         logp = np.zeros((n_components, TILE))
         wt = np.empty(TILE)
         rw = np.empty(TILE)
@@ -130,15 +122,7 @@ def stats_from_resp_chunk(X, sample_weight, resp, shift, nk, s1, s2):
     for s in prange(n_slots):
         r0 = s * per_slot
         r1 = min(n, r0 + per_slot)
-        xt = np.zeros((d, TILE))
-        wide = row_major_width(d, dp)
-        xr = np.zeros((TILE, wide))
-        diff = np.zeros((d, TILE))
-        rd_t = np.zeros((d, TILE))
-        dr = np.zeros((TILE, wide))
-        rd = np.zeros((TILE, wide))
-        S = local_scatter(s2[s], dp)
-        S1 = np.zeros((n_components, dp))
+        xt, xr, diff_t, rd_t, dr, rd, S, S1 = statistics_scratch(d, dp, n_components, s2[s])
         rt = np.empty((n_components, TILE))
         wt = np.empty(TILE)
         rw = np.empty(TILE)
@@ -149,7 +133,7 @@ def stats_from_resp_chunk(X, sample_weight, resp, shift, nk, s1, s2):
             for t in range(nt):
                 for k in range(n_components):
                     rt[k, t] = resp[t0 + t, k]
-            accumulate_tile(xt, xr, nt, wt, shiftp, rt, rw, diff, rd_t, dr, rd, nk[s], S, S1)
+            accumulate_tile(xt, xr, nt, wt, shiftp, rt, rw, diff_t, rd_t, dr, rd, nk[s], S, S1)
         fold_scatter(S, S1, s1[s], s2[s])
 
 

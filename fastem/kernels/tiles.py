@@ -16,7 +16,7 @@ import numpy as np
 from numba.extending import overload
 
 from . import simd
-from ._jit import CACHE, FASTMATH, helper
+from ._jit import CACHE, FASTMATH, TILE, helper
 from .blocked import (ROWS, diagonal_log_prob_tile, diagonal_statistics_tile,
                       mahalanobis_tile, scatter_tile, shifted_tile)
 
@@ -241,6 +241,18 @@ def accumulate_tile(xt, xr, nt, wt, shift, resp, rw, diff_t, rd_t, diff_r, rd_r,
                 for t in range(nt):
                     a += rd_t[i, t] * diff_t[i, t]
                 S[k, i] += a
+
+
+# signature: (d, dp, n_components, s2 slab of one slot) -> (xt[d,T], xr[T,w], diff_t[d,T],
+#             rd_t[d,T], diff_r[T,w], rd_r[T,w], S (local_scatter), S1[K,dp]), all f64 zeros
+@helper
+def statistics_scratch(d, dp, n_components, s2):
+    """Zeroed scratch of one slot for ``load_tile`` and ``accumulate_tile`` (``w`` is
+    ``row_major_width(d, dp)``)."""
+    wide = row_major_width(d, dp)
+    return (np.zeros((d, TILE)), np.zeros((TILE, wide)), np.zeros((d, TILE)),
+            np.zeros((d, TILE)), np.zeros((TILE, wide)), np.zeros((TILE, wide)),
+            local_scatter(s2, dp), np.zeros((n_components, dp)))
 
 
 def local_scatter(s2, dp):
