@@ -11,6 +11,8 @@ when it compiles each specialisation.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from numba.extending import overload
@@ -87,6 +89,9 @@ _LOG2E = 1.4426950408889634
 _LN2_HI = 0.693147180369123816490  # ln 2 split so that k * _LN2_HI is exact for |k| < 2^21
 _LN2_LO = 1.90821492927058770002e-10
 _SQRT2 = 1.4142135623730951
+# Horner coefficients, highest power first: 1/n! for n = 12..0, and 1/(2k+1) for k = 11..0.
+_EXP_TAYLOR = tuple(1.0 / math.factorial(n) for n in range(12, -1, -1))
+_ATANH_SERIES = tuple(1.0 / (2 * k + 1) for k in range(11, -1, -1))
 
 
 @helper
@@ -101,19 +106,9 @@ def exp_vec(x):
     kf = simd.floor(simd.fma(x, simd.splat(x, _LOG2E), simd.splat(x, 0.5)))
     r = simd.sub(simd.sub(x, simd.mul(kf, simd.splat(x, _LN2_HI))),
                  simd.mul(kf, simd.splat(x, _LN2_LO)))
-    p = simd.splat(x, 1.0 / 479001600.0)
-    p = simd.fma(p, r, simd.splat(x, 1.0 / 39916800.0))
-    p = simd.fma(p, r, simd.splat(x, 1.0 / 3628800.0))
-    p = simd.fma(p, r, simd.splat(x, 1.0 / 362880.0))
-    p = simd.fma(p, r, simd.splat(x, 1.0 / 40320.0))
-    p = simd.fma(p, r, simd.splat(x, 1.0 / 5040.0))
-    p = simd.fma(p, r, simd.splat(x, 1.0 / 720.0))
-    p = simd.fma(p, r, simd.splat(x, 1.0 / 120.0))
-    p = simd.fma(p, r, simd.splat(x, 1.0 / 24.0))
-    p = simd.fma(p, r, simd.splat(x, 1.0 / 6.0))
-    p = simd.fma(p, r, simd.splat(x, 0.5))
-    p = simd.fma(p, r, simd.splat(x, 1.0))
-    p = simd.fma(p, r, simd.splat(x, 1.0))
+    p = simd.splat(x, _EXP_TAYLOR[0])
+    for c in _EXP_TAYLOR[1:]:
+        p = simd.fma(p, r, simd.splat(x, c))
     return simd.scale_by_pow2(p, kf)
 
 
@@ -131,18 +126,9 @@ def log_vec(s):
     m = simd.where_greater(m, simd.splat(s, _SQRT2), simd.mul(m, simd.splat(s, 0.5)), m)
     z = simd.div(simd.sub(m, one), simd.add(m, one))
     z2 = simd.mul(z, z)
-    q = simd.splat(s, 1.0 / 23.0)
-    q = simd.fma(q, z2, simd.splat(s, 1.0 / 21.0))
-    q = simd.fma(q, z2, simd.splat(s, 1.0 / 19.0))
-    q = simd.fma(q, z2, simd.splat(s, 1.0 / 17.0))
-    q = simd.fma(q, z2, simd.splat(s, 1.0 / 15.0))
-    q = simd.fma(q, z2, simd.splat(s, 1.0 / 13.0))
-    q = simd.fma(q, z2, simd.splat(s, 1.0 / 11.0))
-    q = simd.fma(q, z2, simd.splat(s, 1.0 / 9.0))
-    q = simd.fma(q, z2, simd.splat(s, 1.0 / 7.0))
-    q = simd.fma(q, z2, simd.splat(s, 1.0 / 5.0))
-    q = simd.fma(q, z2, simd.splat(s, 1.0 / 3.0))
-    q = simd.fma(q, z2, one)
+    q = simd.splat(s, _ATANH_SERIES[0])
+    for c in _ATANH_SERIES[1:]:
+        q = simd.fma(q, z2, simd.splat(s, c))
     log_m = simd.mul(simd.mul(z, q), simd.splat(s, 2.0))
     return simd.fma(e, simd.splat(s, _LN2_HI), simd.fma(e, simd.splat(s, _LN2_LO), log_m))
 
