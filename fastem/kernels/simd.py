@@ -57,8 +57,12 @@ def _vec_like(like, dtype=None) -> Vec:
 
 def _mark(builder) -> None:
     # llvmlite's attribute set only admits keyword attributes; this string attribute is
-    # emitted verbatim into the function definition.
-    set.add(builder.function.attributes, f'"min-legal-vector-width"="{BITS}"')
+    # emitted verbatim into the function definition. Should a future llvmlite refuse it, the
+    # code still compiles, with vectors split into the CPU's preferred width.
+    try:
+        set.add(builder.function.attributes, f'"min-legal-vector-width"="{BITS}"')
+    except TypeError:
+        pass
 
 
 def _pointer(context, builder, arrty, arr, offset, vecty):
