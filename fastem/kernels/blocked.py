@@ -17,48 +17,32 @@ its accumulator in memory. Arrays are zero-padded to whole vectors so no loop ha
 from __future__ import annotations
 
 import numpy as np
-from numba.extending import overload
-
-from ._jit import CACHE, FASTMATH, helper
+from ._jit import helper
 from . import simd
 
 #: Columns of ``y`` per Mahalanobis block (the factor is padded to a multiple of this).
 COLS = 4
 #: Rows ``i`` of the scatter per block.
 ROWS = 4
-_JIT = {"fastmath": set(FASTMATH), "cache": CACHE}
 
 
+@helper
 def padded_factor(prec):
     """The precision factor as the kernels read it.
 
     Square factors ``(K|1, d, d)`` (upper triangular) are copied into ``(K|1, d, dc)`` with
     ``dc`` a multiple of :data:`COLS` and zeros below the diagonal and in the padding; diagonal
-    factors are returned as they are. (This body serves Python callers; kernels compile the
-    overload below.)
+    factors are returned as they are.
     """
     if prec.ndim != 3:
         return prec
     kp, d, _ = prec.shape
     out = np.zeros((kp, d, (d + COLS - 1) // COLS * COLS), prec.dtype)
-    out[:, :, :d] = np.triu(prec)
+    for k in range(kp):
+        for i in range(d):
+            for j in range(i, d):
+                out[k, i, j] = prec[k, i, j]
     return out
-
-
-@overload(padded_factor, jit_options=_JIT)
-def _padded_factor(prec):
-    if prec.ndim == 3:
-        def impl(prec):
-            kp, d, _ = prec.shape
-            dc = (d + COLS - 1) // COLS * COLS
-            out = np.zeros((kp, d, dc), prec.dtype)
-            for k in range(kp):
-                for i in range(d):
-                    for j in range(i, d):
-                        out[k, i, j] = prec[k, i, j]
-            return out
-        return impl
-    return lambda prec: prec
 
 
 @helper
@@ -139,7 +123,7 @@ def _add_squares(out, off, a, b, c, e):
 
 
 # signature: (xr[T, dp] f64 row-major tile, nt, rw[T] f64 weights of component k,
-#             shift[K, dp] f64 zero-padded, k, diff[T, dp] and rd[T, dp] float, out (the kernels pass f64),
+#             shift[K, dp] f64 zero-padded, k, diff[T, dp] and rd[T, dp] f64 out,
 #             S1[K, dp] f64) -> None
 @helper
 def shifted_tile(xr, nt, rw, shift, k, diff, rd, S1):
@@ -150,8 +134,7 @@ def shifted_tile(xr, nt, rw, shift, k, diff, rd, S1):
     for t in range(nt):
         r = simd.splat(diff, rw[t])
         for jo in range(0, dp, lanes):
-            dv = simd.convert(simd.sub(simd.load(xr, t * dp + jo, diff),
-                                       simd.load(shift, k * dp + jo, diff)), diff)
+            dv = simd.sub(simd.load(xr, t * dp + jo, diff), simd.load(shift, k * dp + jo, diff))
             simd.store(diff, t * dp + jo, dv)
             simd.store(rd, t * dp + jo, simd.mul(r, dv))
     for jo in range(0, dp, lanes):
@@ -216,7 +199,7 @@ def diagonal_log_prob_tile(xt, means, prec, const, k, logp):
         simd.store(logp, out + 3 * lanes, simd.fma(a3, half, c))
 
 
-# signature: (nt, diff[T, dp], rd[T, dp] float (the kernels pass f64), ks, S[Ks, dr, dp] f64) -> None
+# signature: (nt, diff[T, dp] f64, rd[T, dp] f64, ks, S[Ks, dr, dp] f64) -> None
 @helper
 def scatter_tile(nt, diff, rd, ks, S):
     """``S[ks, i, j] += sum_t rd[t, i] diff[t, j]`` on every block that meets ``j <= i``."""
@@ -280,4 +263,4 @@ def scatter_tile(nt, diff, rd, ks, S):
 
 @helper
 def _add_to(S, off, a):
-    simd.store(S, off, simd.add(simd.load(S, off, a), simd.convert(a, S)))
+    simd.store(S, off, simd.add(simd.load(S, off, a), a))

@@ -21,10 +21,11 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, models, register_model
 
+from ._jit import FASTMATH
+
 #: Width of one vector register in bits.
 BITS = 512
-# Fast-math flags without nnan/ninf (log-densities may legitimately be -inf), as _jit.FASTMATH.
-_FLAGS = ("nsz", "arcp", "contract", "afn", "reassoc")
+_FLAGS = tuple(sorted(FASTMATH))
 _I32 = ir.IntType(32)
 
 
@@ -123,22 +124,6 @@ def zeros(typingctx, like):
 
 
 @intrinsic
-def convert(typingctx, v, like):
-    """``v`` converted to ``like``'s dtype (same lanes)."""
-    vt = Vec(like.dtype, v.lanes)
-
-    def codegen(context, builder, sig, args):
-        _mark(builder)
-        target = context.get_value_type(vt)
-        if v.dtype.bitwidth == vt.dtype.bitwidth:
-            return args[0]
-        if v.dtype.bitwidth > vt.dtype.bitwidth:
-            return builder.fptrunc(args[0], target)
-        return builder.fpext(args[0], target)
-    return vt(v, like), codegen
-
-
-@intrinsic
 def fma(typingctx, a, b, c):
     """``a * b + c`` lane by lane (one fused multiply-add)."""
     def codegen(context, builder, sig, args):
@@ -162,6 +147,7 @@ def _binary(op: str, doc: str):
 add = _binary("fadd", "``a + b`` lane by lane.")
 sub = _binary("fsub", "``a - b`` lane by lane.")
 mul = _binary("fmul", "``a * b`` lane by lane.")
+div = _binary("fdiv", "``a / b`` lane by lane.")
 
 
 @intrinsic
@@ -213,6 +199,10 @@ def _float64_only(v):
     return isinstance(v, Vec) and v.dtype == types.float64
 
 
+def _int64s(lanes: int, value: int):
+    return ir.Constant(ir.VectorType(ir.IntType(64), lanes), [value] * lanes)
+
+
 @intrinsic
 def scale_by_pow2(typingctx, p, k):
     """``p * 2**k`` for integral float64 ``k`` in the normal exponent range."""
@@ -221,10 +211,8 @@ def scale_by_pow2(typingctx, p, k):
 
     def codegen(context, builder, sig, args):
         _mark(builder)
-        ivec = ir.VectorType(ir.IntType(64), p.lanes)
-        ki = builder.fptosi(args[1], ivec)
-        biased = builder.add(ki, ir.Constant(ivec, [1023] * p.lanes))
-        bits = builder.shl(biased, ir.Constant(ivec, [52] * p.lanes))
+        ki = builder.fptosi(args[1], ir.VectorType(ir.IntType(64), p.lanes))
+        bits = builder.shl(builder.add(ki, _int64s(p.lanes, 1023)), _int64s(p.lanes, 52))
         return builder.fmul(args[0], builder.bitcast(bits, args[0].type), flags=_FLAGS)
     return p(p, k), codegen
 
@@ -237,15 +225,11 @@ def split_exponent(typingctx, v):
 
     def codegen(context, builder, sig, args):
         _mark(builder)
-        ivec = ir.VectorType(ir.IntType(64), v.lanes)
-        bits = builder.bitcast(args[0], ivec)
-        e = builder.sub(builder.lshr(bits, ir.Constant(ivec, [52] * v.lanes)),
-                        ir.Constant(ivec, [1023] * v.lanes))
-        mbits = builder.or_(builder.and_(bits, ir.Constant(ivec, [(1 << 52) - 1] * v.lanes)),
-                            ir.Constant(ivec, [1023 << 52] * v.lanes))
+        bits = builder.bitcast(args[0], ir.VectorType(ir.IntType(64), v.lanes))
+        e = builder.sub(builder.lshr(bits, _int64s(v.lanes, 52)), _int64s(v.lanes, 1023))
+        mbits = builder.or_(builder.and_(bits, _int64s(v.lanes, (1 << 52) - 1)),
+                            _int64s(v.lanes, 1023 << 52))
         return cgutils.pack_array(
             builder, [builder.sitofp(e, args[0].type), builder.bitcast(mbits, args[0].type)])
     return types.UniTuple(v, 2)(v), codegen
 
-
-div = _binary("fdiv", "``a / b`` lane by lane.")

@@ -15,10 +15,8 @@ import math
 
 import numpy as np
 
-from numba.extending import overload
-
 from . import simd
-from ._jit import CACHE, FASTMATH, TILE, helper
+from ._jit import TILE, helper
 from .blocked import (ROWS, diagonal_log_prob_tile, diagonal_statistics_tile,
                       mahalanobis_tile, scatter_tile, shifted_tile)
 
@@ -241,19 +239,12 @@ def statistics_scratch(d, dp, n_components, s2):
             local_scatter(s2, dp), np.zeros((n_components, dp)))
 
 
+@helper
 def local_scatter(s2, dp):
     """A zeroed, padded float64 accumulator for the scatter layout of ``s2``."""
     if s2.ndim == 3:
         return np.zeros((s2.shape[0], (s2.shape[1] + ROWS - 1) // ROWS * ROWS, dp))
     return np.zeros((s2.shape[0], dp))
-
-
-@overload(local_scatter, jit_options={"fastmath": set(FASTMATH), "cache": CACHE})
-def _local_scatter(s2, dp):
-    if s2.ndim == 3:
-        return lambda s2, dp: np.zeros((s2.shape[0], (s2.shape[1] + ROWS - 1) // ROWS * ROWS,
-                                        dp))
-    return lambda s2, dp: np.zeros((s2.shape[0], dp))
 
 
 # signature: (S (local_scatter), S1[K,dp], s1[K,d] out, s2 out) -> None
