@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Iterable, Optional
@@ -334,9 +335,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     plotted = render_plot(recs, args.plot)
     rel = None
     if plotted:
+        # Relative to the page, so the link works on GitHub and in a clone (e.g. ../benchmarks/...).
         try:
-            rel = args.plot.resolve().relative_to(args.readme.resolve().parent).as_posix()
-        except ValueError:
+            rel = Path(os.path.relpath(args.plot.resolve(),
+                                       args.readme.resolve().parent)).as_posix()
+        except ValueError:  # another drive on Windows
             rel = str(args.plot)
     md = render_markdown(recs, rel)
     if args.print or args.no_readme:
