@@ -1,4 +1,5 @@
-"""Every ```python block of README.md and docs/*.md runs as written.
+"""Every ```python block of README.md, docs/*.md and benchmarks/README.md runs as written,
+and every relative link in them points to an existing file and heading.
 
 Each block runs on its own, in a fresh namespace, with the current directory set to a temporary
 directory (blocks may write files such as ``model.npz``). A block that cannot run in the test
@@ -15,7 +16,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
+        ROOT / "benchmarks" / "README.md"]
 MAX_SKIPPED = 2
 OPTIONAL = ("sklearn", "dask", "distributed", "h5py", "zarr", "pyarrow", "tqdm")
 
@@ -94,3 +96,31 @@ def test_python_block_runs_as_written(path, line, code, reason, tmp_path, monkey
     fastem_warnings = [w for w in caught if "fastem" in (w.filename or "")
                        or type(w.message).__module__.startswith("fastem")]
     assert not fastem_warnings, f"{where} warns: {[str(w.message) for w in fastem_warnings]}"
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    text = re.sub(r"[`*]", "", heading.strip().lower())
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+def _anchors(path: Path) -> set[str]:
+    text = _FENCE.sub("", path.read_text(encoding="utf-8"))
+    return {_slug(m.group(1)) for m in re.finditer(r"^#{1,6} +(.+)$", text, re.M)}
+
+
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_relative_links_point_to_existing_files_and_headings(path):
+    text = _FENCE.sub("", path.read_text(encoding="utf-8"))
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", target):
+            continue
+        file_part, _, anchor = target.partition("#")
+        dest = (path.parent / file_part).resolve() if file_part else path
+        if not dest.exists():
+            broken.append(f"{target} (no file {dest})")
+        elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
+            broken.append(f"{target} (no heading #{anchor} in {dest.name})")
+    assert not broken, f"{path.name} has broken links: {broken}"
