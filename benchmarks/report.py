@@ -10,8 +10,9 @@ Inputs are the JSON lines the suites append (``benchmarks/results/*.jsonl``) or
 pytest-benchmark ``--benchmark-json`` files (their ``extra_info``). When one test appears
 more than once, the latest record wins, so re-running part of the grid updates only that part.
 The table replaces everything between ``<!-- perf-table:start -->`` and
-``<!-- perf-table:end -->`` in docs/performance.md (``--readme`` names another file); the plot needs matplotlib (``pip install
-'fastem[plot]'``) and is skipped with a message otherwise.
+``<!-- perf-table:end -->`` in docs/performance.md (``--readme`` names another file); the
+plot needs matplotlib (``pip install -e '.[plot]'`` from the repository root) and is skipped
+with a message otherwise.
 """
 from __future__ import annotations
 
@@ -269,7 +270,7 @@ def render_plot(recs: list[dict], path: Path) -> bool:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("report: matplotlib is missing, no plot; pip install 'fastem[plot]'",
+        print("report: matplotlib is missing, no plot; pip install -e '.[plot]'",
               file=sys.stderr)
         return False
     it = [r for r in recs if r.get("suite") == "iteration"]
