@@ -124,3 +124,44 @@ def test_relative_links_point_to_existing_files_and_headings(path):
         elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
             broken.append(f"{target} (no heading #{anchor} in {dest.name})")
     assert not broken, f"{path.name} has broken links: {broken}"
+
+
+def test_first_screen_holds_what_a_newcomer_needs():
+    head = "\n".join((ROOT / "README.md").read_text(encoding="utf-8").splitlines()[:120])
+    for needed in ("## Measured", "scikit-learn", "oneDAL", "MiB", "## Install",
+                   "pip install -e '.[dask]'", "## Two commands", "## Quickstart",
+                   "## Command line", "fastem fit", "fastem predict", "fastem demo"):
+        assert needed in head, f"the first 120 lines of README.md lack {needed!r}"
+    for path in DOCS:
+        assert "pip install 'fastem[" not in path.read_text(encoding="utf-8"), (
+            f"{path.name} tells users to install fastem from PyPI, where it is not published")
+
+
+def _speedups(performance: str, title: str) -> tuple[list[float], list[float]]:
+    """Speed-ups vs scikit-learn and vs oneDAL of one table of docs/performance.md."""
+    body = performance.split(title, 1)[1].split("\n\n", 2)[1]
+    sk, od = [], []
+    for row in body.splitlines()[2:]:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        sk.append(float(cells[5].rstrip("×")))
+        if cells[7] != "–":
+            od.append(float(cells[7].rstrip("×")))
+    return sk, od
+
+
+@pytest.mark.parametrize("title, label", [
+    ("**full covariance, float64 (24 points)**", "full covariance, float64"),
+    ("<summary>diag covariance, float64 (24 points)</summary>", "diag covariance, float64"),
+    ("<summary>full covariance, float32 (24 points)</summary>", "full covariance, float32"),
+])
+def test_headline_speedups_are_those_of_the_measured_tables(title, label):
+    import statistics
+    performance = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
+    sk, od = _speedups(performance, title)
+    assert len(sk) == 24 and od, f"could not read the table {title} of docs/performance.md"
+    row = next(line for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+               if line.startswith(f"| {label} (")).replace("**", "")
+    expected = [f"median {statistics.median(sk):.1f}×", f"range {min(sk):.1f}×–{max(sk):.1f}×",
+                f"median {statistics.median(od):.2g}×"]
+    for text in expected:
+        assert text in row, f"README's row {label!r} should show {text!r} (docs/performance.md)"
