@@ -29,13 +29,14 @@ import numpy as np
 from benchmarks import _harness as H
 
 BASELINE = Path(__file__).resolve().parent / "baseline.json"
-# Allowed growth over the baseline (README, "Performance", has the numbers). The baseline was
-# measured on the quiet machine. 6 quiet runs of the unchanged code gave a geometric mean over
-# the cases of now/baseline of 1.01-1.07 (single cases 0.94-1.16). Load from other processes
-# only lowers the ratio (scikit-learn's many small BLAS calls suffer more than fastem's one
-# pass): 6 runs at load average 6-9 gave 0.66-0.80 (single cases 0.53-1.01), so a loaded CI
-# machine cannot fail the gate, it only makes it less sensitive. A kernel that computes its
-# log-densities twice gave 1.30 on the quiet machine and 1.65 vs a loaded baseline.
+# Allowed growth over the baseline (benchmarks/README.md, "The regression gate", has the
+# numbers). The baseline was measured on the quiet machine. 6 quiet runs of the unchanged code
+# gave a geometric mean over the cases of now/baseline of 1.01-1.07 (single cases 0.94-1.16).
+# Load from other processes only lowers the ratio (scikit-learn's many small BLAS calls suffer
+# more than fastem's one pass): 6 runs at load average 6-9 gave 0.66-0.80 (single cases
+# 0.53-1.01), so a loaded CI machine cannot fail the gate, it only makes it less sensitive. A
+# kernel that computes its log-densities twice gave 1.30 on the quiet machine and 1.65 vs a
+# loaded baseline.
 DEFAULT_TOLERANCE = 1.2        # on the geometric mean over the cases
 DEFAULT_CASE_TOLERANCE = 1.5   # on any single case
 N = 100_000

@@ -1,8 +1,8 @@
-"""Render benchmark results into the README's performance table and a PNG plot.
+"""Render benchmark results into the performance tables of docs/performance.md and a PNG plot.
 
 Usage::
 
-    python -m benchmarks.report                                # results/full.jsonl -> README
+    python -m benchmarks.report                                # results/full.jsonl -> docs/performance.md
     python -m benchmarks.report results.json other.jsonl       # several inputs, later wins
     python -m benchmarks.report --no-readme --print            # just print the Markdown
 
@@ -10,13 +10,15 @@ Inputs are the JSON lines the suites append (``benchmarks/results/*.jsonl``) or
 pytest-benchmark ``--benchmark-json`` files (their ``extra_info``). When one test appears
 more than once, the latest record wins, so re-running part of the grid updates only that part.
 The table replaces everything between ``<!-- perf-table:start -->`` and
-``<!-- perf-table:end -->`` in README.md; the plot needs matplotlib (``pip install
-'fastem[plot]'``) and is skipped with a message otherwise.
+``<!-- perf-table:end -->`` in docs/performance.md (``--readme`` names another file); the
+plot needs matplotlib (``pip install -e '.[plot]'`` from the repository root) and is skipped
+with a message otherwise.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Iterable, Optional
@@ -268,7 +270,7 @@ def render_plot(recs: list[dict], path: Path) -> bool:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("report: matplotlib is missing, no plot; pip install 'fastem[plot]'",
+        print("report: matplotlib is missing, no plot; pip install -e '.[plot]'",
               file=sys.stderr)
         return False
     it = [r for r in recs if r.get("suite") == "iteration"]
@@ -320,7 +322,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.report",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("inputs", nargs="*", type=Path, default=[DEFAULT_INPUT])
-    p.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    p.add_argument("--readme", type=Path, default=ROOT / "docs" / "performance.md")
     p.add_argument("--plot", type=Path, default=DEFAULT_PLOT)
     p.add_argument("--no-readme", action="store_true", help="do not modify the README")
     p.add_argument("--print", action="store_true", help="print the Markdown")
@@ -334,9 +336,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     plotted = render_plot(recs, args.plot)
     rel = None
     if plotted:
+        # Relative to the page, so the link works on GitHub and in a clone (e.g. ../benchmarks/...).
         try:
-            rel = args.plot.resolve().relative_to(args.readme.resolve().parent).as_posix()
-        except ValueError:
+            rel = Path(os.path.relpath(args.plot.resolve(),
+                                       args.readme.resolve().parent)).as_posix()
+        except ValueError:  # another drive on Windows
             rel = str(args.plot)
     md = render_markdown(recs, rel)
     if args.print or args.no_readme:
