@@ -36,7 +36,7 @@ class NpyAdapter:
 
     def __init__(self, path) -> None:
         self.path = os.fspath(path)
-        self.name = f"NpySource({self.path!r})"
+        self.name = repr(self.path)
         shape, fortran, dtype, offset = _read_header(self.path)
         if len(shape) != 2:
             raise ValueError(f"{self.name} holds an array of shape {shape}; expected a 2-D "
@@ -44,12 +44,20 @@ class NpyAdapter:
         if dtype.hasobject or dtype.kind not in "biuf":
             raise TypeError(f"{self.name} has dtype {dtype!s}; fastem needs numeric data "
                             "(float32, float64, or integers).")
+        size = os.path.getsize(self.path)
+        if not all(isinstance(s, int) and 0 <= s for s in shape) or (
+                shape[0] * shape[1] * dtype.itemsize > size):
+            if all(isinstance(s, int) and 0 <= s <= size for s in shape):
+                pass        # a plausible header on a short file: reported as truncated below
+            else:
+                raise ValueError(f"{self.name} has a bad .npy header: it declares the "
+                                 f"impossible shape {shape} for a file of {size:,} bytes. "
+                                 "The file is corrupt or was not written by numpy.")
         self.n_samples, self.n_features = int(shape[0]), int(shape[1])
         self.dtype = dtype
         self.fortran = bool(fortran)
         self.offset = offset
         expected = offset + self.n_samples * self.n_features * dtype.itemsize
-        size = os.path.getsize(self.path)
         if size < expected:
             raise OSError(f"{self.name} is truncated: {size:,} bytes, but its header "
                           f"announces {expected:,}.")
