@@ -42,6 +42,8 @@ def _sampled_rows(source: Any) -> Optional[np.ndarray]:
         return None
     idx = _sample_index(int(n))
     X = getattr(source, "X", None)                      # ArraySource
+    if X is not None and not isinstance(X, np.ndarray):
+        return None                                     # Dask: identified by its graph name
     adapter = getattr(source, "adapter", None)
     if X is None and type(adapter).__name__ == "NpyAdapter":
         X = np.load(adapter.path, mmap_mode="r")
@@ -61,6 +63,9 @@ def data_identity(source: Any) -> dict:
     if path is not None and os.path.exists(path):
         st = os.stat(path)
         ident.update(path=path, size=int(st.st_size), mtime_ns=int(st.st_mtime_ns))
+    X = getattr(source, "X", None)
+    if X is not None and not isinstance(X, np.ndarray) and hasattr(X, "name"):
+        ident["dask_name"] = str(X.name)    # deterministic token of the graph (its inputs)
     rows = _sampled_rows(source)
     if rows is not None:
         h = hashlib.sha256(np.ascontiguousarray(rows).tobytes())

@@ -10,8 +10,14 @@ File format (``.npz``, a zip archive of ``.npy`` arrays, read with ``allow_pickl
   ``precisions_cholesky_``), stored bit for bit.
 
 Writes are atomic (temporary file in the same directory, ``fsync``, then rename), so a file
-on disk is always either the old or the new complete version. The same container holds
-checkpoints (``kind="checkpoint"``).
+on disk is always either the old or the new complete version; the file gets the permissions
+an ordinary ``open()`` gives under the umask, and errors name the user's path. The same
+container holds checkpoints (``kind="checkpoint"``).
+
+Files are untrusted input: any decoding failure (damaged zip, bad JSON, a header larger
+than 64 MB or nested deeper than 16 levels) and any invalid array or field (see
+:mod:`fastem._filecheck`) raises :class:`~fastem.exceptions.ModelFileError` naming the file
+and the field. A saved model keeps no ``checkpoint`` or ``progress`` setting.
 """
 from __future__ import annotations
 
