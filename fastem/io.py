@@ -156,8 +156,10 @@ def read_container(path, kind: str) -> tuple[dict, dict[str, np.ndarray]]:
         header, arrays = _decode(path, what)
     except ModelFileError:
         raise
-    except (MemoryError, KeyboardInterrupt):
-        raise
+    except MemoryError:       # an entry whose .npy header declares an absurd size
+        raise ModelFileError(f"{path!r} is not a readable fastem {what} file: an entry "
+                             "declares an array too large to be a fastem model or "
+                             "checkpoint; the file is corrupt or crafted.") from None
     except Exception as exc:  # zipfile, zlib, numpy and json raise many types on bad input
         reason = ("neither a .npz archive nor a .npy array" if "pickle" in str(exc)
                   else f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)

@@ -3,7 +3,10 @@ ModelFileError naming the file (and the field), never a crash, a foreign excepti
 silent load."""
 from __future__ import annotations
 
+import io
+import json
 import shutil
+import zipfile
 
 import numpy as np
 import pytest
@@ -220,3 +223,19 @@ def test_intact_checkpoint_still_resumes(files, tmp_path):
     resumed = _resume(X, path)
     fresh = GaussianMixture(**CKPT_PARAMS).fit(X)
     np.testing.assert_array_equal(resumed.means_, fresh.means_)
+
+
+def test_entry_declaring_an_absurd_array_size(files, tmp_path):
+    tmp, _, _ = files
+    header, _ = read_container(tmp / "model.npz", "model")
+    path = tmp_path / "huge.npz"
+    blob = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        blob, {"descr": "<f8", "fortran_order": False, "shape": (10**13, 2)})
+    blob.write(b"\0" * 64)
+    with zipfile.ZipFile(path, "w") as z:
+        with z.open("__header__.npy", "w") as f:
+            np.lib.format.write_array(f, np.frombuffer(json.dumps(header).encode(), np.uint8))
+        z.writestr("means_.npy", blob.getvalue())
+    with pytest.raises(ModelFileError, match=r"huge.npz"):
+        fastem.load(path)
