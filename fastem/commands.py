@@ -28,10 +28,14 @@ def _check_outputs(args: argparse.Namespace, source, *outputs: tuple) -> None:
 
 def _cmd_fit(args: argparse.Namespace) -> int:
     from . import GaussianMixture
+    from .data.open import same_file
     from .exceptions import ConvergenceWarning
     source = _open(args)
     _check_outputs(args, source, (args.output, "model file (-o)"),
                    (args.checkpoint, "checkpoint file"))
+    if args.checkpoint and same_file(args.checkpoint, args.output):
+        raise ValueError(f"The checkpoint {args.checkpoint!r} and the model file (-o) are the "
+                         "same file; give them different paths.")
     gm = GaussianMixture(
         n_components=args.n_components, covariance_type=args.covariance_type, tol=args.tol,
         reg_covar=args.reg_covar, max_iter=args.max_iter, n_init=args.n_init,

@@ -167,6 +167,8 @@ def test_outputs_checked_before_the_fit_and_input_never_overwritten(tmp_path):
     _one_line_error(proc, "checkpoint file", "nodir/c.npz")
     _one_line_error(run("fit", data, "-k", 2, "-o", data, check=False),
                     "is the input data file itself")
+    _one_line_error(run("fit", data, "-k", 2, "-o", tmp_path / "m.npz", "--checkpoint",
+                        tmp_path / "m.npz", check=False), "are the same file")
     run("fit", data, "-k", 2, "-o", tmp_path / "m.npz", "-q", "--max-iter", 2)
     for extra in (("-o", data), ("-o", tmp_path / "l.npy", "--proba", data)):
         _one_line_error(run("predict", tmp_path / "m.npz", data, *extra, check=False),
