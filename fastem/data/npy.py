@@ -45,14 +45,12 @@ class NpyAdapter:
             raise TypeError(f"{self.name} has dtype {dtype!s}; fastem needs numeric data "
                             "(float32, float64, or integers).")
         size = os.path.getsize(self.path)
-        if not all(isinstance(s, int) and 0 <= s for s in shape) or (
-                shape[0] * shape[1] * dtype.itemsize > size):
-            if all(isinstance(s, int) and 0 <= s <= size for s in shape):
-                pass        # a plausible header on a short file: reported as truncated below
-            else:
-                raise ValueError(f"{self.name} has a bad .npy header: it declares the "
-                                 f"impossible shape {shape} for a file of {size:,} bytes. "
-                                 "The file is corrupt or was not written by numpy.")
+        # Each dimension is at most the file's size in bytes; anything else (negative, or
+        # absurd like 10**15 rows) is a damaged header, not a data shape to report.
+        if not all(isinstance(s, int) and 0 <= s <= max(size, 1) for s in shape):
+            raise ValueError(f"{self.name} has a bad .npy header: it declares the impossible "
+                             f"shape {shape} for a file of {size:,} bytes. The file is "
+                             "corrupt or was not written by numpy.")
         self.n_samples, self.n_features = int(shape[0]), int(shape[1])
         self.dtype = dtype
         self.fortran = bool(fortran)
