@@ -52,10 +52,12 @@ def to_json(value: Any) -> Any:
     return None
 
 
-def check_writable(path, what: str = "output file") -> str:
+def check_writable(path, what: str = "output file", probe: bool = True) -> str:
     """Fail now, before any work, if ``path`` cannot be written; return it as a str.
 
-    The directory must exist and be writable, and ``path`` must not be a directory.
+    The directory must exist and be writable, and ``path`` must not be a directory. With
+    ``probe``, a file is also created and removed in the directory (this catches read-only
+    file systems and full quotas, which permission bits do not show).
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
@@ -68,6 +70,14 @@ def check_writable(path, what: str = "output file") -> str:
             os.path.exists(path) and not os.access(path, os.W_OK)):
         raise PermissionError(f"Cannot write the {what} {path!r}: permission denied. "
                               "Choose a path in a writable directory.")
+    if probe:
+        try:
+            fd, tmp = _open_new(directory)
+            os.close(fd)
+            os.unlink(tmp)
+        except OSError as exc:
+            raise type(exc)(exc.errno, f"Cannot write the {what} {path!r}: "
+                                       f"{exc.strerror or exc}") from None
     return path
 
 
@@ -94,7 +104,7 @@ def write_container(path, kind: str, header: dict, arrays: dict[str, np.ndarray]
     directory = os.path.dirname(os.path.abspath(path))
     what = "model file" if kind == "model" else f"{kind} file"
     try:
-        check_writable(path, what)
+        check_writable(path, what, probe=False)
         fd, tmp = _open_new(directory)
     except OSError as exc:
         raise type(exc)(str(exc) if path in str(exc) else

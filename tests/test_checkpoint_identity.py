@@ -173,3 +173,24 @@ def test_sparse_input_is_not_supported():
     sparse = pytest.importorskip("scipy.sparse")
     with pytest.raises(TypeError, match=r"Sparse input is not supported"):
         open_source(sparse.csr_matrix(np.eye(3)))
+
+
+def test_read_only_file_system_is_found_before_the_fit(tmp_path, monkeypatch):
+    import errno
+    real_open = os.open
+
+    def read_only(path, flags, *args, **kw):
+        if flags & os.O_CREAT and str(tmp_path) in str(path):
+            raise OSError(errno.EROFS, "Read-only file system", path)
+        return real_open(path, flags, *args, **kw)
+
+    monkeypatch.setattr(os, "open", read_only)
+    passes = []
+
+    def chunks():
+        passes.append(1)
+        return iter([_data(0)])
+
+    with pytest.raises(OSError, match=r"checkpoint file '.*c.npz': Read-only file system"):
+        GaussianMixture(**PARAMS, checkpoint=tmp_path / "c.npz").fit(chunks)
+    assert len(passes) == 1          # only the peek that learns n_features; no EM pass
