@@ -9,33 +9,86 @@ moment leaves the previous complete checkpoint.
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import sys
 from typing import Any, Callable, Optional
 
 import numpy as np
 
+from . import _filecheck as fc
+from .data.open import refuse_overwriting_input, source_file
 from .em import EMResult, IterationInfo, ResumePoint
 from .families import GaussianParams
-from .io import read_container, to_json, write_container
+from .io import check_writable, read_container, to_json, write_container
 
 _FIELDS = ("weights", "means", "covariances", "precisions_cholesky")
 # Estimator parameters that do not change the result (excluded from the fingerprint).
 _NEUTRAL = {"verbose", "verbose_interval", "n_threads", "progress", "checkpoint"}
 
 
+#: Rows hashed to recognise the data (evenly spaced, first and last included).
+SAMPLE_ROWS = 256
+
+
+def _sample_index(n: int) -> np.ndarray:
+    return np.unique(np.linspace(0, n - 1, min(n, SAMPLE_ROWS)).astype(np.int64))
+
+
+def _sampled_rows(source: Any) -> Optional[np.ndarray]:
+    """A fixed strided sample of the rows (cheap: :data:`SAMPLE_ROWS` rows), if readable."""
+    n = getattr(source, "n_samples", None)
+    if not n:
+        return None
+    idx = _sample_index(int(n))
+    X = getattr(source, "X", None)                      # ArraySource
+    if X is not None and not isinstance(X, np.ndarray):
+        return None                                     # Dask: identified by its graph name
+    adapter = getattr(source, "adapter", None)
+    if X is None and type(adapter).__name__ == "NpyAdapter":
+        X = np.load(adapter.path, mmap_mode="r")
+    if X is None:
+        X = getattr(adapter, "array", None)             # memmap, HDF5, Zarr
+    if X is None:
+        return None
+    return np.stack([np.asarray(X[int(i)]) for i in idx]) if not isinstance(
+        X, np.ndarray) else np.asarray(X[idx])
+
+
+def data_identity(source: Any) -> dict:
+    """What identifies the data of a fit: for a file its path, size and modification time;
+    for every source that can be indexed a hash of a fixed sample of rows and weights."""
+    ident: dict = {}
+    path = source_file(source)
+    if path is not None and os.path.exists(path):
+        st = os.stat(path)
+        ident.update(path=path, size=int(st.st_size), mtime_ns=int(st.st_mtime_ns))
+    X = getattr(source, "X", None)
+    if X is not None and not isinstance(X, np.ndarray) and hasattr(X, "name"):
+        ident["dask_name"] = str(X.name)    # deterministic token of the graph (its inputs)
+    rows = _sampled_rows(source)
+    if rows is not None:
+        h = hashlib.sha256(np.ascontiguousarray(rows).tobytes())
+        w = getattr(source, "sample_weight", None)
+        if w is not None:
+            h.update(np.ascontiguousarray(np.asarray(w)[_sample_index(len(w))]).tobytes())
+        ident["rows_sha256"] = h.hexdigest()
+    return ident
+
+
 def fit_fingerprint(params: dict, n_samples: Optional[int], n_features: int,
-                    dtype: Any) -> dict:
-    """What must match for a checkpoint to belong to this fit."""
-    return {"params": {k: to_json(v) for k, v in sorted(params.items()) if k not in _NEUTRAL},
-            "n_samples": n_samples, "n_features": int(n_features), "dtype": str(dtype)}
+                    dtype: Any, source: Any = None) -> dict:
+    """What must match for a checkpoint to belong to this fit: the parameters that change
+    the result, the data's shape and dtype and (given ``source``) the data's identity."""
+    fp = {"params": {k: to_json(v) for k, v in sorted(params.items()) if k not in _NEUTRAL},
+          "n_samples": n_samples, "n_features": int(n_features), "dtype": str(dtype)}
+    if source is not None:
+        fp["data"] = data_identity(source)
+    return fp
 
 
 def _params_arrays(prefix: str, p: GaussianParams) -> dict:
     return {prefix + f: np.asarray(getattr(p, f)) for f in _FIELDS}
-
-
-def _params_from(prefix: str, arrays: dict) -> GaussianParams:
-    return GaussianParams(*(arrays[prefix + f] for f in _FIELDS))
 
 
 class Checkpointer:
@@ -54,40 +107,102 @@ class Checkpointer:
     """
 
     def __init__(self, path, fingerprint: dict, rng: np.random.Generator, tol: float,
-                 max_iter: int) -> None:
-        self.path = os.fspath(path)
+                 max_iter: int, n_init: int = 1, announce: bool = False) -> None:
+        self.path = check_writable(path, "checkpoint file")
         self.fingerprint = fingerprint
         self.rng = rng
         self.tol = tol
         self.max_iter = max_iter
+        self.n_init = n_init
+        self.announce = announce
         self._rng_state: Any = None
         self._lower_bounds: list = []
         self._init = -1
         self._best: Optional[EMResult] = None
 
+    @classmethod
+    def for_fit(cls, estimator: Any, source: Any, rng: np.random.Generator) -> "Checkpointer":
+        """The checkpointer of ``estimator.fit(source)`` (``estimator.checkpoint`` is set).
+
+        The path is checked now, before the first iteration: a writable directory, and not
+        the input data file itself.
+        """
+        refuse_overwriting_input(estimator.checkpoint, source, "checkpoint")
+        fp = fit_fingerprint(estimator.get_params(), source.n_samples, source.n_features,
+                             source.dtype, source)
+        return cls(estimator.checkpoint, fp, rng, estimator.tol, estimator.max_iter,
+                   n_init=estimator.n_init,
+                   announce=bool(estimator.progress or estimator.verbose))
+
     # ------------------------------------------------------------------ resume
     def load(self) -> Optional[ResumePoint]:
-        """The resume point stored at ``path``, or ``None`` when there is no file."""
+        """The resume point stored at ``path``, or ``None`` when there is no file.
+
+        Raises
+        ------
+        ValueError
+            When the checkpoint belongs to another fit (other parameters or other data).
+        ModelFileError
+            When the file is corrupt or any of its fields is invalid.
+        """
         if not os.path.exists(self.path):
             return None
         header, arrays = read_container(self.path, "checkpoint")
-        if header.get("fingerprint") != to_json(self.fingerprint):
+        saved, mine = header.get("fingerprint"), to_json(self.fingerprint)
+        if saved != mine:
+            what = ("other data (the data file's path, size or modification time, or its "
+                    "sampled rows, differ)"
+                    if isinstance(saved, dict) and saved.get("data") != mine.get("data")
+                    and {k: v for k, v in saved.items() if k != "data"}
+                    == {k: v for k, v in mine.items() if k != "data"}
+                    else "another fit (different parameters or data shape)")
             raise ValueError(
-                f"The checkpoint {self.path!r} belongs to another fit (different parameters "
-                "or data shape); delete it or choose another checkpoint path.")
-        state = header["state"]
-        self._rng_state = state["rng_state"]
-        self.rng.bit_generator.state = self._rng_state
+                f"The checkpoint {self.path!r} was written by {what}; it is not reused. "
+                "Delete it to start afresh, or pass another checkpoint path.")
+        point = self._resume_point(header.get("state"), arrays)
+        if self.announce:
+            print(f"fastem: resuming from iteration {point.n_iter} of restart "
+                  f"{point.init + 1} (checkpoint {self.path!r})", file=sys.stderr, flush=True)
+        return point
+
+    def _resume_point(self, state: Any, arrays: dict) -> ResumePoint:
+        """Every field of the checkpoint, validated before any of it is used."""
+        path = self.path
+        if not isinstance(state, dict):
+            raise fc.bad(path, "state", "expected a JSON object")
+        p = self.fingerprint["params"]
+        cov_type = fc.covariance_type(path, p.get("covariance_type"))
+        k, d = int(p["n_components"]), int(self.fingerprint["n_features"])
+        init = fc.get_int(path, state, "init", lo=0, hi=max(1, self.n_init),
+                          field="state.init (restart index)")
+        n_iter = fc.get_int(path, state, "n_iter", lo=0, hi=self.max_iter + 1,
+                            field="state.n_iter")
+        lbs = fc.get_floats(path, state, "lower_bounds", length=n_iter,
+                            field="state.lower_bounds")
+        finished = fc.get_bool(path, state, "finished", field="state.finished")
+        converged = fc.get_bool(path, state, "converged", field="state.converged")
+        params = fc.gaussian_params(path, arrays, _FIELDS, cov_type, k, d)
         best = None
-        if state["best"] is not None:
-            b = state["best"]
-            best = EMResult(_params_from("best_", arrays), b["converged"], b["n_iter"],
-                            b["lower_bound"], b["lower_bounds"])
-        self._best, self._init = best, state["init"]
-        self._lower_bounds = list(state["lower_bounds"])
-        return ResumePoint(state["init"], state["n_iter"], _params_from("", arrays),
-                           list(state["lower_bounds"]), state["finished"],
-                           state["converged"], best)
+        b = state.get("best")
+        if b is not None:
+            if not isinstance(b, dict):
+                raise fc.bad(path, "state.best", "expected a JSON object or null")
+            bn = fc.get_int(path, b, "n_iter", lo=0, hi=self.max_iter + 1,
+                            field="state.best.n_iter")
+            best = EMResult(
+                fc.gaussian_params(path, arrays, tuple("best_" + f for f in _FIELDS),
+                                   cov_type, k, d),
+                fc.get_bool(path, b, "converged", field="state.best.converged"), bn,
+                fc.get_float(path, b, "lower_bound", field="state.best.lower_bound"),
+                fc.get_floats(path, b, "lower_bounds", length=bn,
+                              field="state.best.lower_bounds"))
+        rng_state = state.get("rng_state")
+        if rng_state is not None:       # None: a warm-started fit, which never initialises
+            fc.get_rng(path, rng_state, "state.rng_state", rng=self.rng)
+        self._rng_state = rng_state
+        self._best, self._init = best, init
+        self._lower_bounds = list(lbs)
+        return ResumePoint(init, n_iter, params, list(lbs), finished, converged, best)
 
     # ------------------------------------------------------------------ hooks
     def wrap_initializer(self, initializer: Callable[[int], GaussianParams]

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import time
-from typing import Optional, Sequence
+from typing import Callable, Iterator, NoReturn, Optional, Sequence
 
 import numpy as np
 
@@ -25,6 +27,19 @@ def _demo_data(n_samples: int, seed: int):
     return X, labels, weights, means
 
 
+@contextlib.contextmanager
+def _count_compilations() -> Iterator[Callable[[], bool]]:
+    """Yields a function telling whether Numba compiled anything inside the block."""
+    try:
+        from numba.core import event
+        recorder = event.install_recorder("numba:compile")
+    except (ImportError, AttributeError):       # pragma: no cover - older/newer numba
+        yield lambda: False
+        return
+    with recorder as rec:
+        yield lambda: bool(rec.buffer)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from . import GaussianMixture
     X, _, true_w, true_m = _demo_data(args.n_samples, args.seed)
@@ -34,8 +49,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print("Fitting GaussianMixture(n_components=5, covariance_type='full'"
           + (", algorithm='online'" if online else "") + ") ...")
     t0 = time.perf_counter()
-    gm = GaussianMixture(n_components=5, covariance_type="full", random_state=args.seed,
-                         n_init=2, algorithm=args.algorithm).fit(X)
+    with _count_compilations() as compiled:
+        gm = GaussianMixture(n_components=5, covariance_type="full", random_state=args.seed,
+                             n_init=2, algorithm=args.algorithm).fit(X)
     seconds = time.perf_counter() - t0
     if online:
         done = (f"{gm.n_iter_} online steps in one pass, mean log-likelihood "
@@ -43,7 +59,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     else:
         done = (f"{gm.n_iter_} EM iterations, converged={gm.converged_}, "
                 f"mean log-likelihood {gm.lower_bound_:.4f}.")
-    print(f"Done in {seconds:.2f} s (first run includes JIT compilation): {done}")
+    jit = " (includes JIT compilation)" if compiled() else ""
+    print(f"Done in {seconds:.2f} s{jit}: {done}")
     # Match each fitted component to the nearest true mean for a readable comparison.
     order = [int(np.argmin(((gm.means_ - m) ** 2).sum(axis=1))) for m in true_m]
     print()
@@ -60,26 +77,40 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--key", help="dataset name inside an HDF5 file or Zarr group")
+    p.add_argument("--key", help="dataset name inside an HDF5 file or Zarr group (default: "
+                                 "the file's only 2-D dataset)")
     p.add_argument("--columns", help="comma-separated Parquet columns to use as features "
                                      "(default: every numeric column)")
     p.add_argument("--chunk-size", type=int, default=None,
                    help="rows read per chunk (default: about 32 MB of rows)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the README's promise: a usage error is one line and exit status 1."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"fastem: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        sys.exit(1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``fastem`` command."""
-    parser = argparse.ArgumentParser(
+    from . import __version__
+    parser = _Parser(
         prog="fastem", description="Fit Gaussian mixtures fast with Expectation-Maximization.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"fastem {__version__}",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     demo = sub.add_parser("demo", help="fit a mixture on built-in example data and show it",
                           description="Fit a 5-component mixture to built-in 2-D data and "
                                       "print the fitted weights and means next to the truth.")
-    demo.add_argument("--n-samples", type=int, default=200_000, help="points to draw")
-    demo.add_argument("--seed", type=int, default=0, help="random seed")
+    demo.add_argument("--n-samples", type=int, default=200_000,
+                      help="points to draw (default: %(default)s)")
+    demo.add_argument("--seed", type=int, default=0,
+                      help="random seed of the data and the fit (default: %(default)s)")
     demo.add_argument("--algorithm", choices=ALGORITHMS, default="em",
                       help="'em': exact EM to convergence; 'online': one pass of stepwise "
-                           "online EM (see partial_fit)")
+                           "online EM, see partial_fit (default: %(default)s)")
     demo.set_defaults(func=_cmd_demo)
     from .commands import add_commands
     add_commands(sub, _add_data_args)
@@ -88,18 +119,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``fastem`` console script."""
+    from .progress import close_open_bars
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return 1
     try:
         return int(args.func(args) or 0)
     except (ValueError, TypeError, OSError, ImportError) as exc:
+        close_open_bars()
         print(f"fastem: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("fastem: interrupted", file=sys.stderr)
+        close_open_bars()
+        ckpt = getattr(args, "checkpoint", None)
+        if ckpt and os.path.exists(ckpt):
+            print(f"fastem: interrupted; the checkpoint {ckpt!r} holds the last finished "
+                  "iteration: rerun the same command to resume.", file=sys.stderr)
+        elif ckpt:
+            print(f"fastem: interrupted before the first iteration finished (no checkpoint "
+                  f"was written to {ckpt!r} yet); rerun the same command to start again.",
+                  file=sys.stderr)
+        else:
+            print("fastem: interrupted", file=sys.stderr)
         return 130
 
 

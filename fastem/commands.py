@@ -16,10 +16,26 @@ def _open(args: argparse.Namespace):
     return open_source(args.data, chunk_size=args.chunk_size, key=args.key, columns=columns)
 
 
+def _check_outputs(args: argparse.Namespace, source, *outputs: tuple) -> None:
+    """Every output path usable and distinct from the input, before any work starts."""
+    from .data.open import refuse_overwriting_input
+    from .io import check_writable
+    for path, what in outputs:
+        if path:
+            refuse_overwriting_input(path, source, what)
+            check_writable(path, what)
+
+
 def _cmd_fit(args: argparse.Namespace) -> int:
     from . import GaussianMixture
+    from .data.open import same_file
     from .exceptions import ConvergenceWarning
     source = _open(args)
+    _check_outputs(args, source, (args.output, "model file (-o)"),
+                   (args.checkpoint, "checkpoint file"))
+    if args.checkpoint and same_file(args.checkpoint, args.output):
+        raise ValueError(f"The checkpoint {args.checkpoint!r} and the model file (-o) are the "
+                         "same file; give them different paths.")
     gm = GaussianMixture(
         n_components=args.n_components, covariance_type=args.covariance_type, tol=args.tol,
         reg_covar=args.reg_covar, max_iter=args.max_iter, n_init=args.n_init,
@@ -44,6 +60,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .io import load
     gm = load(args.model)
     source = _open(args)
+    _check_outputs(args, source, (args.output, "labels file (-o)"),
+                   (args.proba, "probabilities file (--proba)"))
     labels = gm.predict(source, out=args.output)
     print(f"Wrote {labels.shape[0]:,} labels to {args.output}")
     if args.proba:
@@ -56,6 +74,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from .io import load
     gm = load(args.model)
     source = _open(args)
+    _check_outputs(args, source, (args.output, "log-likelihoods file (-o)"))
     if args.output:
         lp = gm.score_samples(source, out=args.output)
         print(f"Wrote {lp.shape[0]:,} per-row log-likelihoods to {args.output}")
@@ -92,29 +111,40 @@ def add_commands(sub, add_data_args: Callable[[argparse.ArgumentParser], None]) 
     """Add ``fit``, ``predict``, ``score`` and ``info`` to the sub-parser ``sub``."""
     from .families import FAMILIES
     from .init import INITIALIZERS
-    data_help = "data file: .npy, .h5/.hdf5, .zarr or .parquet"
+    data_help = ("data file: .npy, .h5/.hdf5, .zarr or .parquet (CSV: convert first; "
+                 "the error message shows how)")
 
     fit = sub.add_parser("fit", help="fit a mixture to a data file and save the model",
                          description="Fit a Gaussian mixture to DATA chunk by chunk (exact "
                                      "EM in bounded memory) and save it to an .npz file.")
     fit.add_argument("data", metavar="DATA", help=data_help)
     fit.add_argument("-k", "--n-components", type=int, required=True,
-                     help="number of components")
-    fit.add_argument("-o", "--output", required=True, help="model file to write (.npz)")
-    fit.add_argument("--covariance-type", choices=tuple(FAMILIES), default="full")
-    fit.add_argument("--init-params", choices=INITIALIZERS, default="kmeans")
-    fit.add_argument("--max-iter", type=int, default=100)
-    fit.add_argument("--tol", type=float, default=1e-3)
-    fit.add_argument("--reg-covar", type=float, default=1e-6)
-    fit.add_argument("--n-init", type=int, default=1)
-    fit.add_argument("--random-state", type=int, default=None)
+                     help="number of mixture components (required)")
+    fit.add_argument("-o", "--output", required=True,
+                     help="model file to write, .npz (required)")
+    fit.add_argument("--covariance-type", choices=tuple(FAMILIES), default="full",
+                     help="form of each component's covariance (default: %(default)s)")
+    fit.add_argument("--init-params", choices=INITIALIZERS, default="kmeans",
+                     help="how the initial parameters are found (default: %(default)s)")
+    fit.add_argument("--max-iter", type=int, default=100,
+                     help="EM iterations per initialisation at most (default: %(default)s)")
+    fit.add_argument("--tol", type=float, default=1e-3,
+                     help="stop when the mean log-likelihood changes by less than this "
+                          "(default: %(default)s)")
+    fit.add_argument("--reg-covar", type=float, default=1e-6,
+                     help="added to every covariance's diagonal (default: %(default)s)")
+    fit.add_argument("--n-init", type=int, default=1,
+                     help="initialisations; the best is kept (default: %(default)s)")
+    fit.add_argument("--random-state", type=int, default=None,
+                     help="seed for a reproducible fit (default: a fresh random seed)")
     fit.add_argument("--checkpoint", default=None,
                      help="write the state here after every iteration; rerun the same "
-                          "command to resume an interrupted fit")
+                          "command to resume an interrupted fit (default: no checkpoint)")
     fit.add_argument("--algorithm", choices=("em", "online"), default="em",
                      help="'em': exact EM, a pass per iteration; 'online': one pass of "
-                          "stepwise online EM, a step per chunk")
-    fit.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+                          "stepwise online EM, a step per chunk (default: %(default)s)")
+    fit.add_argument("-q", "--quiet", action="store_true",
+                     help="no progress bar (default: show it)")
     add_data_args(fit)
     fit.set_defaults(func=_cmd_fit)
 
@@ -123,9 +153,11 @@ def add_commands(sub, add_data_args: Callable[[argparse.ArgumentParser], None]) 
                                       "chunk; results go to .npy files.")
     pred.add_argument("model", metavar="MODEL", help="model file written by 'fastem fit'")
     pred.add_argument("data", metavar="DATA", help=data_help)
-    pred.add_argument("-o", "--output", required=True, help="labels file to write (.npy)")
+    pred.add_argument("-o", "--output", required=True,
+                      help="labels file to write, .npy (required)")
     pred.add_argument("--proba", default=None,
-                      help="also write the component probabilities to this .npy file")
+                      help="also write the component probabilities to this .npy file "
+                           "(default: not written)")
     add_data_args(pred)
     pred.set_defaults(func=_cmd_predict)
 
@@ -135,12 +167,14 @@ def add_commands(sub, add_data_args: Callable[[argparse.ArgumentParser], None]) 
     score.add_argument("model", metavar="MODEL", help="model file written by 'fastem fit'")
     score.add_argument("data", metavar="DATA", help=data_help)
     score.add_argument("-o", "--output", default=None,
-                       help="also write per-row log-likelihoods to this .npy file")
+                       help="also write per-row log-likelihoods to this .npy file "
+                            "(default: not written)")
     add_data_args(score)
     score.set_defaults(func=_cmd_score)
 
     info = sub.add_parser("info", help="describe a saved model",
                           description="Print the parameters and components of a model file.")
     info.add_argument("model", metavar="MODEL", help="model file written by 'fastem fit'")
-    info.add_argument("--json", action="store_true", help="machine-readable output")
+    info.add_argument("--json", action="store_true",
+                      help="machine-readable output (default: a table)")
     info.set_defaults(func=_cmd_info)

@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 
 from .backends import numba as nb
+from .data.open import refuse_overwriting_input
 from .families import KernelArgs
+from .io import check_writable
 
 # What each output is: (index into e_step_outputs' result, dtype, has a K axis).
 OUTPUTS = {"log_prob": (0, np.float64, False), "labels": (1, np.int64, False),
@@ -41,6 +43,10 @@ def e_step_source(source, kargs: KernelArgs, what: str, out: Any = None):
     n = source.n_samples
     tail = (k,) if wide else ()
     path = None if out is None or isinstance(out, np.ndarray) else os.fspath(out)
+    if path is not None:
+        # Before any row is read or any byte written: a usable path that is not the input.
+        refuse_overwriting_input(path, source)
+        check_writable(path)
     tmp = None
     if path is not None and n is not None:
         target = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(n,) + tail)

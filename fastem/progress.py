@@ -7,9 +7,24 @@ the command line.
 from __future__ import annotations
 
 import sys
+import weakref
 from typing import Optional
 
 from .em import EMResult, IterationInfo
+
+
+_OPEN_BARS: "weakref.WeakSet" = weakref.WeakSet()
+
+
+def close_open_bars() -> None:
+    """Close every progress bar still open (a fit stopped by an error or Ctrl-C), so a
+    message printed next starts on its own line and no bar redraws after it."""
+    for bar in list(_OPEN_BARS):
+        try:
+            bar.close()
+        except Exception:  # pragma: no cover - closing is best effort
+            pass
+        _OPEN_BARS.discard(bar)
 
 
 class Progress:
@@ -45,6 +60,7 @@ class Progress:
         if self._tqdm is not None:
             self._bar = self._tqdm(total=self.max_iter, desc=label, unit="iter",
                                    file=self.stream, leave=True, dynamic_ncols=True)
+            _OPEN_BARS.add(self._bar)
 
     def callback(self, info: IterationInfo) -> None:
         text = f"lower bound {info.lower_bound:.6f}, {self._rate(info)}"
@@ -62,6 +78,7 @@ class Progress:
         state = "converged" if result.converged else "did not converge"
         if self._bar is not None:
             self._bar.close()
+            _OPEN_BARS.discard(self._bar)
             self._bar = None
         print(f"{state} after {result.n_iter} iterations in {seconds:.1f} s, lower bound "
               f"{result.lower_bound:.6f}", file=self.stream, flush=True)

@@ -91,3 +91,143 @@ def test_help_everywhere_and_demo_still_works():
         proc = run(*sub, "--help")
         assert "usage: fastem" in proc.stdout
     assert "fastem demo" in run("demo", "--n-samples", 3000).stdout
+
+
+# ------------------------------------------------------------------ issue 11: first hour
+def _one_line_error(proc, *fragments):
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fastem: error: "), proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def test_version_and_usage_errors_are_one_line_with_status_1():
+    assert run("--version").stdout.strip() == f"fastem {fastem.__version__}"
+    _one_line_error(run("fit", check=False), "the following arguments are required")
+    _one_line_error(run("bogus", check=False), "invalid choice: 'bogus'")
+    _one_line_error(run("fit", "x.npy", "-k", "two", "-o", "m.npz", check=False),
+                    "invalid int value: 'two'")
+    _one_line_error(run("fit", "x.npy", "-k", 2, "-o", "m.npz", "--covariance-type", "wide",
+                        check=False), "invalid choice: 'wide'")
+
+
+def test_every_option_help_states_meaning_and_default():
+    import argparse
+    from fastem.cli import build_parser
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, p in sub.choices.items():
+        for action in p._actions:
+            if not action.option_strings or isinstance(action, argparse._HelpAction):
+                continue
+            text = action.help or ""
+            assert len(text) > 10, (name, action.option_strings)
+            assert "default" in text or "required" in text, (name, action.option_strings, text)
+            if action.default not in (None, False):
+                assert p.format_help().count(str(action.default)) >= 1, (name, action.dest)
+
+
+def test_stale_checkpoint_and_resume_announcement_via_cli(tmp_path):
+    data, ckpt, model = tmp_path / "data.npy", tmp_path / "c.npz", tmp_path / "m.npz"
+    rng = np.random.default_rng(0)
+    np.save(data, rng.normal(size=(600, 2)))
+    args = ("fit", data, "-k", 2, "-o", model, "--max-iter", 3, "--tol", 0,
+            "--random-state", 0, "--checkpoint", ckpt)
+    first = run(*args)
+    assert "resuming" not in first.stderr
+    again = run(*args)
+    assert "resuming from iteration 3 of restart 1" in again.stderr
+    np.save(data, rng.normal(size=(600, 2)))          # regenerated: same shape, new values
+    line = _one_line_error(run(*args, check=False), repr(str(ckpt)), "other data",
+                           "Delete it", "another checkpoint path")
+    assert "Traceback" not in line
+
+
+def test_messages_name_the_users_file_and_csv_gets_a_hint(tmp_path):
+    data = tmp_path / "blobs.npy"
+    np.save(data, np.random.default_rng(0).normal(size=(300, 2)))
+    fit = run("fit", data, "-k", 2, "-o", tmp_path / "m.npz", "-q", "--max-iter", 2)
+    assert fit.stdout.startswith(f"{str(data)!r}: 2 features")
+    assert "NpySource" not in fit.stdout + fit.stderr
+    np.savetxt(tmp_path / "blobs.csv", np.ones((3, 2)), delimiter=",")
+    _one_line_error(run("fit", tmp_path / "blobs.csv", "-k", 2, "-o", tmp_path / "m.npz",
+                        check=False), "blobs.csv' is a text (.csv) file", "np.loadtxt(")
+
+
+def test_outputs_checked_before_the_fit_and_input_never_overwritten(tmp_path):
+    data = tmp_path / "X.npy"
+    np.save(data, np.random.default_rng(0).normal(size=(300, 2)))
+    before = data.read_bytes()
+    proc = run("fit", data, "-k", 2, "-o", tmp_path / "nodir" / "m.npz", check=False)
+    _one_line_error(proc, "nodir/m.npz", "does not exist")     # no progress line before it
+    proc = run("fit", data, "-k", 2, "-o", tmp_path / "m.npz",
+               "--checkpoint", tmp_path / "nodir" / "c.npz", check=False)
+    _one_line_error(proc, "checkpoint file", "nodir/c.npz")
+    _one_line_error(run("fit", data, "-k", 2, "-o", data, check=False),
+                    "is the input data file itself")
+    _one_line_error(run("fit", data, "-k", 2, "-o", tmp_path / "m.npz", "--checkpoint",
+                        tmp_path / "m.npz", check=False), "are the same file")
+    run("fit", data, "-k", 2, "-o", tmp_path / "m.npz", "-q", "--max-iter", 2)
+    for extra in (("-o", data), ("-o", tmp_path / "l.npy", "--proba", data)):
+        _one_line_error(run("predict", tmp_path / "m.npz", data, *extra, check=False),
+                        "is the input data file itself")
+    assert not (tmp_path / "l.npy").exists()                  # nothing written first
+    assert data.read_bytes() == before
+
+
+def test_interrupt_and_error_close_the_bar_first(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("tqdm")
+    from fastem import cli
+    from fastem.progress import Progress
+    data = tmp_path / "X.npy"
+    np.save(data, np.random.default_rng(0).normal(size=(300, 2)))
+    ckpt = tmp_path / "c.npz"
+    bars = []
+
+    def fake_fit(exc):
+        def fit(self, X, *a, **k):
+            p = Progress(10, 1, 300)
+            p.on_init(0)
+            bars.append(p._bar)
+            ckpt.write_bytes(b"x")              # as if an iteration had been checkpointed
+            raise exc
+        return fit
+
+    argv = ["fit", str(data), "-k", "2", "-o", str(tmp_path / "m.npz"),
+            "--checkpoint", str(ckpt)]
+    monkeypatch.setattr(GaussianMixture, "fit", fake_fit(KeyboardInterrupt()))
+    assert cli.main(argv) == 130
+    err = capsys.readouterr().err
+    assert bars[-1].disable                      # closed
+    assert err.splitlines()[-1].startswith("fastem: interrupted")
+    assert "rerun the same command to resume" in err.splitlines()[-1]
+    ckpt.unlink()
+    monkeypatch.setattr(GaussianMixture, "fit", fake_fit(ValueError("boom")))
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert bars[-1].disable
+    assert err.splitlines()[-1] == "fastem: error: boom"
+
+
+def test_demo_mentions_jit_only_when_it_compiled(capsys):
+    import numba
+    from fastem import cli
+    from fastem.cli import _count_compilations
+
+    @numba.njit
+    def twice(x):
+        return 2 * x
+
+    with _count_compilations() as compiled:
+        twice(1.0)
+    assert compiled()
+    with _count_compilations() as compiled:
+        twice(2.0)
+    assert not compiled()
+    assert cli.main(["demo", "--n-samples", "2000"]) == 0
+    capsys.readouterr()
+    assert cli.main(["demo", "--n-samples", "2000"]) == 0    # everything compiled by now
+    out = capsys.readouterr().out
+    assert "Done in" in out and "JIT" not in out

@@ -120,7 +120,7 @@ def test_newer_version_wrong_kind_and_bad_content(model_file, tmp_path):
         fastem.load(tmp_path / "k.npz")
     _rewrite_header(model_file, tmp_path / "c.npz",
                     lambda h: h["attributes"].update(covariance_type="diag"))
-    with pytest.raises(ModelFileError, match=r"missing or inconsistent content"):
+    with pytest.raises(ModelFileError, match=r"invalid .covariances_.: shape \(3, 3, 3\)"):
         fastem.load(tmp_path / "c.npz")
 
 
@@ -160,7 +160,7 @@ def test_checkpoint_is_written_each_iteration_and_resume_is_exact(tmp_path):
     for gm in (first, again):
         for name in ("weights_", "means_", "covariances_", "lower_bounds_"):
             np.testing.assert_array_equal(getattr(gm, name), getattr(plain, name))
-    with pytest.raises(ValueError, match=r"checkpoint .* belongs to another fit .* delete it"):
+    with pytest.raises(ValueError, match=r"checkpoint .* was written by another fit .* Delete it"):
         GaussianMixture(**{**FIT, "n_components": 2}, checkpoint=str(ckpt)).fit(path)
 
 

@@ -36,7 +36,7 @@ class NpyAdapter:
 
     def __init__(self, path) -> None:
         self.path = os.fspath(path)
-        self.name = f"NpySource({self.path!r})"
+        self.name = repr(self.path)
         shape, fortran, dtype, offset = _read_header(self.path)
         if len(shape) != 2:
             raise ValueError(f"{self.name} holds an array of shape {shape}; expected a 2-D "
@@ -44,12 +44,18 @@ class NpyAdapter:
         if dtype.hasobject or dtype.kind not in "biuf":
             raise TypeError(f"{self.name} has dtype {dtype!s}; fastem needs numeric data "
                             "(float32, float64, or integers).")
+        size = os.path.getsize(self.path)
+        # Each dimension is at most the file's size in bytes; anything else (negative, or
+        # absurd like 10**15 rows) is a damaged header, not a data shape to report.
+        if not all(isinstance(s, int) and 0 <= s <= max(size, 1) for s in shape):
+            raise ValueError(f"{self.name} has a bad .npy header: it declares the impossible "
+                             f"shape {shape} for a file of {size:,} bytes. The file is "
+                             "corrupt or was not written by numpy.")
         self.n_samples, self.n_features = int(shape[0]), int(shape[1])
         self.dtype = dtype
         self.fortran = bool(fortran)
         self.offset = offset
         expected = offset + self.n_samples * self.n_features * dtype.itemsize
-        size = os.path.getsize(self.path)
         if size < expected:
             raise OSError(f"{self.name} is truncated: {size:,} bytes, but its header "
                           f"announces {expected:,}.")

@@ -11,6 +11,16 @@ from .checked import CheckedSource
 
 PATH_SUFFIXES = {".npy": "npy", ".h5": "hdf5", ".hdf5": "hdf5", ".he5": "hdf5",
                  ".zarr": "zarr", ".parquet": "parquet", ".pq": "parquet"}
+TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
+
+
+def is_sparse(obj: Any) -> bool:
+    """True for a ``scipy.sparse`` matrix or array (checked without importing scipy)."""
+    return type(obj).__module__.startswith("scipy.sparse")
+
+
+SPARSE_MESSAGE = ("Sparse input is not supported: Gaussian mixtures need dense data. "
+                  "Convert it with X.toarray() if it fits in memory.")
 
 
 def is_out_of_core(X: Any) -> bool:
@@ -23,6 +33,35 @@ def is_out_of_core(X: Any) -> bool:
             or hasattr(X, "raw_chunks")
             or (callable(X) and not isinstance(X, np.ndarray))
             or isinstance(X, collections.abc.Iterator))
+
+
+def source_file(source: Any) -> Optional[str]:
+    """The file (absolute path) behind an out-of-core source, when there is one."""
+    adapter = getattr(source, "adapter", None)
+    path = getattr(adapter, "path", None)
+    array = getattr(adapter, "array", None)
+    if path is None and isinstance(array, np.memmap):
+        path = getattr(array, "filename", None)
+    if path is None and hasattr(array, "file") and hasattr(array.file, "filename"):
+        path = array.file.filename                      # h5py.Dataset
+    return None if path is None else os.path.abspath(os.fspath(path))
+
+
+def same_file(a: Any, b: Any) -> bool:
+    """True when paths ``a`` and ``b`` name the same file (same inode, or same path)."""
+    a, b = os.fspath(a), os.fspath(b)
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def refuse_overwriting_input(out: Any, source: Any, what: str = "output") -> None:
+    """Raise before anything is written when ``out`` names the file ``source`` reads."""
+    data = source_file(source)
+    if data is not None and same_file(out, data):
+        raise ValueError(f"The {what} path {os.fspath(out)!r} is the input data file itself; "
+                         "writing it would destroy the data. Choose another output path.")
 
 
 def _path_adapter(path: str, key: Optional[str], columns: Optional[Sequence[str]]):
@@ -46,6 +85,17 @@ def _path_adapter(path: str, key: Optional[str], columns: Optional[Sequence[str]
     if kind == "parquet":
         from .parquet import ParquetAdapter
         return ParquetAdapter(path, columns)
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix in TEXT_SUFFIXES:
+        sep = "\\t" if suffix == ".tsv" else ","
+        stem = os.path.splitext(path)[0]
+        raise ValueError(
+            f"{path!r} is a text ({suffix}) file; fastem reads binary formats, which it can "
+            f"read chunk by chunk. Convert it once, e.g. to .npy with numpy: python -c \"import "
+            f"numpy as np; np.save('{stem}.npy', np.loadtxt('{path}', delimiter='{sep}', "
+            f"skiprows=1))\" (drop skiprows=1 if there is no header line), or to Parquet for "
+            f"large files: python -c \"import pandas as pd; pd.read_csv('{path}', "
+            f"sep='{sep}').to_parquet('{stem}.parquet')\".")
     raise ValueError(f"Cannot tell the format of {path!r} from its name; supported: .npy, "
                      ".h5/.hdf5 (HDF5), .zarr (Zarr), .parquet/.pq (Parquet).")
 
@@ -90,6 +140,8 @@ def open_source(data: Any, *, sample_weight: Any = None, chunk_size: Optional[in
     from .callable import CallableAdapter
     if isinstance(data, CheckedSource):
         return data
+    if is_sparse(data):
+        raise TypeError(f"{SPARSE_MESSAGE} Got {type(data).__name__}.")
     if isinstance(data, (str, os.PathLike)):
         adapter = _path_adapter(os.fspath(data), key, columns)
     elif isinstance(data, np.memmap):

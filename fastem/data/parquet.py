@@ -61,7 +61,7 @@ class ParquetAdapter:
         else:
             pq = require("pyarrow.parquet", "Reading Parquet files")
             self.table, self.path = None, os.fspath(data)
-            self.name = f"ParquetSource({self.path!r})"
+            self.name = repr(self.path)
             meta = pq.ParquetFile(self.path)
             schema, n = meta.schema_arrow, meta.metadata.num_rows
         self.columns = _numeric_columns(schema, columns, self.name)

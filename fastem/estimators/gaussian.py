@@ -13,7 +13,7 @@ from .._params import (ARRAY_LIKE, BOOL, NONE, RANDOM_STATE, Interval, Options, 
 from .._validation import validate_data, validate_init
 from ..backends import BACKENDS, choose_backend
 from ..backends import numba as nb
-from ..checkpoint import Checkpointer, fit_fingerprint
+from ..checkpoint import Checkpointer
 from ..data import ArraySource, as_source, is_out_of_core
 from ..data.checked import ONE_SHOT_REMEDY, choose_chunk_rows
 from ..data.dask_source import is_dask_collection
@@ -246,9 +246,7 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
         hooks = self._verbose_hooks()
         resume = None
         if self.checkpoint is not None:
-            ckpt = Checkpointer(self.checkpoint, fit_fingerprint(self.get_params(), n, d,
-                                                                 source.dtype),
-                                rng, self.tol, self.max_iter)
+            ckpt = Checkpointer.for_fit(self, source, rng)
             resume = ckpt.load()
             initializer = ckpt.wrap_initializer(initializer)
             hooks = chain_hooks(ckpt.hooks(), hooks)
