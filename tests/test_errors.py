@@ -27,8 +27,12 @@ def test_nan_and_inf_name_the_first_bad_row(X):
 
 @pytest.mark.parametrize("shape, match", [((30,), "Expected a 2D array for X, got a 1D array"),
                                           ((3, 4, 5), "got an array with ndim=3"),
-                                          ((0, 3), "X has 0 samples"),
-                                          ((5, 0), "X has 0 features")])
+                                          ((0, 3), r"^Found array with 0 sample\(s\) \(shape=\(0, "
+                                                   r"3\)\) while a minimum of 1 is required by "
+                                                   r"GaussianMixture\.$"),
+                                          ((5, 0), r"^Found array with 0 feature\(s\) \(shape=\(5, "
+                                                   r"0\)\) while a minimum of 1 is required by "
+                                                   r"GaussianMixture\.$")])
 def test_wrong_shapes(shape, match):
     with pytest.raises(ValueError, match=match):
         GaussianMixture(1).fit(np.ones(shape))
@@ -53,7 +57,8 @@ def test_integer_input_is_converted(X):
 @pytest.mark.parametrize("w, match", [
     (-np.ones(300), r"sample_weight\[0\] is -1.0"),
     (np.r_[np.ones(299), np.nan], r"sample_weight\[299\] is nan"),
-    (np.zeros(300), "sample_weight sums to 0"),
+    (np.zeros(300), r"^Sample weights must contain at least one non-zero number: "
+                    "sample_weight sums to 0"),
     (np.ones(7), r"sample_weight has shape \(7,\); expected \(300,\)"),
 ])
 def test_bad_sample_weights(X, w, match):
@@ -90,14 +95,35 @@ def test_too_many_threads(X):
 
 
 @pytest.mark.parametrize("kw, match", [
-    (dict(weights_init=[0.5, 0.6]), r"weights_init must sum to 1; got sum\(weights_init\) = "
-                                    r"1\.10000"),
-    (dict(weights_init=[1.0]), r"weights_init has shape \(1,\); expected \(2,\)"),
-    (dict(means_init=np.zeros((2, 2))), r"means_init has shape \(2, 2\); expected \(2, 3\)"),
-    (dict(precisions_init=np.ones((2, 3))), r"precisions_init has shape \(2, 3\); expected "
-                                            r"\(2, 3, 3\) for covariance_type='full'"),
+    # scikit-learn's sentence first (sklearn.mixture), then fastem's hint.
+    (dict(weights_init=[0.5, 0.6]), r"^The parameter 'weights' should be normalized, but got "
+                                    r"sum\(weights\) = 1\.10000\. weights_init must sum to 1"),
+    (dict(weights_init=[1.5, -0.5]), r"^The parameter 'weights' should be in the range \[0, 1\], "
+                                     r"but got max value 1\.50000, min value -0\.50000\. "
+                                     r"weights_init\[0\] is 1\.5"),
+    (dict(weights_init=[0.5, np.nan]), r"weights_init contains NaN or inf; weights_init\[1\]"),
+    (dict(weights_init=[1.0]), r"^The parameter 'weights' should have the shape of \(2,\), but "
+                               r"got \(1,\)\. weights_init needs one weight per component "
+                               r"\(n_components=2\)"),
+    (dict(means_init=np.zeros((2, 2))), r"^The parameter 'means' should have the shape of "
+                                        r"\(2, 3\), but got \(2, 2\)\. means_init"),
+    (dict(precisions_init=np.ones((2, 3))), r"^The parameter 'full precision' should have the "
+                                            r"shape of \(2, 3, 3\), but got \(2, 3\)\. "
+                                            r"precisions_init for covariance_type='full'"),
     (dict(precisions_init=np.stack([np.eye(3), -np.eye(3)])),
-     r"precisions_init\[1\] is not symmetric positive definite"),
+     r"^'full precision' should be symmetric, positive-definite\. precisions_init\[1\] is not "
+     r"positive definite"),
+    (dict(precisions_init=np.stack([np.eye(3), np.triu(np.ones((3, 3)))])),
+     r"^'full precision' should be symmetric, positive-definite\. precisions_init\[1, 0, 1\] "
+     r"differs from its transpose"),
+    (dict(covariance_type="tied", precisions_init=-np.eye(3)),
+     r"^'tied precision' should be symmetric, positive-definite\. precisions_init is not "),
+    (dict(covariance_type="tied", precisions_init=np.eye(2)),
+     r"^The parameter 'tied precision' should have the shape of \(3, 3\), but got \(2, 2\)"),
+    (dict(covariance_type="diag", precisions_init=np.array([[1.0, 1, 1], [1, 0, 1]])),
+     r"^'diag precision' should be positive\. precisions_init\[1, 1\] is 0\.0"),
+    (dict(covariance_type="spherical", precisions_init=np.array([1.0, -2.0])),
+     r"^'spherical precision' should be positive\. precisions_init\[1\] is -2\.0"),
 ])
 def test_bad_initial_parameters(X, kw, match):
     with pytest.raises(ValueError, match=match):
@@ -133,8 +159,10 @@ def _degenerate():
 
 
 def test_singular_covariance_names_component_and_reg_covar():
-    with pytest.raises(FitError, match=r"Component \d has a singular covariance .*Increase "
-                                       r"reg_covar \(now 0\.0\)"):
+    with pytest.raises(FitError, match=r"^Fitting the mixture model failed because some "
+                                       r"components have ill-defined empirical covariance .*"
+                                       r"scale the input data\. Component \d has a singular "
+                                       r"covariance at initialisation .*; reg_covar is now 0\.0"):
         GaussianMixture(2, reg_covar=0.0, random_state=0).fit(_degenerate())
 
 
