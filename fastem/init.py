@@ -151,7 +151,7 @@ def initialize(source: ChunkSource, family: CovarianceFamily, n_components: int,
         return params_from_user(family, weights_init, means_init, precisions_init)
 
     stats = _initial_stats(source, family, n_components, method, rng, backend or nb)
-    params = m_step(family, stats, reg_covar)
+    params = m_step(family, stats, reg_covar, dtype_hint=getattr(source, "dtype", None))
     weights = params.weights if weights_init is None else np.asarray(weights_init, float)
     means = params.means if means_init is None else np.asarray(means_init, float)
     cov, prec_chol = params.covariances, params.precisions_cholesky

@@ -182,3 +182,69 @@ def test_failed_fit_leaves_the_fitted_model_unchanged(X):
     with pytest.raises(ValueError):
         gm.fit(np.full((10, 2), np.nan))
     np.testing.assert_array_equal(gm.means_, before["means_"])
+
+
+# ---- issue 11's bug: tied covariance with a component that is empty at initialisation ----
+def _duplicated_rows():
+    # 5 distinct points, 20 copies each: 8 centres drawn from the rows must repeat a point,
+    # so at least 3 components get no row at initialisation.
+    rng = np.random.default_rng(0)
+    return np.repeat(rng.normal(size=(5, 2)), 20, axis=0)
+
+
+@pytest.mark.parametrize("init", ["kmeans", "k-means++", "random_from_data"])
+def test_tied_with_components_empty_at_initialisation_fits(init):
+    # Used to raise a bare IndexError in mstep.py: the initial fallback covariance for empty
+    # components indexed the single (d, d) tied covariance with a component mask.
+    gm = GaussianMixture(8, covariance_type="tied", init_params=init, random_state=0)
+    gm.fit(_duplicated_rows())
+    assert np.isfinite(gm.means_).all() and np.isfinite(gm.covariances_).all()
+    assert gm.covariances_.shape == (2, 2)
+    np.testing.assert_allclose(gm.weights_.sum(), 1.0)
+    assert (gm.weights_ < 1e-6).sum() >= 3  # the empty components stayed empty
+
+
+@pytest.mark.parametrize("init", ["kmeans", "k-means++", "random_from_data"])
+def test_tied_reg_covar_zero_on_duplicated_rows_is_a_clear_error(init):
+    # Every row sits on its centre, so the pooled covariance is exactly 0.
+    with pytest.raises(FitError, match=r"^Fitting the mixture model failed because some "
+                                       r"components have ill-defined empirical covariance.* "
+                                       r"The shared \(tied\) covariance is singular at "
+                                       r"initialisation \(8 components, 100 rows\); reg_covar "
+                                       r"is now 0\.0\.$"):
+        GaussianMixture(8, covariance_type="tied", init_params=init, reg_covar=0.0,
+                        random_state=0).fit(_duplicated_rows())
+
+
+@pytest.mark.parametrize("cov_type", ["full", "tied", "diag", "spherical"])
+def test_m_step_without_previous_parameters_fills_empty_components(cov_type):
+    from fastem.families import get_family
+    from fastem.mstep import m_step
+    from fastem.stats import SuffStats
+    family = get_family(cov_type)
+    rng = np.random.default_rng(1)
+    k, d = 4, 3
+    X = rng.normal(size=(60, d))
+    labels = np.repeat([0, 1], 30)  # components 2 and 3 get nothing
+    shift = np.zeros((k, d))
+    nk = np.bincount(labels, minlength=k).astype(float)
+    s1 = np.zeros((k, d))
+    np.add.at(s1, labels, X)
+    outer = X[:, :, None] * X[:, None, :]
+    if cov_type == "tied":
+        s2 = outer.sum(axis=0)[None]
+    elif family.square:
+        s2 = np.zeros((k, d, d))
+        np.add.at(s2, labels, outer)
+    else:
+        s2 = np.zeros((k, d))
+        np.add.at(s2, labels, X * X)
+    p = m_step(family, SuffStats(shift, nk, s1, s2, 0.0, 60.0, 60), 1e-6)
+    assert np.isfinite(p.covariances).all() and np.isfinite(p.precisions_cholesky).all()
+    np.testing.assert_array_equal(p.means[2:], 0.0)  # empty components keep their centre
+    if cov_type == "tied":
+        within = sum(np.cov(X[labels == j].T, bias=True) * 30 for j in (0, 1)) / 60
+        np.testing.assert_allclose(p.covariances, within + 1e-6 * np.eye(d), rtol=1e-10)
+    else:  # the empty ones get the average of the others
+        np.testing.assert_allclose(p.covariances[2], p.covariances[:2].mean(axis=0))
+        np.testing.assert_allclose(p.covariances[3], p.covariances[:2].mean(axis=0))
