@@ -27,9 +27,10 @@ def feature_names_of(X: Any) -> Optional[np.ndarray]:
     """
     if isinstance(X, np.ndarray):
         return None
-    columns = getattr(X, "columns", None)
+    # A pyarrow.Table's ``columns`` are its data, so its names are read from column_names.
+    columns = getattr(X, "column_names", None)
     if columns is None or callable(columns):
-        columns = getattr(X, "column_names", None)  # pyarrow.Table
+        columns = getattr(X, "columns", None)
     if columns is None or callable(columns) or isinstance(columns, (str, bytes)):
         return None
     try:

@@ -58,6 +58,18 @@ def test_tags_say_sparse_input_is_not_supported():
     assert tags.estimator_type == "density_estimator"
 
 
+def test_sklearns_check_is_fitted_sees_the_fit():
+    from sklearn.utils.validation import check_is_fitted
+    gm = GaussianMixture(2)
+    with pytest.raises(sklearn.exceptions.NotFittedError):
+        check_is_fitted(gm)
+    check_is_fitted(gm.fit(_X))
+
+
+def test_sample_docstring_says_successive_calls_differ():
+    assert "Successive calls return different draws" in GaussianMixture.sample.__doc__
+
+
 # ------------------------------------------------------------- exception and warning classes
 @pytest.mark.parametrize("method", ["predict", "predict_proba", "score_samples", "score",
                                     "bic", "aic"])

@@ -77,6 +77,10 @@ class BaseEstimatorMixin:
         return Tags(estimator_type="density_estimator", target_tags=TargetTags(required=False),
                     input_tags=InputTags(two_d_array=True, sparse=False, allow_nan=False))
 
+    def __sklearn_is_fitted__(self) -> bool:
+        # Read by sklearn.utils.validation.check_is_fitted (and so by Pipeline and friends).
+        return hasattr(self, "means_")
+
     def _check_is_fitted(self) -> None:
         if not hasattr(self, "means_"):
             raise exceptions.NotFittedError(

@@ -265,6 +265,8 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
                 source, family, initializer=initializer, n_init=self.n_init,
                 stats_fn=backend.em_stats, max_iter=self.max_iter, tol=self.tol,
                 reg_covar=self.reg_covar, warm=warm, resume=resume, **hooks)
+        if names is not None and len(names) != d:
+            names = None  # a table whose non-numeric columns were left out
         self._set_result(result, family.name, d, rng, names)
         self._online_state = None  # a later partial_fit restarts its step counter from here
         return self
@@ -477,9 +479,9 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
         .. note:: **Successive calls return different draws**, even with an integer
            ``random_state``: the estimator keeps one random generator, seeded at ``fit``, and
            each call advances it. A model fitted with an integer ``random_state`` gives the
-           same *sequence* of draws after every fit (so ``fit(X).sample(5)`` is
-           reproducible, but two ``sample(5)`` calls in a row are not equal). For a repeatable
-           single draw, refit or draw once and reuse the result.
+           same *sequence* of draws after every fit: ``fit(X).sample(5)`` is reproducible,
+           but two ``sample(5)`` calls in a row return different rows (as in scikit-learn,
+           where an integer ``random_state`` instead repeats the same rows on every call).
 
         Parameters
         ----------
