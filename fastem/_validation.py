@@ -129,8 +129,8 @@ def precision_error(family, bad, value=None) -> ValueError:
     if family.square:
         where = "" if family.name == "tied" else f"[{bad}]"
         return ValueError(f"'{family.name} precision' should be symmetric, positive-definite. "
-                          f"precisions_init{where} is not positive definite; every precision "
-                          "matrix must be (its Cholesky factorisation failed).")
+                          f"precisions_init{where} is not positive definite (its Cholesky "
+                          "factorisation failed); every precision matrix must be.")
     shown = "" if value is None else f" is {value!r}"
     return ValueError(f"'{family.name} precision' should be positive. precisions_init[{bad}]"
                       f"{shown}; every precision must be > 0.")
@@ -180,9 +180,9 @@ def validate_init(family, n_components: int, n_features: int, weights_init, mean
         shape = family.covariance_shape(k, d)
         if p.shape != shape:
             raise _shape_error(f"{family.name} precision", shape, p.shape,
-                               f"precisions_init for covariance_type={family.name!r} "
-                               f"(n_components={k}, n_features={d}) has the shape of "
-                               "precisions_.")
+                               f"precisions_init for covariance_type={family.name!r} has "
+                               f"the shape of precisions_: {shape} for n_components={k}, "
+                               f"n_features={d}.")
         if not np.isfinite(p).all():
             raise ValueError(f"precisions_init contains NaN or inf; first at precisions_init"
                              f"[{_first_bad(~np.isfinite(p))}].")

@@ -14,6 +14,7 @@ Each is created once; every later look-up returns the same class.
 from __future__ import annotations
 
 import importlib.util
+import threading
 from typing import TYPE_CHECKING, Any
 
 
@@ -42,18 +43,24 @@ def _sklearn_exceptions() -> Any:
         if importlib.util.find_spec("sklearn") is None:
             return None
         import sklearn.exceptions
-    except ImportError:
+    except Exception:  # a broken install must not turn fastem's own error into another
         return None
     return sklearn.exceptions
 
 
+_CREATE_LOCK = threading.Lock()
+
+
 def _create(name: str) -> type:
-    sk = _sklearn_exceptions()
-    bases = (getattr(sk, name),) if sk is not None else _FALLBACK_BASES[name]
-    cls = type(name, bases, {"__doc__": _DOCS[name], "__module__": __name__,
-                             "__qualname__": name})
-    globals()[name] = cls
-    return cls
+    with _CREATE_LOCK:  # two threads raising at once must get the same class
+        if name in globals():
+            return globals()[name]
+        sk = _sklearn_exceptions()
+        bases = (getattr(sk, name),) if sk is not None else _FALLBACK_BASES[name]
+        cls = type(name, bases, {"__doc__": _DOCS[name], "__module__": __name__,
+                                 "__qualname__": name})
+        globals()[name] = cls
+        return cls
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
