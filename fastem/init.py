@@ -29,6 +29,7 @@ import numpy as np
 from .data.sources import ArraySource, ChunkSource
 from .families import CovarianceFamily, GaussianParams
 from .kernels.kmeans import kmeanspp_indices
+from ._validation import precision_error
 from .mstep import m_step
 from .backends import numba as nb
 from .stats import SuffStats
@@ -150,7 +151,7 @@ def initialize(source: ChunkSource, family: CovarianceFamily, n_components: int,
         return params_from_user(family, weights_init, means_init, precisions_init)
 
     stats = _initial_stats(source, family, n_components, method, rng, backend or nb)
-    params = m_step(family, stats, reg_covar)
+    params = m_step(family, stats, reg_covar, dtype_hint=getattr(source, "dtype", None))
     weights = params.weights if weights_init is None else np.asarray(weights_init, float)
     means = params.means if means_init is None else np.asarray(means_init, float)
     cov, prec_chol = params.covariances, params.precisions_cholesky
@@ -188,9 +189,7 @@ def _initial_stats(source, family, n_components, method, rng, backend) -> SuffSt
 def _user_prec_chol(family: CovarianceFamily, precisions_init) -> np.ndarray:
     pc, bad = family.precision_cholesky_from_precisions(np.asarray(precisions_init, float))
     if bad >= 0:
-        raise ValueError(
-            f"precisions_init[{bad}] is not symmetric positive definite; every precision must "
-            "be positive definite.")
+        raise precision_error(family, bad)
     return pc
 
 

@@ -54,21 +54,37 @@ def m_step(family: CovarianceFamily, stats: SuffStats, reg_covar: float,
             means[empty] = previous.means[empty]
             family.restore_empty(cov, previous.covariances, empty)
         elif (~empty).any():
-            fallback = np.broadcast_to(cov[~empty].mean(axis=0), cov.shape)
-            family.restore_empty(cov, fallback, empty)
+            family.restore_empty(cov, family.initial_fallback(cov, ~empty), empty)
     prec_chol, bad = family.precision_cholesky(cov)
     if bad >= 0:
-        raise FitError(_singular_message(bad, nk_raw, stats.n_rows, reg_covar, iteration,
-                                         dtype_hint))
+        raise FitError(singular_message(family, bad, nk_raw, stats.n_rows, reg_covar,
+                                        iteration, dtype_hint))
     weights = nk / nk.sum()
     return GaussianParams(weights, means, cov, prec_chol)
 
 
-def _singular_message(component, nk, n_rows, reg_covar, iteration, dtype_hint) -> str:
-    where = f" at iteration {iteration}" if iteration is not None else ""
-    msg = (f"Component {component} has a singular covariance{where} (effective weight "
-           f"{nk[component]:.3g} of {n_rows:,} rows). Increase reg_covar (now {reg_covar!r}), "
-           "reduce n_components, or scale the data")
+#: scikit-learn's message for the same failure (sklearn.mixture._gaussian_mixture), which
+#: fastem's message begins with so that code matching scikit-learn's text matches fastem's.
+SKLEARN_ILL_DEFINED = (
+    "Fitting the mixture model failed because some components have ill-defined empirical "
+    "covariance (for instance caused by singleton or collapsed samples). Try to decrease the "
+    "number of components, increase reg_covar, or scale the input data.")
+SKLEARN_FLOAT32 = (" The numerical accuracy can also be improved by passing float64 data "
+                   "instead of float32.")
+
+
+def singular_message(family: CovarianceFamily, component: int, nk: np.ndarray, n_rows: int,
+                     reg_covar: float, iteration: int | None,
+                     dtype_hint: np.dtype | None) -> str:
+    """scikit-learn's sentence, then which covariance failed, when, and ``reg_covar``."""
+    msg = SKLEARN_ILL_DEFINED
     if dtype_hint is not None and np.dtype(dtype_hint) == np.float32:
-        msg += "; float64 input is more accurate than float32"
-    return msg + "."
+        msg += SKLEARN_FLOAT32
+    where = f" at iteration {iteration}" if iteration is not None else " at initialisation"
+    if family.name == "tied":
+        what = (f" The shared (tied) covariance is singular{where} ({len(nk)} components, "
+                f"{n_rows:,} rows)")
+    else:
+        what = (f" Component {component} has a singular covariance{where} (effective weight "
+                f"{nk[component]:.3g} of {n_rows:,} rows)")
+    return msg + f"{what}; reg_covar is now {reg_covar!r}."

@@ -11,7 +11,7 @@ from typing import Any, Iterator, Optional
 
 import numba
 
-from ..exceptions import NotFittedError
+from .. import exceptions
 
 
 class BaseEstimatorMixin:
@@ -72,12 +72,18 @@ class BaseEstimatorMixin:
 
     def __sklearn_tags__(self):
         # Called only by scikit-learn, so importing it here adds no run-time dependency.
-        from sklearn.utils import Tags, TargetTags
-        return Tags(estimator_type="density_estimator", target_tags=TargetTags(required=False))
+        from sklearn.utils import InputTags, Tags, TargetTags
+        # Dense 2-D arrays only: sparse input is refused with a TypeError saying so.
+        return Tags(estimator_type="density_estimator", target_tags=TargetTags(required=False),
+                    input_tags=InputTags(two_d_array=True, sparse=False, allow_nan=False))
+
+    def __sklearn_is_fitted__(self) -> bool:
+        # Read by sklearn.utils.validation.check_is_fitted (and so by Pipeline and friends).
+        return hasattr(self, "means_")
 
     def _check_is_fitted(self) -> None:
         if not hasattr(self, "means_"):
-            raise NotFittedError(
+            raise exceptions.NotFittedError(
                 f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
                 "appropriate arguments before using this estimator.")
 

@@ -22,6 +22,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .._feature_names import check_feature_names, feature_names_of
 from .._validation import validate_data, validate_init, validate_sample_weight
 from ..data import as_source
 from ..data.sources import ArraySource
@@ -77,6 +78,10 @@ class OnlineMixin:
         fitted = hasattr(self, "means_")
         if fitted:
             self._check_same_model("partial_fit")
+            names = getattr(self, "feature_names_in_", None)
+            check_feature_names(names, X, owner)
+        else:
+            names = feature_names_of(X)
         Xv = validate_data(X, n_features=self.n_features_in_ if fitted else None, owner=owner)
         w = validate_sample_weight(sample_weight, Xv.shape[0])
         engine = self._online_engine(family)
@@ -90,13 +95,14 @@ class OnlineMixin:
                 state = engine.start(self._online_initial_params(Xv, w, family, rng))
             new = engine.step(state, Xv, w)
         self._set_online_result(new, family, Xv.shape[1], rng, [new.loglik],
-                                restart=new.n_steps == 1)
+                                restart=new.n_steps == 1, feature_names=names)
         return self
 
     # -------------------------------------------------------------------------- helpers
     def _fit_online(self, X: Any, sample_weight: Optional[Any]):
         """``fit`` with ``algorithm="online"``: one stepwise-EM pass over ``X``'s chunks."""
         family = get_family(self.covariance_type)
+        names = feature_names_of(X)
         chunk = self.chunk_size or default_chunk_size(self.n_components)
         source = as_source(X, sample_weight, chunk_size=chunk, owner=type(self).__name__)
         if isinstance(source, ArraySource) and not source.chunk_size:
@@ -127,7 +133,8 @@ class OnlineMixin:
 
         with numba_threads(self.n_threads):
             new = engine.run(source, state, initializer=initializer, callback=callback)
-        self._set_online_result(new, family, d, rng, bounds, restart=start_steps == 0)
+        self._set_online_result(new, family, d, rng, bounds, restart=start_steps == 0,
+                                feature_names=names)
         return self
 
     def _online_engine(self, family: CovarianceFamily) -> OnlineEM:
@@ -167,9 +174,11 @@ class OnlineMixin:
 
     def _set_online_result(self, state: OnlineState, family: CovarianceFamily,
                            n_features: int, rng: Optional[np.random.Generator],
-                           new_bounds: list, *, restart: bool) -> None:
+                           new_bounds: list, *, restart: bool,
+                           feature_names: Optional[np.ndarray] = None) -> None:
         previous = [] if restart else list(getattr(self, "lower_bounds_", []))
         self._store_fit(state.params, family.name, n_features, converged=False,
                         n_iter=state.n_steps, lower_bound=state.loglik,
-                        lower_bounds=previous + [float(b) for b in new_bounds], rng=rng)
+                        lower_bounds=previous + [float(b) for b in new_bounds], rng=rng,
+                        feature_names=feature_names)
         self._online_state = state

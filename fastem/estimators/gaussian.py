@@ -10,6 +10,7 @@ import numpy as np
 
 from .._params import (ARRAY_LIKE, BOOL, NONE, RANDOM_STATE, Interval, Options, TypeOf,
                        validate_params)
+from .._feature_names import check_feature_names, feature_names_of
 from .._validation import validate_data, validate_init
 from ..backends import BACKENDS, choose_backend
 from ..backends import numba as nb
@@ -18,7 +19,7 @@ from ..data import ArraySource, as_source, is_out_of_core
 from ..data.checked import ONE_SHOT_REMEDY, choose_chunk_rows
 from ..data.dask_source import is_dask_collection
 from ..em import EMResult, IterationInfo, fit_mixture
-from ..exceptions import ConvergenceWarning
+from .. import exceptions
 from ..families import FAMILIES, GaussianParams, get_family
 from ..inference import OUTPUTS, e_step_source, log_likelihood_sum
 from ..init import INITIALIZERS, initialize
@@ -142,6 +143,9 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
     lower_bounds_ : list of float
         Lower bound of every iteration of the best initialisation.
     n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of the DataFrame given to ``fit``; only set when they are all strings.
+        Later calls warn or raise as scikit-learn does when the names differ.
 
     For online EM (:meth:`partial_fit` or ``algorithm="online"``), ``n_iter_`` counts the
     steps (chunks) since the online state started, ``lower_bounds_`` holds each chunk's mean
@@ -219,6 +223,7 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
                             {"algorithm": _CONSTRAINTS["algorithm"]})
         if (algorithm or self.algorithm) == "online":
             return self._fit_online(X, sample_weight)
+        names = feature_names_of(X)
         family = get_family(self.covariance_type)
         source = as_source(X, sample_weight, chunk_size=self.chunk_size,
                            owner=type(self).__name__)
@@ -258,7 +263,9 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
                 source, family, initializer=initializer, n_init=self.n_init,
                 stats_fn=backend.em_stats, max_iter=self.max_iter, tol=self.tol,
                 reg_covar=self.reg_covar, warm=warm, resume=resume, **hooks)
-        self._set_result(result, family.name, d, rng)
+        if names is not None and len(names) != d:
+            names = None  # a table whose non-numeric columns were left out
+        self._set_result(result, family.name, d, rng, names)
         self._online_state = None  # a later partial_fit restarts its step counter from here
         return self
 
@@ -281,20 +288,26 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
         return self.fit(X, y, sample_weight=sample_weight).predict(X)
 
     def _set_result(self, result: EMResult, cov_type: str, n_features: int,
-                    rng: np.random.Generator) -> None:
+                    rng: np.random.Generator, feature_names: Optional[np.ndarray]) -> None:
         if not result.converged and self.max_iter > 0:
             warnings.warn(
                 f"Best performing initialization did not converge after {result.n_iter} "
                 "iterations. Try different init parameters, or increase max_iter, tol, or "
-                "check for degenerate data.", ConvergenceWarning, stacklevel=3)
+                "check for degenerate data.", exceptions.ConvergenceWarning, stacklevel=3)
         self._store_fit(result.params, cov_type, n_features, converged=result.converged,
                         n_iter=result.n_iter, lower_bound=result.lower_bound,
-                        lower_bounds=result.lower_bounds, rng=rng)
+                        lower_bounds=result.lower_bounds, rng=rng,
+                        feature_names=feature_names)
 
     def _store_fit(self, p: GaussianParams, cov_type: str, n_features: int, *,
                    converged: bool, n_iter: int, lower_bound: float, lower_bounds: list,
-                   rng: Optional[np.random.Generator]) -> None:
-        """Set every fitted attribute at once (nothing is written before a fit succeeds)."""
+                   rng: Optional[np.random.Generator],
+                   feature_names: Optional[np.ndarray] = None) -> None:
+        """Set every fitted attribute at once (nothing is written before a fit succeeds).
+
+        ``feature_names`` (the column names of the fitted DataFrame) become
+        ``feature_names_in_``; ``None`` removes an earlier fit's names, as scikit-learn does.
+        """
         precisions = get_family(cov_type).precisions(p.precisions_cholesky)
         self.weights_ = p.weights
         self.means_ = p.means
@@ -306,6 +319,10 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
         self.lower_bound_ = float(lower_bound)
         self.lower_bounds_ = list(lower_bounds)
         self.n_features_in_ = n_features
+        if feature_names is not None:
+            self.feature_names_in_ = feature_names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
         self._fitted_covariance_type = cov_type
         if rng is not None:
             self._sample_rng = np.random.default_rng(rng.integers(0, 2**63 - 1))
@@ -353,8 +370,13 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
                              "features as input.")
         return source
 
+    def _check_names(self, X: ArrayLike) -> None:
+        """scikit-learn's feature-name rules for ``X`` against ``feature_names_in_``."""
+        check_feature_names(getattr(self, "feature_names_in_", None), X, type(self).__name__)
+
     def _e_step(self, X: ArrayLike, what: str, out: Any = None):
         self._check_is_fitted()
+        self._check_names(X)
         if is_dask_collection(X):
             return self._lazy_e_step(X, what)
         kargs = get_family(self._fitted_covariance_type).kernel_args(self._params())
@@ -405,6 +427,7 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
             lp = self.score_samples(X)
             return float(lp.mean()), lp.shape[0]
         self._check_is_fitted()
+        self._check_names(X)
         kargs = get_family(self._fitted_covariance_type).kernel_args(self._params())
         with numba_threads(self.n_threads):
             total, rows = log_likelihood_sum(self._source(X), kargs)
@@ -451,8 +474,12 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw random rows from the fitted model.
 
-        Successive calls give different draws; a model fitted with an integer
-        ``random_state`` gives the same sequence of draws after every fit.
+        .. note:: **Successive calls return different draws**, even with an integer
+           ``random_state``: the estimator keeps one random generator, seeded at ``fit``, and
+           each call advances it. A model fitted with an integer ``random_state`` gives the
+           same *sequence* of draws after every fit: ``fit(X).sample(5)`` is reproducible,
+           but two ``sample(5)`` calls in a row return different rows (as in scikit-learn,
+           where an integer ``random_state`` instead repeats the same rows on every call).
 
         Parameters
         ----------

@@ -86,6 +86,11 @@ class CovarianceFamily:
         """Give empty components the ``fallback`` covariance (in place)."""
         cov[empty] = fallback[empty]
 
+    def initial_fallback(self, cov: np.ndarray, filled: np.ndarray) -> np.ndarray:
+        """Covariance for components that are empty at initialisation: the average of the
+        ``filled`` components' covariances, broadcast to ``cov``'s shape."""
+        return np.broadcast_to(cov[filled].mean(axis=0), cov.shape)
+
     def symmetrise(self, s2: np.ndarray) -> np.ndarray:
         """Full scatter from the kernel's lower triangle (square layouts only)."""
         if not self.square:

@@ -31,6 +31,11 @@ class TiedFamily(FullFamily):
         # The pooled covariance does not belong to any one component.
         return None
 
+    def initial_fallback(self, cov, filled):
+        # One (d, d) covariance, pooled over the components: nothing to fill in (indexing it
+        # by a component mask was the IndexError of issue 11).
+        return cov
+
     def precision_cholesky(self, cov):
         pc, bad = super().precision_cholesky(cov[None])
         return pc[0], bad
