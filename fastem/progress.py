@@ -1,6 +1,6 @@
 """Progress display of a fit: per-iteration lower bound, rows/s and ETA.
 
-Uses tqdm when installed (``pip install 'fastem[progress]'``), else one plain line per
+Uses tqdm when installed (``pip install tqdm``, or ``pip install -e '.[progress]'`` from a clone), else one plain line per
 iteration on stderr. Off by default in the library (``progress=True`` turns it on); on in
 the command line.
 """

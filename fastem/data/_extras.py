@@ -14,5 +14,5 @@ def require(module: str, what: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError:
         extra = _EXTRAS.get(module, module)
-        raise ImportError(f"{what} needs {module.split('.')[0]}: pip install "
-                          f"'fastem[{extra}]'.") from None
+        raise ImportError(f"{what} needs {module.split('.')[0]}: pip install {module.split('.')[0]} "
+                          f"(or, in the fastem repository, pip install -e '.[{extra}]').") from None

@@ -16,7 +16,7 @@ import numpy as np
 
 from .sources import Chunk
 
-_INSTALL_HINT = "pip install 'fastem[dask]'"
+_INSTALL_HINT = "pip install 'dask[array,dataframe]' distributed (or pip install -e '.[dask]' in the fastem repository)"
 
 
 def is_dask_collection(X: Any) -> bool:
