@@ -259,7 +259,9 @@ def test_missing_dask_names_the_extra(monkeypatch):
     from fastem.backends import choose_backend
     from fastem.data import as_source
     with pytest.raises(ImportError, match=r"backend='dask' needs dask: pip install "
-                                          r"'fastem\[dask\]', or use backend='numba'"):
+                                          r"'dask\[array,dataframe\]' distributed \(or pip "
+                                          r"install -e '\.\[dask\]' in the fastem repository\), "
+                                          r"or use backend='numba'"):
         choose_backend("dask", as_source(X_NP))
 
 

@@ -313,7 +313,8 @@ def test_unknown_suffix_and_missing_file(tmp_path):
 
 def test_missing_extra_names_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "h5py", None)
-    with pytest.raises(ImportError, match=r"pip install 'fastem\[hdf5\]'"):
+    with pytest.raises(ImportError, match=r"pip install h5py \(or, in the fastem repository, "
+                                          r"pip install -e '\.\[hdf5\]'\)"):
         require("h5py", "Reading HDF5 files")
 
 
