@@ -144,7 +144,9 @@ def plot_components(model: Any, X: Any = None, *, features: FeaturesLike = (0, 1
             ax.hexbin(P[:, 0], P[:, 1], gridsize=60, cmap="Greys", mincnt=1, bins="log")
         else:
             lab = np.asarray(model.predict(rows))
-            ax.scatter(P[:, 0], P[:, 1], c=np.asarray(colors)[lab], s=3, alpha=0.2,
+            dense = len(P) > 5_000  # small data sets get bigger, more opaque points
+            ax.scatter(P[:, 0], P[:, 1], c=np.asarray(colors)[lab], s=3 if dense else 10,
+                       alpha=0.2 if dense else 0.5,
                        linewidths=0, rasterized=True)
         shown = len(rows)
         ax.set_title(f"{k} components on {shown:,} of {n_total:,} rows"
@@ -161,8 +163,11 @@ def plot_components(model: Any, X: Any = None, *, features: FeaturesLike = (0, 1
     ax.set_xlabel(labels[0])
     ax.set_ylabel(labels[1])
     ax.autoscale_view()
-    ax.legend(loc="best", fontsize="small", title="component", title_fontsize="small",
-              markerscale=0.6, framealpha=0.8, ncol=1 if k <= 8 else 2)
+    # Few components: legend inside; many: beside the axes, where it hides no data.
+    outside = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0)} if k > 5 else {"loc": "best"}
+    ax.legend(fontsize="small", title="component", title_fontsize="small", markerscale=0.6,
+              framealpha=0.8, ncol=1 if k <= 12 else 2, borderaxespad=0.0 if k > 5 else 0.5,
+              **outside)
     return ax
 
 
