@@ -34,6 +34,8 @@ def plot_lower_bound(model: Any, *, ax: Any = None):
     ax.axvline(lb.size, color="C2" if converged else "C3", linestyle="--", linewidth=1,
                label=("converged" if converged else "not converged")
                + f" after {getattr(model, 'n_iter_', lb.size)} iterations")
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("EM iteration")
     ax.set_ylabel("mean log-likelihood lower bound")
     ax.set_title("Convergence")
@@ -122,7 +124,11 @@ def plot_uncertainty(model: Any, X: Any, *, features: Any = (0, 1), max_points: 
     P = (rows - center) @ A
     order = np.argsort(u)  # uncertain points on top
     ax = get_ax(ax)
-    sc = ax.scatter(P[order, 0], P[order, 1], c=u[order], s=2 + 40 * u[order], cmap="magma_r",
+    from matplotlib.colors import ListedColormap
+    import matplotlib
+    # magma without its palest end, so certain points stay visible on white.
+    cmap = ListedColormap(matplotlib.colormaps["magma_r"](np.linspace(0.12, 1.0, 256)))
+    sc = ax.scatter(P[order, 0], P[order, 1], c=u[order], s=2 + 40 * u[order], cmap=cmap,
                     vmin=0.0, vmax=max(u.max(), 1e-12), linewidths=0, rasterized=True)
     ax.figure.colorbar(sc, ax=ax, label="uncertainty 1 - max p(k | x)")
     ax.set_xlabel(labels[0])
