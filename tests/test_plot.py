@@ -290,3 +290,26 @@ def test_cli_plot_fit_plot_and_info_json(tmp_path, capsys):
         main(["plot", str(model), "-o", str(without), "--features", "x"])
     assert "--features must be 'pca' or two column indices like '0,1'; got 'x'" in (
         capsys.readouterr().err)
+
+
+def test_matplotlib_is_imported_only_when_plotting():
+    import subprocess
+    import sys
+    code = "import sys, fastem.plot; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert out.stdout.strip() == "False"
+
+
+def test_missing_matplotlib_names_the_extra(monkeypatch, demo):
+    import sys
+    _, gm = demo
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(ImportError, match=r"pip install 'fastem\[plot\]'"):
+        plot_lower_bound(gm)
+
+
+def test_pca_without_data_uses_model_samples(demo):
+    _, gm = demo
+    ax = plot_components(gm, features="pca", max_points=2_000)
+    assert len(_ellipses(ax)) == 10 and ax.get_xlabel().startswith("PC 1")
