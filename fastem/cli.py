@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_cmd_demo)
     from .commands import add_commands
     add_commands(sub, _add_data_args)
+    from .plot_command import add_plot_commands
+    add_plot_commands(sub, _add_data_args)
     return parser
 
 

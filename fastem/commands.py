@@ -92,6 +92,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
                                      if not isinstance(v, np.ndarray)},
                           "n_features_in_": gm.n_features_in_, "n_iter_": gm.n_iter_,
                           "converged_": gm.converged_, "lower_bound_": gm.lower_bound_,
+                          "lower_bounds_": [float(v) for v in gm.lower_bounds_],
                           "weights_": gm.weights_.tolist(), "means_": gm.means_.tolist()}))
         return 0
     k, d = gm.means_.shape
