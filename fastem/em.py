@@ -4,26 +4,35 @@ best of ``n_init``. Shared by the estimator, the CLI and every backend.
 Each iteration is one pass: the E-step under the current parameters yields the statistics
 and the log-likelihood together (the lower bound of that iteration, as in scikit-learn),
 then the M-step turns the statistics into new parameters.
+
+The driver speaks only the component-family protocol
+(:class:`fastem.families.protocol.ComponentFamily`): ``family.kernel_args`` once per pass,
+the backend's ``stats_fn`` for the pass, ``family.m_step`` (through :func:`fastem.mstep.m_step`)
+with the family's regularisation ``reg_covar`` (the name is the Gaussian's; for another
+family it is that family's regularisation). Parameters and statistics are opaque to it
+beyond ``stats.loglik`` and ``stats.weight_sum``.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Protocol
+from typing import Any, Callable, Optional, Protocol
 
 import numpy as np
 
 from .data.sources import ChunkSource
-from .families import CovarianceFamily, GaussianParams, KernelArgs
+from .families.protocol import ComponentFamily, Statistics
 from .mstep import m_step
-from .stats import SuffStats
+
+#: A family's parameters (:class:`fastem.families.GaussianParams` for the Gaussian).
+Params = Any
 
 
 class StatsFn(Protocol):
     """A backend's pass: statistics of ``source`` under ``kargs``."""
 
-    def __call__(self, source: ChunkSource, kargs: KernelArgs,
-                 family: CovarianceFamily) -> SuffStats: ...
+    def __call__(self, source: ChunkSource, kargs: Any,
+                 family: ComponentFamily) -> Statistics: ...
 
 
 @dataclass
@@ -35,7 +44,7 @@ class IterationInfo:
     lower_bound: float
     change: float
     seconds: float
-    params: GaussianParams
+    params: Params
 
 
 @dataclass
@@ -48,7 +57,7 @@ class ResumePoint:
 
     init: int
     n_iter: int
-    params: GaussianParams
+    params: Params
     lower_bounds: list
     finished: bool
     converged: bool
@@ -59,14 +68,14 @@ class ResumePoint:
 class EMResult:
     """Outcome of :func:`run_em` or :func:`fit_mixture`."""
 
-    params: GaussianParams
+    params: Params
     converged: bool
     n_iter: int
     lower_bound: float
     lower_bounds: list = field(default_factory=list)
 
 
-def run_em(source: ChunkSource, family: CovarianceFamily, params: GaussianParams, *,
+def run_em(source: ChunkSource, family: ComponentFamily, params: Params, *,
            stats_fn: StatsFn, max_iter: int, tol: float, reg_covar: float,
            lower_bound: float = -np.inf, init: int = 0,
            callback: Optional[Callable[[IterationInfo], None]] = None,
@@ -98,7 +107,7 @@ def run_em(source: ChunkSource, family: CovarianceFamily, params: GaussianParams
     return EMResult(params, converged, n_iter, lower_bound, lower_bounds)
 
 
-def _resume_run(source: ChunkSource, family: CovarianceFamily, resume: ResumePoint, *,
+def _resume_run(source: ChunkSource, family: ComponentFamily, resume: ResumePoint, *,
                 stats_fn: StatsFn, max_iter: int, tol: float, reg_covar: float,
                 callback: Optional[Callable[[IterationInfo], None]]) -> EMResult:
     """Finish restart ``resume.init`` from its checkpointed state."""
@@ -111,10 +120,10 @@ def _resume_run(source: ChunkSource, family: CovarianceFamily, resume: ResumePoi
                   callback=callback, start_iter=resume.n_iter, lower_bounds=lbs)
 
 
-def fit_mixture(source: ChunkSource, family: CovarianceFamily, *,
-                initializer: Callable[[int], GaussianParams], n_init: int,
+def fit_mixture(source: ChunkSource, family: ComponentFamily, *,
+                initializer: Callable[[int], Params], n_init: int,
                 stats_fn: StatsFn, max_iter: int, tol: float, reg_covar: float,
-                warm: Optional[tuple[GaussianParams, float]] = None,
+                warm: Optional[tuple[Params, float]] = None,
                 callback: Optional[Callable[[IterationInfo], None]] = None,
                 on_init: Optional[Callable[[int], None]] = None,
                 on_init_end: Optional[Callable[[EMResult, float], None]] = None,

@@ -497,19 +497,7 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
             raise ValueError(f"Invalid value for 'n_samples': {n_samples!r}. The sampling "
                              "requires at least one sample.")
         family = get_family(self._fitted_covariance_type)
-        k, d = self.means_.shape
-        rng = self._sample_rng
-        counts = rng.multinomial(n_samples, self.weights_ / self.weights_.sum())
-        covs = family.full_covariances(self.covariances_, k, d)
-        parts = []
-        for j in range(k):
-            if counts[j]:
-                chol = np.linalg.cholesky(covs[j])
-                z = rng.standard_normal((counts[j], d))
-                parts.append(self.means_[j] + z @ chol.T)
-        X = np.vstack(parts)
-        y = np.repeat(np.arange(k), counts)
-        return X, y
+        return family.sample(self._params(), n_samples, self._sample_rng)
 
     def _n_parameters(self) -> int:
         k, d = self.means_.shape

@@ -1,9 +1,14 @@
-"""Covariance families. ``FAMILIES`` is the only source of valid ``covariance_type`` strings."""
+"""Component families. ``FAMILIES`` is the only source of valid ``covariance_type`` strings.
+
+:class:`ComponentFamily` (in :mod:`.protocol`) is what the EM engine sees of any family; the
+four Gaussian covariance families are its clients.
+"""
 from __future__ import annotations
 
 from .base import CovarianceFamily, GaussianParams, KernelArgs
 from .diag import DiagFamily
 from .full import FullFamily
+from .protocol import ComponentFamily, Statistics
 from .spherical import SphericalFamily
 from .tied import TiedFamily
 
@@ -21,4 +26,4 @@ def get_family(name: str) -> CovarianceFamily:
             f"covariance_type must be one of {sorted(FAMILIES)!r}; got {name!r}.") from None
 
 
-__all__ = ["FAMILIES", "CovarianceFamily", "GaussianParams", "KernelArgs", "get_family"]
+__all__ = ["FAMILIES", "ComponentFamily", "CovarianceFamily", "Statistics", "GaussianParams", "KernelArgs", "get_family"]

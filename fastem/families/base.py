@@ -1,5 +1,10 @@
 """The covariance-family descriptor: the single place that knows a covariance type.
 
+Each covariance type is a client of the component-family protocol
+(:class:`fastem.families.protocol.ComponentFamily`): the protocol methods are at the end of
+:class:`CovarianceFamily` and delegate to the Gaussian kernel helper
+(:mod:`fastem.families.gaussian_pass`) and M-step (:mod:`fastem.families.gaussian_mstep`).
+
 A family maps sufficient statistics to covariances, covariances to precision Cholesky
 factors, and factors to the layout the kernel reads. Everything is plain NumPy over
 ``K x d (x d)`` arrays: no per-row loops live here.
@@ -7,58 +12,23 @@ factors, and factors to the layout the kernel reads. Everything is plain NumPy o
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class GaussianParams:
-    """Parameters of a Gaussian mixture, covariances in the family's own shape.
-
-    Parameters
-    ----------
-    weights : ndarray of shape (n_components,)
-    means : ndarray of shape (n_components, n_features)
-    covariances : ndarray
-        Shape as scikit-learn's ``covariances_`` for the covariance type.
-    precisions_cholesky : ndarray
-        Same shape as ``covariances``; upper triangular for full and tied.
-    """
-
-    weights: np.ndarray
-    means: np.ndarray
-    covariances: np.ndarray
-    precisions_cholesky: np.ndarray
-
-    @property
-    def n_components(self) -> int:
-        """Number of mixture components."""
-        return self.means.shape[0]
-
-    @property
-    def n_features(self) -> int:
-        """Number of features."""
-        return self.means.shape[1]
-
-
-@dataclass(frozen=True)
-class KernelArgs:
-    """What the kernels read: float64, C-contiguous, in the kernel's layout."""
-
-    means: np.ndarray
-    prec: np.ndarray
-    const: np.ndarray
-
-    def key(self) -> tuple:
-        """A hashable fingerprint of the parameters (for shift checks and caching)."""
-        return (self.means.tobytes(), self.prec.tobytes(), self.const.tobytes())
+from ..kernels.checks import first_nonfinite_row
+from ..stats import SuffStats
+from . import gaussian_pass
+from .gaussian_mstep import gaussian_m_step
+from .params import GaussianParams, KernelArgs
 
 
 class CovarianceFamily:
     """Base descriptor of a covariance type; subclasses override the layout-specific parts."""
 
     name: str = ""
+    #: The parameter arrays checkpoints and model files save, in order.
+    fields: tuple[str, ...] = ("weights", "means", "covariances", "precisions_cholesky")
     #: Number of dimensions of the kernel's precision array: 3 (square factors) or 2 (diagonal).
     square: bool = True
 
@@ -150,6 +120,64 @@ class CovarianceFamily:
         """Free parameters of the mixture: covariances, means and weights."""
         return (self.n_covariance_parameters(n_components, n_features)
                 + n_components * n_features + n_components - 1)
+
+    # ---- the component-family protocol ---------------------------------------------------
+    def zero_stats(self, kargs: KernelArgs) -> SuffStats:
+        """Empty statistics about ``kargs.means`` in this family's scatter layout."""
+        k, d = kargs.means.shape
+        return SuffStats.zeros(kargs.means, self.scatter_shape(k, d))
+
+    def chunk_stats(self, X: np.ndarray, sample_weight: Optional[np.ndarray],
+                    kargs: KernelArgs, serial: bool = False) -> SuffStats:
+        """The fused E+M pass over one block: statistics about ``kargs.means``."""
+        k, d = kargs.means.shape
+        return gaussian_pass.chunk_stats(X, sample_weight, kargs, self.scatter_shape(k, d),
+                                         serial=serial)
+
+    def resp_stats(self, X: np.ndarray, sample_weight: Optional[np.ndarray],
+                   resp: np.ndarray, anchor: np.ndarray, serial: bool = False) -> SuffStats:
+        """Statistics of one block under responsibilities ``resp``, about ``anchor``."""
+        k, d = np.shape(anchor)
+        return gaussian_pass.resp_stats(X, sample_weight, resp, anchor,
+                                        self.scatter_shape(k, d), serial=serial)
+
+    def m_step(self, stats: SuffStats, previous: Optional[GaussianParams] = None, *,
+               reg: float, iteration: Optional[int] = None,
+               dtype_hint: Optional[np.dtype] = None) -> GaussianParams:
+        """The Gaussian M-step with ``reg = reg_covar`` (see
+        :func:`fastem.families.gaussian_mstep.gaussian_m_step`)."""
+        return gaussian_m_step(self, stats, reg, previous, iteration=iteration,
+                               dtype_hint=dtype_hint)
+
+    def e_step_outputs(self, X: np.ndarray, kargs: KernelArgs, *, labels: bool = False,
+                       resp: bool = False, serial: bool = False) -> tuple:
+        """Per-row log-likelihood, and optionally labels and responsibilities, of a block."""
+        return gaussian_pass.e_step_outputs(X, kargs, labels=labels, resp=resp, serial=serial)
+
+    def sample(self, params: GaussianParams, n_samples: int,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``n_samples`` draws (component counts from one multinomial, then each component's
+        rows in order) and their sorted components."""
+        k, d = params.means.shape
+        weights = params.weights
+        counts = rng.multinomial(n_samples, weights / weights.sum())
+        covs = self.full_covariances(params.covariances, k, d)
+        parts = []
+        for j in range(k):
+            if counts[j]:
+                chol = np.linalg.cholesky(covs[j])
+                z = rng.standard_normal((counts[j], d))
+                parts.append(params.means[j] + z @ chol.T)
+        return np.vstack(parts), np.repeat(np.arange(k), counts)
+
+    def validate(self, X: np.ndarray) -> None:
+        """Gaussian components accept any finite value; NaN or inf is an error naming the
+        first bad row and column."""
+        bad = first_nonfinite_row(X)
+        if bad >= 0:
+            col = int(np.flatnonzero(~np.isfinite(X[bad]))[0])
+            raise ValueError(f"X contains NaN or inf: row {bad:,}, column {col} is "
+                             f"{float(X[bad, col])!r}. Drop or impute those rows.")
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

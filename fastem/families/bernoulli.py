@@ -1,0 +1,152 @@
+"""The Bernoulli family: independent 0/1 features, ``P(x_d = 1 | k) = means[k, d]``.
+
+A client of the component-family protocol (:mod:`fastem.families.protocol`) and the worked
+example of how a family plugs into the engine: parameters (:class:`BernoulliParams`), additive
+statistics (:class:`BernoulliStats`), the kernel arguments of the linear-exponential pass
+(``eta = log mu - log(1 - mu)``, ``c = log w + sum_d log(1 - mu)``), and the M-step
+
+    means = (S + alpha) / (N + 2 alpha),   1 - means = (S0 + alpha) / (N + 2 alpha),
+
+with ``S = sum w r x`` and ``S0 = sum w r (1 - x)`` accumulated separately, so rounding never
+pushes a probability to 0 or 1 (``log(1 - mu)`` stays finite).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from .._slots import run_in_slots
+from ..kernels.linexp import linexp_pass_chunk
+
+_FLOOR = 10 * np.finfo(np.float64).eps
+_NO_WEIGHTS = np.empty(0)
+
+
+@dataclass(frozen=True)
+class BernoulliParams:
+    """Weights (K,), means (K, D) = P(x = 1 | k) and complements (K, D) = P(x = 0 | k)."""
+
+    weights: np.ndarray
+    means: np.ndarray
+    complements: np.ndarray
+
+
+@dataclass(frozen=True)
+class BernoulliKernelArgs:
+    """``eta`` (K, D) and ``const`` (K,), float64 and C-contiguous."""
+
+    eta: np.ndarray
+    const: np.ndarray
+
+
+@dataclass(frozen=True)
+class BernoulliStats:
+    """``nk = sum w r``, ``s1 = sum w r x``, ``s0 = sum w r (1 - x)``, plus the totals."""
+
+    nk: np.ndarray
+    s1: np.ndarray
+    s0: np.ndarray
+    loglik: float = 0.0
+    weight_sum: float = 0.0
+    n_rows: int = 0
+
+    def __add__(self, other: "BernoulliStats") -> "BernoulliStats":
+        if not isinstance(other, BernoulliStats):
+            return NotImplemented
+        return BernoulliStats(self.nk + other.nk, self.s1 + other.s1, self.s0 + other.s0,
+                              self.loglik + other.loglik, self.weight_sum + other.weight_sum,
+                              self.n_rows + other.n_rows)
+
+    def scaled(self, factor: float) -> "BernoulliStats":
+        return BernoulliStats(self.nk * factor, self.s1 * factor, self.s0 * factor,
+                              self.loglik * factor, self.weight_sum * factor, self.n_rows)
+
+
+def _weights(w: Optional[np.ndarray]) -> np.ndarray:
+    return _NO_WEIGHTS if w is None else np.asarray(w, dtype=np.float64)
+
+
+def _kernel_view(X: np.ndarray) -> np.ndarray:
+    return X.view(np.uint8) if X.dtype == np.bool_ else X
+
+
+class BernoulliFamily:
+    """Mixture components of independent Bernoulli features."""
+
+    name = "bernoulli"
+    fields = ("weights", "means")
+
+    def kernel_args(self, params: BernoulliParams) -> BernoulliKernelArgs:
+        log_mu = np.log(params.means)
+        log_cmu = np.log(params.complements)
+        with np.errstate(divide="ignore"):
+            logw = np.log(params.weights)
+        return BernoulliKernelArgs(np.ascontiguousarray(log_mu - log_cmu, dtype=np.float64),
+                                   np.ascontiguousarray(logw + log_cmu.sum(axis=1)))
+
+    def zero_stats(self, kargs: BernoulliKernelArgs) -> BernoulliStats:
+        k, d = kargs.eta.shape
+        return BernoulliStats(np.zeros(k), np.zeros((k, d)), np.zeros((k, d)))
+
+    def chunk_stats(self, X, sample_weight, kargs, serial=False) -> BernoulliStats:
+        kern = linexp_pass_chunk.serial if serial else linexp_pass_chunk.parallel
+        k, d = kargs.eta.shape
+        w = _weights(sample_weight)
+        Xk = _kernel_view(X)
+
+        def run(nk, s1, s0, ll):
+            kern(Xk, w, kargs.eta, kargs.const, nk, s1, s0, ll)
+
+        (nk, s1, s0), ll = run_in_slots(run, X.shape[0], ((k,), (k, d), (k, d)), 2)
+        ll = ll.sum(axis=0)
+        return BernoulliStats(nk, s1, s0, float(ll[0]), float(ll[1]), X.shape[0])
+
+    def resp_stats(self, X, sample_weight, resp, anchor=None, serial=False) -> BernoulliStats:
+        x = np.asarray(X, dtype=np.float64)
+        w = np.ones(x.shape[0]) if sample_weight is None else _weights(sample_weight)
+        wr = np.asarray(resp, dtype=np.float64) * w[:, None]
+        return BernoulliStats(wr.sum(axis=0), wr.T @ x, wr.T @ (1.0 - x), 0.0,
+                              float(w.sum()), x.shape[0])
+
+    def m_step(self, stats: BernoulliStats, previous=None, *, reg: float,
+               iteration=None, dtype_hint=None) -> BernoulliParams:
+        """``reg`` is the smoothing ``alpha``; weights follow the Gaussian rule
+        (``N_k / N`` with the ``10 eps`` floor)."""
+        nk = stats.nk + _FLOOR
+        denom = (stats.nk + 2.0 * reg)[:, None]
+        means = (stats.s1 + reg) / denom
+        complements = (stats.s0 + reg) / denom
+        return BernoulliParams(nk / nk.sum(), means, complements)
+
+    def e_step_outputs(self, X, kargs, *, labels=False, resp=False, serial=False):
+        logp = np.asarray(X, dtype=np.float64) @ kargs.eta.T + kargs.const
+        top = logp.max(axis=1, keepdims=True)
+        e = np.exp(logp - top)
+        total = e.sum(axis=1)
+        lpn = top[:, 0] + np.log(total)
+        lab = np.argmax(logp, axis=1) if labels else None
+        rsp = e / total[:, None] if resp else None
+        return lpn, lab, rsp
+
+    def n_parameters(self, n_components: int, n_features: int) -> int:
+        return n_components * n_features + n_components - 1
+
+    def sample(self, params: BernoulliParams, n_samples: int, rng: np.random.Generator):
+        k, d = params.means.shape
+        counts = rng.multinomial(n_samples, params.weights / params.weights.sum())
+        y = np.repeat(np.arange(k), counts)
+        X = (rng.uniform(size=(n_samples, d)) < params.means[y]).astype(np.float64)
+        return X, y
+
+    def validate(self, X: np.ndarray) -> None:
+        """Every value must be 0 or 1 (bool or numeric); the first other value is an error
+        naming its row, column and value."""
+        if X.dtype == np.bool_:
+            return
+        bad = ~((X == 0) | (X == 1))
+        if bad.any():
+            row, col = (int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(f"BernoulliMixture needs 0/1 values; row {row:,}, column {col} "
+                             f"is {X[row, col].item()!r}.")
