@@ -9,6 +9,7 @@ from fastem.backends import numba as nb
 from fastem.data.sources import ArraySource
 from fastem.families.bernoulli import BernoulliFamily, BernoulliParams
 from fastem.families.protocol import ComponentFamily
+from fastem.estimators.bernoulli import BernoulliMixture
 
 
 def reference_em(X, weights, means, alpha, n_iter, sample_weight=None):
@@ -57,7 +58,7 @@ def test_matches_reference_em_for_30_iterations(weighted, alpha):
     X, _, _ = synthetic()
     sw = np.random.default_rng(3).uniform(0.5, 2.0, len(X)) if weighted else None
     w0, m0 = start()
-    gm = fastem.BernoulliMixture(3, alpha=alpha, weights_init=w0, means_init=m0,
+    gm = BernoulliMixture(3, alpha=alpha, weights_init=w0, means_init=m0,
                                  max_iter=30, tol=0.0, chunk_size=1000)
     with pytest.warns(fastem.ConvergenceWarning):
         gm.fit(X, sample_weight=sw)
@@ -70,7 +71,7 @@ def test_matches_reference_em_for_30_iterations(weighted, alpha):
 
 def test_log_likelihood_never_decreases_and_recovers_the_truth():
     X, y, true = synthetic(n=20000, seed=5)
-    gm = fastem.BernoulliMixture(3, max_iter=500, tol=1e-10, random_state=0, n_init=3).fit(X)
+    gm = BernoulliMixture(3, max_iter=500, tol=1e-10, random_state=0, n_init=3).fit(X)
     lbs = np.array(gm.lower_bounds_)
     assert (np.diff(lbs) >= -1e-12).all()
     order = [int(np.argmin(np.abs(gm.means_ - t).sum(axis=1))) for t in true]
@@ -111,16 +112,16 @@ def test_bool_and_uint8_input_give_the_float_result():
     w0, m0 = start()
     kw = dict(weights_init=w0, means_init=m0, max_iter=5, tol=0.0)
     with pytest.warns(fastem.ConvergenceWarning):
-        a = fastem.BernoulliMixture(3, **kw).fit(X)
-        b = fastem.BernoulliMixture(3, **kw).fit(X.astype(bool))
-        c = fastem.BernoulliMixture(3, **kw).fit(X.astype(np.uint8))
+        a = BernoulliMixture(3, **kw).fit(X)
+        b = BernoulliMixture(3, **kw).fit(X.astype(bool))
+        c = BernoulliMixture(3, **kw).fit(X.astype(np.uint8))
     np.testing.assert_allclose(b.means_, a.means_, rtol=1e-13)
     np.testing.assert_allclose(c.means_, a.means_, rtol=1e-13)
 
 
 def test_inference_matches_the_reference_densities():
     X, _, _ = synthetic(n=500)
-    gm = fastem.BernoulliMixture(3, random_state=0).fit(X)
+    gm = BernoulliMixture(3, random_state=0).fit(X)
     logp = (X @ np.log(gm.means_).T + (1 - X) @ np.log(1 - gm.means_).T
             + np.log(gm.weights_))
     lpn = np.logaddexp.reduce(logp, axis=1)
@@ -138,17 +139,17 @@ def test_non_binary_value_names_row_column_and_value():
     X, _, _ = synthetic(n=100)
     X[37, 4] = 0.5
     with pytest.raises(ValueError, match=r"row 37, column 4 is 0\.5"):
-        fastem.BernoulliMixture(2).fit(X)
+        BernoulliMixture(2).fit(X)
 
 
 def test_alpha_must_be_positive():
     X, _, _ = synthetic(n=100)
     with pytest.raises(ValueError, match="'alpha' parameter"):
-        fastem.BernoulliMixture(2, alpha=0.0).fit(X)
+        BernoulliMixture(2, alpha=0.0).fit(X)
 
 
 def test_nan_is_named_too():
     X, _, _ = synthetic(n=100)
     X[3, 1] = np.nan
     with pytest.raises(ValueError, match=r"row 3, column 1 is nan"):
-        fastem.BernoulliMixture(2).fit(X)
+        BernoulliMixture(2).fit(X)
