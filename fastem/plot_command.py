@@ -77,7 +77,7 @@ def add_plot_commands(sub, add_data_args: Callable[[argparse.ArgumentParser], No
     p.add_argument("model", metavar="MODEL", help="model file written by 'fastem fit'")
     p.add_argument("data", metavar="DATA", nargs="?", default=None,
                    help="data file: .npy, .h5/.hdf5, .zarr or .parquet (only a sample is read)")
-    p.add_argument("-o", "--output", required=True, help="image to write (.png, .svg, .pdf)")
+    p.add_argument("-o", "--output", required=True, help="image to write (.png, .svg, .pdf; required)")
     _add_plot_options(p)
     add_data_args(p)
     p.set_defaults(func=_cmd_plot)
@@ -85,7 +85,8 @@ def add_plot_commands(sub, add_data_args: Callable[[argparse.ArgumentParser], No
     fit = sub.choices.get("fit")
     if fit is not None:
         fit.add_argument("--plot", metavar="IMAGE", default=None,
-                         help="also draw the fitted model over DATA to this image file")
+                         help="also draw the fitted model over DATA to this image file "
+                              "(default: no picture)")
         _add_plot_options(fit)
         fit_func = fit.get_default("func")
 
@@ -102,8 +103,8 @@ def add_plot_commands(sub, add_data_args: Callable[[argparse.ArgumentParser], No
 
 
 def _add_plot_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--features", type=_features, default=(0, 1),
-                   help="two column indices like '0,1' (default) or 'pca'")
+    p.add_argument("--features", type=_features, default="0,1",
+                   help="two column indices like '0,1', or 'pca' (default 0,1)")
     p.add_argument("--max-points", type=int, default=20_000,
                    help="rows sampled uniformly for the picture (default 20000)")
     p.add_argument("--dpi", type=int, default=100, help="image resolution (default 100)")
