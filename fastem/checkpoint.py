@@ -17,6 +17,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from . import _filecheck as fc
+from .data.npy import NpyAdapter
 from .data.open import refuse_overwriting_input, source_file
 from .em import EMResult, IterationInfo, ResumePoint
 from .families import GaussianParams
@@ -45,7 +46,7 @@ def _sampled_rows(source: Any) -> Optional[np.ndarray]:
     if X is not None and not isinstance(X, np.ndarray):
         return None                                     # Dask: identified by its graph name
     adapter = getattr(source, "adapter", None)
-    if X is None and type(adapter).__name__ == "NpyAdapter":
+    if X is None and isinstance(adapter, NpyAdapter):
         X = np.load(adapter.path, mmap_mode="r")
     if X is None:
         X = getattr(adapter, "array", None)             # memmap, HDF5, Zarr
