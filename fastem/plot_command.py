@@ -24,10 +24,10 @@ def make_figure(model: Any, data: Optional[Any], output: str, *, features: Any =
                 max_points: int = 20_000, dpi: int = 100) -> str:
     """Save the picture of ``model`` to ``output``: components over ``data`` when given
     (lower bound beside them), otherwise the lower bound alone. Returns ``output``."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from .plot import plot_components, plot_lower_bound
+    from .plot._common import import_pyplot
+    plt = import_pyplot()          # a clear ImportError when matplotlib is missing
+    plt.switch_backend("Agg")      # files only: no window, whatever the default backend
     lb = getattr(model, "lower_bounds_", None)
     has_lb = lb is not None and len(lb) > 0
     if data is None:

@@ -305,8 +305,12 @@ def test_missing_matplotlib_names_the_extra(monkeypatch, demo):
     import sys
     _, gm = demo
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
-    with pytest.raises(ImportError, match=r"pip install 'fastem\[plot\]'"):
+    hint = r"needs matplotlib: pip install matplotlib \(or, in the fastem repository, pip install -e '\.\[plot\]'\)"
+    with pytest.raises(ImportError, match=hint):
         plot_lower_bound(gm)
+    from fastem.plot_command import make_figure       # the CLI's path says the same
+    with pytest.raises(ImportError, match=hint):
+        make_figure(gm, None, "never-written.png")
 
 
 def test_pca_without_data_uses_model_samples(demo):

@@ -1,4 +1,4 @@
-"""Pictures of fitted mixtures (needs matplotlib: ``pip install 'fastem[plot]'``).
+"""Pictures of fitted mixtures (needs matplotlib: ``pip install matplotlib``).
 
 matplotlib is imported only when a function is called. Every function takes ``ax=None``
 (a new figure is made) and returns the Axes it drew on.

@@ -14,7 +14,8 @@ def import_pyplot():
     try:
         import matplotlib.pyplot as plt
     except ImportError:
-        raise ImportError("fastem.plot needs matplotlib: pip install 'fastem[plot]'.") from None
+        raise ImportError("fastem.plot needs matplotlib: pip install matplotlib (or, in the "
+                          "fastem repository, pip install -e '.[plot]').") from None
     return plt
 
 
