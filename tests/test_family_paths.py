@@ -181,10 +181,37 @@ def test_dask_array_equals_in_memory(in_memory):
         labels = in_memory.predict(Xd)
         assert isinstance(labels, da.Array)
         assert np.array_equal(labels.compute(), in_memory.predict(X))
+        # k-means initialisation on the blocks (sample by index, Lloyd and label passes as
+        # tasks), sample weights and the score.
+        sw = np.random.default_rng(5).uniform(0.5, 2.0, len(X))
+        kw = dict(weights_init=None, means_init=None, init_params="kmeans", random_state=0)
+        _same(_fit(Xd, sample_weight=da.from_array(sw, chunks=600), **kw),
+              _fit(X, sample_weight=sw, **kw))
+        assert np.isclose(in_memory.score(Xd), in_memory.score(X), rtol=1e-12)
+        random = _fit(Xd, init_params="random", weights_init=None, means_init=None)
+        assert np.isfinite(random.lower_bound_)
         bad = XU.copy()
         bad[1900, 1] = 7
         with pytest.raises(ValueError, match=r"row 1,900, column 1 is 7.*block 3 of"):
             _fit(da.from_array(bad, chunks=(600, -1)))
+
+
+def test_warm_start_n_init_verbose_progress_and_criteria(npy, capsys):
+    model = BernoulliMixture(3, random_state=0, max_iter=300, tol=1e-6, n_init=2,
+                             verbose=2, verbose_interval=1).fit(npy)
+    out = capsys.readouterr().out
+    assert "Initialization 1" in out and "Iteration 1" in out
+    again = BernoulliMixture(3, random_state=0, max_iter=300, tol=1e-6, n_init=2).fit(X)
+    assert np.array_equal(again.means_, model.means_)
+    model.set_params(warm_start=True, verbose=0, n_init=1)
+    model.fit(npy)
+    assert model.n_iter_ <= 2 and model.converged_
+    assert model.lower_bounds_[0] >= again.lower_bound_ - 1e-12   # it went on from there
+    assert np.allclose(model.means_, again.means_, atol=5e-3)
+    assert np.isclose(model.bic(npy), model.bic(X), rtol=1e-12)
+    assert np.isclose(model.aic(X), -2 * model.score(X) * len(X) + 2 * (3 * 6 + 2))
+    labels = BernoulliMixture(3, random_state=0, progress=True).fit_predict(npy)
+    assert labels.shape == (len(X),) and set(np.unique(labels)) <= {0, 1, 2}
 
 
 # ------------------------------------------------------------------ online EM
