@@ -265,6 +265,14 @@ def test_checkpoint_resume_is_bit_identical(npy, tmp_path, monkeypatch):
     for name in ("weights_", "means_", "_complements"):
         assert np.array_equal(getattr(resumed, name), getattr(whole, name))
     assert resumed.lower_bounds_ == whole.lower_bounds_
+    # A tampered checkpoint is refused, naming the field.
+    z = dict(np.load(ckpt))
+    z["complements"] = z["complements"].copy()
+    z["complements"][0, 0] = 1.5
+    with open(ckpt, "wb") as f:
+        np.savez(f, **z)
+    with pytest.raises(ModelFileError, match="invalid 'complements'"):
+        BernoulliMixture(checkpoint=ckpt, **kw).fit(npy)
 
 
 def test_save_load_round_trip_and_bad_files(in_memory, tmp_path):
