@@ -69,7 +69,7 @@ class BernoulliMixture(FamilyMixture):
     >>> from fastem import BernoulliMixture
     >>> X = np.array([[1, 1, 0], [1, 1, 0], [0, 0, 1], [0, 0, 1]], dtype=np.uint8)
     >>> bm = BernoulliMixture(n_components=2, random_state=0).fit(X)
-    >>> bm.predict(X)[0] != bm.predict(X)[2]
+    >>> bool(bm.predict(X)[0] != bm.predict(X)[2])
     True
     """
 
