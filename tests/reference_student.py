@@ -1,7 +1,7 @@
 """A slow, obviously-correct NumPy reference EM for Student-t mixtures (no fastem imports).
 
 The formulas are written out as in McLachlan & Peel (2000), ch. 7: Cholesky factors of the
-scale matrices themselves (not of precisions), ``math.lgamma`` for the density's constants,
+scale matrices themselves (not of precisions), ``math.lgamma`` for the density's constants, triangular solves for the distances,
 ``scipy.special.digamma`` and ``scipy.optimize.brentq`` for the ECM step of ``nu``.
 """
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.linalg import solve_triangular
 from scipy.optimize import brentq
 from scipy.special import digamma
 
@@ -32,10 +33,8 @@ def log_t(X, mean, scale, nu):
     n, d = X.shape
     L = np.linalg.cholesky(scale)
     logdet = 2.0 * np.log(np.diag(L)).sum()
-    delta2 = np.empty(n)
-    for i in range(n):
-        z = np.linalg.solve(L, X[i] - mean)
-        delta2[i] = z @ z
+    z = solve_triangular(L, (X - mean).T, lower=True)  # L z = x - mu, column per row
+    delta2 = (z * z).sum(axis=0)
     c = (math.lgamma((nu + d) / 2) - math.lgamma(nu / 2) - d / 2 * math.log(nu * math.pi)
          - 0.5 * logdet)
     return c - (nu + d) / 2 * np.log1p(delta2 / nu), delta2
@@ -78,8 +77,7 @@ def m_step(X, w, resp, u, means_old, dofs_old, cov_type, reg_covar, fixed_dof):
     scatter = np.zeros((k, d, d))
     for j in range(k):
         diff = X - means[j]
-        for i in range(n):
-            scatter[j] += wru[i, j] * np.outer(diff[i], diff[i])
+        scatter[j] = (wru[:, j, None] * diff).T @ diff
     if cov_type == "tied":
         cov = scatter.sum(axis=0) / nk.sum() + reg_covar * np.eye(d)
     else:
