@@ -296,3 +296,55 @@ def test_check_estimator_passes():
     failed = {r["check_name"]: f"{type(r['exception']).__name__}: {r['exception']}"
               for r in results if r["status"] == "failed"}
     assert failed == {}
+
+
+# ------------------------------------------------------------------ real-sized (slow)
+def _t_rows(rng, n, mean, scale, nu):
+    chol = np.linalg.cholesky(scale)
+    z = rng.standard_normal((n, len(mean))) @ chol.T
+    return mean + z / np.sqrt(rng.chisquare(nu, n) / nu)[:, None]
+
+
+@pytest.mark.slow
+def test_recovers_a_known_mixture_with_nu_4_on_a_million_rows():
+    rng = np.random.default_rng(11)
+    n = 1_000_000
+    weights = np.array([0.5, 0.3, 0.2])
+    means = np.array([[0.0, 0.0, 0.0], [8.0, 0.0, 2.0], [0.0, 9.0, -3.0]])
+    scales = np.array([[[1.0, 0.3, 0.0], [0.3, 2.0, 0.2], [0.0, 0.2, 0.5]],
+                       np.diag([0.5, 0.8, 1.2]),
+                       [[1.5, -0.4, 0.1], [-0.4, 1.0, 0.0], [0.1, 0.0, 2.0]]])
+    counts = rng.multinomial(n, weights)
+    X = np.vstack([_t_rows(rng, c, m, s, 4.0) for c, m, s in zip(counts, means, scales)])
+    sm = StudentMixture(3, tol=1e-8, max_iter=500, random_state=0).fit(X)
+    order = [int(np.argmin(((sm.means_ - m) ** 2).sum(axis=1))) for m in means]
+    assert sorted(order) == [0, 1, 2]
+    print("\nnu:", sm.degrees_of_freedom_[order], "weights:", sm.weights_[order])
+    assert np.all(np.abs(sm.degrees_of_freedom_[order] / 4.0 - 1.0) < 0.15)
+    assert np.all(np.abs(sm.weights_[order] - weights) < 0.01)
+    for j, o in enumerate(order):
+        err = np.abs(sm.covariances_[o] - scales[j]).max() / np.abs(scales[j]).max()
+        assert err < 0.02, (j, err)
+        assert np.abs(sm.means_[o] - means[j]).max() < 0.02
+
+
+@pytest.mark.slow
+def test_gross_outliers_barely_move_the_t_means_but_pull_the_gaussian():
+    from fastem import GaussianMixture
+    rng = np.random.default_rng(12)
+    n = 1_000_000
+    means = np.array([[0.0, 0.0], [6.0, 0.0]])
+    clean = np.vstack([rng.standard_normal((n // 2, 2)) + means[0],
+                       rng.standard_normal((n // 2, 2)) + means[1]])
+    n_out = n // 100
+    outliers = rng.uniform(30.0, 60.0, size=(n_out, 2))  # 1% gross outliers on one side
+    X = np.vstack([clean, outliers])
+    kw = dict(means_init=means, tol=1e-6, max_iter=500, random_state=0)
+    sm = StudentMixture(2, **kw).fit(X)
+    gm = GaussianMixture(2, **kw).fit(X)
+    t_move = np.abs(sm.means_ - means).max()
+    g_move = np.abs(gm.means_ - means).max()
+    print(f"\nmean displacement by 1% outliers: StudentMixture {t_move:.4f}, "
+          f"GaussianMixture {g_move:.4f}; nu = {sm.degrees_of_freedom_}")
+    assert t_move < 0.05
+    assert g_move > 0.3
