@@ -252,9 +252,69 @@ class StudentFamily:
                 parts.append(params.means[j] + (z @ chol.T) / np.sqrt(g)[:, None])
         return np.vstack(parts), np.repeat(np.arange(k), counts)
 
-    def validate(self, X: np.ndarray) -> None:
-        """Any finite value; NaN or inf is an error naming the first bad row and column."""
-        self.covariance_family.validate(X)
+    def prepare(self, X: np.ndarray) -> np.ndarray:
+        """The chunk as the kernel reads it: float32/float64 as they are, other numbers
+        (integers, booleans, float16) as float64."""
+        X = np.asarray(X)
+        if not X.dtype.isnative:
+            X = X.astype(X.dtype.newbyteorder("="))
+        if X.dtype not in (np.float32, np.float64):
+            X = X.astype(np.float64)
+        return X
+
+    def validate(self, X: np.ndarray, row_offset: int = 0) -> None:
+        """Any finite value; NaN or inf is an error naming the first bad row (``row_offset``
+        added, so rows are global across chunks) and column."""
+        try:
+            self.covariance_family.validate(X, row_offset)
+        except TypeError:  # a covariance family without row offsets
+            self.covariance_family.validate(X)
+
+    # ---- persistence and online EM -------------------------------------------------------
+    def spec(self) -> dict:
+        """``{"family": "student_t", "covariance_type": ..., "degrees_of_freedom": ...,
+        "degrees_of_freedom_init": ...}`` (JSON-able)."""
+        dof = self.degrees_of_freedom
+        return {"family": self.name, "covariance_type": self.covariance_type,
+                "degrees_of_freedom": None if dof is None else float(dof),
+                "degrees_of_freedom_init": float(self.degrees_of_freedom_init)}
+
+    def params_to_arrays(self, params: StudentParams) -> dict:
+        """The five parameter arrays keyed by :attr:`fields`."""
+        return {f: np.asarray(getattr(params, f)) for f in self.fields}
+
+    def params_from_arrays(self, arrays, *, n_components: Optional[int] = None,
+                           n_features: Optional[int] = None) -> StudentParams:
+        """Checked parameters from arrays keyed by :attr:`fields` (untrusted input): the
+        Gaussian family's checks, and finite positive degrees of freedom of shape (K,)."""
+        from .protocol import FieldError
+        g = self.covariance_family.params_from_arrays(arrays, n_components=n_components,
+                                                      n_features=n_features)
+        k = g.means.shape[0]
+        dof = arrays.get("degrees_of_freedom")
+        if dof is None:
+            raise FieldError("degrees_of_freedom", "the array is missing")
+        if not isinstance(dof, np.ndarray) or dof.dtype.kind != "f":
+            raise FieldError("degrees_of_freedom",
+                             f"dtype {getattr(dof, 'dtype', type(dof).__name__)!s}; "
+                             "expected float64")
+        if dof.shape != (k,):
+            raise FieldError("degrees_of_freedom", f"shape {dof.shape}; expected ({k},)")
+        if not (np.isfinite(dof).all() and (dof > 0).all()):
+            raise FieldError("degrees_of_freedom", "degrees of freedom must be finite and "
+                                                   f"positive; got {dof.tolist()!r}")
+        return self.from_gaussian(g, np.ascontiguousarray(dof, dtype=np.float64))
+
+    def stats_from_params(self, params: StudentParams, reg: float) -> StudentStats:
+        """Per-row statistics (weight sum 1) whose M-step with ``reg_covar = reg`` returns
+        ``params``: the Gaussian ones with ``u = 1``, and ``A_k = N_k (-1 - g(nu_k / 2))``
+        (``g = log - psi``), the statistic whose ECM root is ``nu_k``."""
+        from ..online import stats_from_params as gaussian_stats
+        g = gaussian_stats(self.covariance_family, params.gaussian(), reg)
+        dof = np.asarray(params.degrees_of_freedom, dtype=np.float64)
+        aux = g.nk * np.array([-1.0 - log_minus_digamma(0.5 * v) for v in dof])
+        return StudentStats(g.shift, g.nk, g.nk.copy(), g.s1, g.s2, aux, g.loglik,
+                            g.weight_sum, g.n_rows)
 
     def __repr__(self) -> str:
         return (f"<StudentFamily {self.covariance_type!r} "
