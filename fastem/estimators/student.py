@@ -1,56 +1,29 @@
 """``StudentMixture``: a mixture of multivariate Student-t distributions (robust clustering).
 
 A thin client of the engine: the family (:class:`fastem.families.student.StudentFamily`)
-knows the components; the driver (:func:`fastem.em.fit_mixture`), the in-process backend
-(:mod:`fastem.backends.numba`) and the initialisers (:mod:`fastem.init`, on the Gaussian
-covariance family of the same type) are the Gaussian's, unchanged.
+knows the components; :class:`fastem.estimators._mixture.FamilyMixture` runs it on every path
+(arrays, out-of-core sources, Dask, ``partial_fit``, checkpoints, save/load). Initial
+parameters come from the Gaussian initialiser (:func:`fastem.init.initialize`) on the
+covariance family of the same type, so ``init_params``, ``weights_init``, ``means_init`` and
+``precisions_init`` mean exactly what they mean for :class:`fastem.GaussianMixture`.
 """
 from __future__ import annotations
 
-import numbers
-import sys
-import warnings
-from typing import Any, Optional
+import os
+from typing import Any, Optional, Union
 
 import numpy as np
 
-from .. import exceptions
-from .._feature_names import check_feature_names, feature_names_of
-from .._params import (ARRAY_LIKE, BOOL, NONE, RANDOM_STATE, Interval, Options,
-                       validate_params)
-from .._validation import validate_data, validate_init, validate_sample_weight
+from .._params import ARRAY_LIKE, NONE, Interval, Options
+from .._validation import validate_init
 from ..backends import numba as nb
-from ..data.sources import ArraySource
-from ..em import EMResult, IterationInfo, fit_mixture
 from ..families import FAMILIES
+from ..families.registry import register, register_estimator
 from ..families.student import StudentFamily, StudentParams
-from ..init import INITIALIZERS, initialize
-from ._base import BaseEstimatorMixin, numba_threads
-from .gaussian import _make_rng
+from ..init import initialize, params_from_user
+from ._mixture import COMMON_CONSTRAINTS, FamilyMixture
 
-_CONSTRAINTS = {
-    "n_components": [Interval("int", 1, None, "left")],
-    "covariance_type": [Options(tuple(FAMILIES))],
-    "degrees_of_freedom": [Interval("float", 0.0, None, "neither"), NONE],
-    "degrees_of_freedom_init": [Interval("float", 0.0, None, "neither")],
-    "tol": [Interval("float", 0.0, None, "left")],
-    "reg_covar": [Interval("float", 0.0, None, "left")],
-    "max_iter": [Interval("int", 0, None, "left")],
-    "n_init": [Interval("int", 1, None, "left")],
-    "init_params": [Options(INITIALIZERS)],
-    "weights_init": [ARRAY_LIKE, NONE],
-    "means_init": [ARRAY_LIKE, NONE],
-    "precisions_init": [ARRAY_LIKE, NONE],
-    "random_state": [RANDOM_STATE, NONE],
-    "warm_start": [BOOL],
-    "verbose": [Interval("int", 0, None, "left"), BOOL],
-    "verbose_interval": [Interval("int", 1, None, "left")],
-    "chunk_size": [Interval("int", 1, None, "left"), NONE],
-    "n_threads": [Interval("int", 1, None, "left"), NONE],
-}
-
-
-class StudentMixture(BaseEstimatorMixin):
+class StudentMixture(FamilyMixture):
     """Mixture of multivariate Student-t distributions fitted by EM (ECM for ``nu``).
 
     Each component has a location ``mu_k``, a scale matrix ``Sigma_k`` (stored as
@@ -88,9 +61,18 @@ class StudentMixture(BaseEstimatorMixin):
     verbose : int, default=0
     verbose_interval : int, default=10
     chunk_size : int or None, default=None
-        Rows per kernel call.
+        Rows per kernel call (and per online EM step).
     n_threads : int or None, default=None
         Numba threads; results are bit-identical for any number.
+    backend : {"auto", "numba", "dask"}, default="auto"
+    algorithm : {"em", "online"}, default="em"
+    learning_decay : float, default=0.7
+    learning_offset : float, default=10.0
+    progress : bool, default=False
+    checkpoint : str or os.PathLike, default=None
+        As in :class:`fastem.GaussianMixture` (Dask input, stepwise online EM with
+        :meth:`partial_fit`, a progress bar, resumable fits). In online EM the ``nu``
+        equation uses the running average of ``sum w r (E[log tau] - u)``.
 
     Attributes
     ----------
@@ -107,7 +89,7 @@ class StudentMixture(BaseEstimatorMixin):
     Examples
     --------
     >>> import numpy as np
-    >>> from fastem.estimators.student import StudentMixture
+    >>> from fastem import StudentMixture
     >>> rng = np.random.default_rng(0)
     >>> X = np.vstack([rng.standard_t(4, (500, 2)), rng.standard_t(4, (500, 2)) + 8])
     >>> sm = StudentMixture(2, random_state=0).fit(X)
@@ -123,7 +105,10 @@ class StudentMixture(BaseEstimatorMixin):
                  means_init: Optional[Any] = None, precisions_init: Optional[Any] = None,
                  random_state: Optional[Any] = None, warm_start: bool = False,
                  verbose: int = 0, verbose_interval: int = 10,
-                 chunk_size: Optional[int] = None, n_threads: Optional[int] = None) -> None:
+                 chunk_size: Optional[int] = None, n_threads: Optional[int] = None,
+                 backend: str = "auto", algorithm: str = "em", learning_decay: float = 0.7,
+                 learning_offset: float = 10.0, progress: bool = False,
+                 checkpoint: Optional[Union[str, os.PathLike]] = None) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.degrees_of_freedom = degrees_of_freedom
@@ -142,168 +127,88 @@ class StudentMixture(BaseEstimatorMixin):
         self.verbose_interval = verbose_interval
         self.chunk_size = chunk_size
         self.n_threads = n_threads
+        self.backend = backend
+        self.algorithm = algorithm
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
+        self.progress = progress
+        self.checkpoint = checkpoint
 
-    # ---- fitting ----------------------------------------------------------------------------
-    def _family(self) -> StudentFamily:
+    _constraints = {
+        **COMMON_CONSTRAINTS,
+        "covariance_type": [Options(tuple(FAMILIES))],
+        "degrees_of_freedom": [Interval("float", 0.0, None, "neither"), NONE],
+        "degrees_of_freedom_init": [Interval("float", 0.0, None, "neither")],
+        "reg_covar": [Interval("float", 0.0, None, "left")],
+        "means_init": [ARRAY_LIKE, NONE],
+        "precisions_init": [ARRAY_LIKE, NONE],
+    }
+
+    # ---- FamilyMixture hooks ------------------------------------------------------------------
+    def _make_family(self, n_features: Optional[int], source: Any) -> StudentFamily:
         return StudentFamily(self.covariance_type, self.degrees_of_freedom,
                              self.degrees_of_freedom_init)
 
-    def _validate_params(self) -> None:
-        validate_params(type(self).__name__, self.get_params(), _CONSTRAINTS)
+    def _reg(self) -> float:
+        return float(self.reg_covar)
 
-    def fit(self, X: Any, y: Any = None, sample_weight: Optional[Any] = None):
-        """Fit the mixture by EM; returns ``self``.
+    def _inits(self, n_features: int) -> tuple:
+        """The checked ``weights_init``, ``means_init``, ``precisions_init`` (the Gaussian
+        estimator's checks and messages)."""
+        cov_family = self._make_family(None, None).covariance_family
+        return validate_init(cov_family, self.n_components, n_features, self.weights_init,
+                             self.means_init, self.precisions_init)
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : ignored
-        sample_weight : array-like of shape (n_samples,), optional
-            Non-negative weight of each row.
+    def _check_weights_init(self) -> Optional[np.ndarray]:
+        if self.weights_init is None:
+            return None
+        w = np.asarray(self.weights_init, dtype=np.float64)
+        return validate_init(self._make_family(None, None).covariance_family,
+                             self.n_components, 1, w, None, None)[0]
 
-        Returns
-        -------
-        self : StudentMixture
-        """
-        self._validate_params()
-        names = feature_names_of(X)
-        Xv = validate_data(X, owner=type(self).__name__)
-        n, d = Xv.shape
-        if n < self.n_components:
-            raise ValueError(f"Expected n_samples >= n_components but got n_components = "
-                             f"{self.n_components}, n_samples = {n}")
-        w = validate_sample_weight(sample_weight, n)
-        family = self._family()
-        cov_family = family.covariance_family
-        inits = validate_init(cov_family, self.n_components, d, self.weights_init,
-                              self.means_init, self.precisions_init)
-        source = ArraySource(Xv, w, self.chunk_size)
-        rng = _make_rng(self.random_state)
-        warm = None
-        if self.warm_start and hasattr(self, "means_"):
-            if self.n_features_in_ != d or self._fitted_covariance_type != self.covariance_type:
-                raise ValueError("warm_start=True needs the same n_features and "
-                                 "covariance_type as the fitted model.")
-            dof = (self.degrees_of_freedom_ if self.degrees_of_freedom is None
-                   else family.initial_dof(self.n_components))
-            warm = (StudentParams(self.weights_, self.means_, self.covariances_,
-                                  self.precisions_cholesky_, dof), self.lower_bound_)
+    def _user_init_params(self, family: StudentFamily, n_components: int,
+                          n_features: int) -> Optional[StudentParams]:
+        w, m, p = self._inits(n_features)
+        if w is None or m is None or p is None:
+            return None
+        return family.from_gaussian(params_from_user(family.covariance_family, w, m, p))
 
-        def initializer(i: int) -> StudentParams:
-            g = initialize(source, cov_family, self.n_components, self.init_params, rng,
-                           self.reg_covar, weights_init=inits[0], means_init=inits[1],
-                           precisions_init=inits[2])
-            return family.from_gaussian(g)
+    def _initialize(self, source: Any, family: StudentFamily, rng: np.random.Generator,
+                    backend: Any = nb) -> StudentParams:
+        w, m, p = self._inits(source.n_features)
+        g = initialize(source, family.covariance_family, self.n_components, self.init_params,
+                       rng, self.reg_covar, weights_init=w, means_init=m, precisions_init=p,
+                       backend=backend)
+        return family.from_gaussian(g)
 
-        with numba_threads(self.n_threads):
-            result = fit_mixture(source, family, initializer=initializer, n_init=self.n_init,
-                                 stats_fn=nb.em_stats, max_iter=self.max_iter, tol=self.tol,
-                                 reg_covar=self.reg_covar, warm=warm, **self._verbose_hooks())
-        self._set_result(result, d, rng, names)
-        return self
+    def _check_same_model(self, what: str, n_features: Optional[int] = None) -> None:
+        super()._check_same_model(what, n_features)
+        fitted = self._family_spec.get("covariance_type")
+        if fitted != self.covariance_type:
+            raise ValueError(f"{what} continues the fitted model, whose covariance_type is "
+                             f"{fitted!r}; got covariance_type={self.covariance_type!r}. "
+                             "Call fit (with warm_start=False) to start afresh.")
 
-    def _set_result(self, result: EMResult, d: int, rng: np.random.Generator,
-                    names: Optional[np.ndarray]) -> None:
-        if not result.converged and self.max_iter > 0:
-            warnings.warn(
-                f"Best performing initialization did not converge after {result.n_iter} "
-                "iterations. Try different init parameters, or increase max_iter, tol, or "
-                "check for degenerate data.", exceptions.ConvergenceWarning, stacklevel=3)
-        p = result.params
-        cov_family = self._family().covariance_family
-        self.weights_ = p.weights
-        self.means_ = p.means
-        self.covariances_ = p.covariances
-        self.precisions_cholesky_ = p.precisions_cholesky
-        self.precisions_ = cov_family.precisions(p.precisions_cholesky)
-        self.degrees_of_freedom_ = np.asarray(p.degrees_of_freedom, dtype=np.float64)
-        self.converged_ = bool(result.converged)
-        self.n_iter_ = int(result.n_iter)
-        self.lower_bound_ = float(result.lower_bound)
-        self.lower_bounds_ = list(result.lower_bounds)
-        self.n_features_in_ = d
-        if names is not None and len(names) == d:
-            self.feature_names_in_ = names
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-        self._fitted_covariance_type = self.covariance_type
-        self._fitted_family = self._family()
-        self._sample_rng = np.random.default_rng(rng.integers(0, 2**63 - 1))
+    def _source(self, X: Any, family: StudentFamily):
+        # scikit-learn's wording for an in-memory array of the wrong width (its
+        # check_n_features_in_after_fitting matches it); other sources say which source.
+        shape = getattr(X, "shape", None)
+        if shape is not None and len(shape) == 2 and shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {shape[1]} features, but {type(self).__name__} is "
+                             f"expecting {self.n_features_in_} features as input.")
+        return super()._source(X, family)
 
-    def _verbose_hooks(self) -> dict:
-        if not self.verbose:
-            return {}
-        level, every = int(self.verbose), self.verbose_interval
+    def _fitted_attributes(self, p: StudentParams) -> dict:
+        cov_family = StudentFamily(self.covariance_type).covariance_family
+        return {"weights_": p.weights, "means_": p.means, "covariances_": p.covariances,
+                "precisions_cholesky_": p.precisions_cholesky,
+                "precisions_": cov_family.precisions(p.precisions_cholesky),
+                "degrees_of_freedom_": np.asarray(p.degrees_of_freedom, dtype=np.float64)}
 
-        def on_init(i: int) -> None:
-            print(f"Initialization {i}", file=sys.stdout)
-
-        def callback(info: IterationInfo) -> None:
-            if info.n_iter % every == 0:
-                extra = (f"\t time lapse {info.seconds:.5f}s\t ll change {info.change:.5f}"
-                         if level >= 2 else "")
-                print(f"  Iteration {info.n_iter}{extra}")
-
-        def on_init_end(result: EMResult, seconds: float) -> None:
-            state = "converged" if result.converged else "did not converge"
-            print(f"Initialization {state}." + (f" lower bound {result.lower_bound:.5f}."
-                                                if level >= 2 else ""))
-
-        return {"on_init": on_init, "callback": callback, "on_init_end": on_init_end}
-
-    def fit_predict(self, X: Any, y: Any = None, sample_weight: Optional[Any] = None):
-        """Fit, then return the most likely component of every row of ``X``."""
-        return self.fit(X, sample_weight=sample_weight).predict(X)
-
-    # ---- inference --------------------------------------------------------------------------
-    def _params(self) -> StudentParams:
+    def _params_from_attributes(self) -> StudentParams:
         return StudentParams(self.weights_, self.means_, self.covariances_,
                              self.precisions_cholesky_, self.degrees_of_freedom_)
 
-    def _e_step(self, X: Any, labels: bool = False, resp: bool = False):
-        self._check_is_fitted()
-        check_feature_names(getattr(self, "feature_names_in_", None), X, type(self).__name__)
-        Xv = validate_data(X, n_features=self.n_features_in_, owner=type(self).__name__)
-        family = self._fitted_family
-        with numba_threads(self.n_threads):
-            return family.e_step_outputs(Xv, family.kernel_args(self._params()),
-                                         labels=labels, resp=resp)
 
-    def score_samples(self, X: Any) -> np.ndarray:
-        """Log-likelihood of every row of ``X`` under the model."""
-        return self._e_step(X)[0]
-
-    def score(self, X: Any, y: Any = None) -> float:
-        """Mean per-row log-likelihood of ``X``."""
-        return float(self.score_samples(X).mean())
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Most likely component of every row of ``X``."""
-        return self._e_step(X, labels=True)[1]
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Responsibilities of every row of ``X`` (n_samples, n_components)."""
-        return self._e_step(X, resp=True)[2]
-
-    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """Draw ``n_samples`` rows and their components (sorted). Successive calls return
-        different draws (one generator, seeded at ``fit``)."""
-        self._check_is_fitted()
-        if not isinstance(n_samples, numbers.Integral) or isinstance(n_samples, bool) \
-                or n_samples < 1:
-            raise ValueError(f"Invalid value for 'n_samples': {n_samples!r}. The sampling "
-                             "requires at least one sample.")
-        return self._fitted_family.sample(self._params(), int(n_samples), self._sample_rng)
-
-    def _n_parameters(self) -> int:
-        return self._fitted_family.n_parameters(*self.means_.shape)
-
-    def bic(self, X: Any) -> float:
-        """Bayesian information criterion on ``X`` (lower is better)."""
-        lp = self.score_samples(X)
-        return float(-2 * lp.sum() + self._n_parameters() * np.log(lp.shape[0]))
-
-    def aic(self, X: Any) -> float:
-        """Akaike information criterion on ``X`` (lower is better)."""
-        lp = self.score_samples(X)
-        return float(-2 * lp.sum() + 2 * self._n_parameters())
+register("student_t", StudentFamily)
+register_estimator("student_t", "fastem.estimators.student:StudentMixture")

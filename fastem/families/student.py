@@ -265,10 +265,7 @@ class StudentFamily:
     def validate(self, X: np.ndarray, row_offset: int = 0) -> None:
         """Any finite value; NaN or inf is an error naming the first bad row (``row_offset``
         added, so rows are global across chunks) and column."""
-        try:
-            self.covariance_family.validate(X, row_offset)
-        except TypeError:  # a covariance family without row offsets
-            self.covariance_family.validate(X)
+        self.covariance_family.validate(X, row_offset)
 
     # ---- persistence and online EM -------------------------------------------------------
     def spec(self) -> dict:
