@@ -442,3 +442,32 @@ def test_registry_rebuilds_the_family():
     again = make_family(fam.spec())
     assert again.spec() == fam.spec() and isinstance(again, StudentFamily)
     assert estimator_for("student_t") is StudentMixture
+
+
+def test_cli_fits_a_student_model_and_predicts(tmp_path, capsys):
+    import fastem
+    from fastem.cli import main
+    X, _ = _data(n=3000, d=3, seed=21)
+    data = str(tmp_path / "x.npy")
+    np.save(data, X)
+    model = str(tmp_path / "m.npz")
+    assert main(["fit", data, "--family", "student_t", "--covariance-type", "diag", "-k", "2",
+                 "-o", model, "-q", "--random-state", "0"]) == 0
+    assert "(student_t)" in capsys.readouterr().out
+    fitted = fastem.load(model)
+    assert type(fitted) is StudentMixture and fitted.covariance_type == "diag"
+    labels = str(tmp_path / "l.npy")
+    assert main(["predict", model, data, "-o", labels]) == 0
+    np.testing.assert_array_equal(np.load(labels), fitted.predict(X))
+
+
+def test_dask_array_equals_in_memory():
+    dask = pytest.importorskip("dask")
+    import dask.array as da
+    X, _ = _data(n=3000, d=3, seed=21)
+    mem = _path_fit(None)
+    with dask.config.set(scheduler="synchronous"):
+        lazy = _path_fit(da.from_array(X, chunks=(700, -1)))
+        _same_fit(lazy, mem)
+        np.testing.assert_array_equal(mem.predict(da.from_array(X, chunks=(700, -1))).compute(),
+                                      mem.predict(X))
