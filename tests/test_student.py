@@ -22,6 +22,21 @@ from . import reference_student as ref
 COV_TYPES = ("full", "tied", "diag", "spherical")
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small fits run on one Numba and one BLAS thread: on a loaded machine, waking threads
+    costs more than these tiny passes (results do not depend on the thread count, which
+    test_threads_are_bit_identical checks with 1 and 2)."""
+    from threadpoolctl import threadpool_limits
+    old = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        numba.set_num_threads(old)
+
+
 def _rel(a, b):
     """Largest difference relative to the largest magnitude of ``b`` (per array)."""
     a, b = np.asarray(a, float), np.asarray(b, float)
