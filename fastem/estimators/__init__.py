@@ -5,5 +5,7 @@
 """
 from .bernoulli import BernoulliMixture
 from .gaussian import GaussianMixture
+from .student import StudentMixture
 
 __all__ = ["BernoulliMixture", "GaussianMixture"]
+__all__ += ["StudentMixture"]
