@@ -411,7 +411,10 @@ class FamilyMixture(BaseEstimatorMixin):
         if isinstance(source, ArraySource) and source.chunk_size is None:
             source.chunk_size = choose_chunk_rows(source.n_features, None)
         if source.n_features != self.n_features_in_:
-            raise ValueError(f"{source!r} has {source.n_features} features, but "
+            # scikit-learn's wording for an in-memory array (its
+            # check_n_features_in_after_fitting matches it); other sources are named.
+            what = "X" if isinstance(source, ArraySource) else repr(source)
+            raise ValueError(f"{what} has {source.n_features} features, but "
                              f"{type(self).__name__} is expecting {self.n_features_in_} "
                              "features as input.")
         return source
