@@ -1,0 +1,414 @@
+"""``GaussianMixtureSelection``: a BIC / ICL / AIC sweep over ``n_components`` and
+covariance types whose candidates share every pass over the data."""
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import sys
+import time
+import warnings
+from typing import Any, Iterable, Optional, Union
+
+import numpy as np
+
+from .._feature_names import feature_names_of
+from .._params import RANDOM_STATE, NONE, BOOL, Interval, Options, TypeOf, validate_params
+from ..backends import BACKENDS, choose_backend
+from ..data import as_source
+from ..data.checked import ONE_SHOT_REMEDY
+from ..families import FAMILIES, get_family
+from ..init import INITIALIZERS
+from .. import exceptions
+from ..selection.candidate import SeedCache, gaussian_candidate
+from ..selection.lockstep import run_lockstep
+from ..selection.table import SelectionTable
+from ._base import BaseEstimatorMixin, numba_threads
+from .gaussian import GaussianMixture
+
+ArrayLike = Any
+
+#: Valid values of ``criterion``; lower is better for each (scikit-learn's sign).
+CRITERIA = ("bic", "icl", "aic")
+
+_CONSTRAINTS = {
+    "criterion": [Options(CRITERIA)],
+    "n_init": [Interval("int", 1, None, "left")],
+    "init_params": [Options(INITIALIZERS)],
+    "tol": [Interval("float", 0.0, None, "left")],
+    "reg_covar": [Interval("float", 0.0, None, "left")],
+    "max_iter": [Interval("int", 0, None, "left")],
+    "random_state": [RANDOM_STATE, NONE],
+    "chunk_size": [Interval("int", 1, None, "left"), NONE],
+    "n_threads": [Interval("int", 1, None, "left"), NONE],
+    "backend": [Options(BACKENDS)],
+    "progress": [BOOL],
+    "checkpoint": [TypeOf((str, os.PathLike), "a str or os.PathLike"), NONE],
+}
+
+
+def _validate_ks(value: Any) -> list:
+    items = [value] if isinstance(value, numbers.Integral) else value
+    try:
+        ks = list(items)
+    except TypeError:
+        ks = None
+    if (not ks or any(isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral)
+                      or k < 1 for k in ks)):
+        raise ValueError("The 'n_components' parameter of GaussianMixtureSelection must be "
+                         "an int >= 1 or a non-empty iterable of them (e.g. range(1, 10)). "
+                         f"Got {value!r} instead.")
+    return list(dict.fromkeys(int(k) for k in ks))
+
+
+def _validate_types(value: Any) -> list:
+    items = [value] if isinstance(value, str) else value
+    try:
+        types = list(items)
+    except TypeError:
+        types = None
+    if not types or any(t not in FAMILIES for t in types):
+        raise ValueError("The 'covariance_types' parameter of GaussianMixtureSelection must "
+                         f"be a non-empty sequence of {tuple(FAMILIES)!r}. Got {value!r} "
+                         "instead.")
+    return list(dict.fromkeys(types))
+
+
+def _choose_seed(random_state: Any) -> int:
+    """One integer seed for every candidate (so each equals a fit with that seed)."""
+    if isinstance(random_state, numbers.Integral):
+        return int(random_state)
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, 2**63 - 1))
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    return int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+class GaussianMixtureSelection(BaseEstimatorMixin):
+    """Choose ``n_components`` and ``covariance_type`` of a Gaussian mixture by BIC, ICL or
+    AIC, fitting every candidate with passes over the data shared between them.
+
+    Every candidate ``(k, c)`` is exactly the model
+    ``GaussianMixture(n_components=k, covariance_type=c, random_state=random_state_, ...)``
+    with the same other parameters ``.fit(X)`` gives (same initialisation, same iterations,
+    same chunking), so a sweep can be checked cell by cell. But the candidates iterate in
+    lockstep: each pass over the data (the initialisation's sample and Lloyd passes, every EM
+    iteration, and one final scoring pass) reads every chunk once and serves every candidate
+    still running; a candidate that has converged drops out of later passes. The number of
+    passes over the source is at most the largest number any single candidate's own fit
+    needs, plus one shared pass to score the final models, instead of their sum.
+
+    A candidate whose fit fails (e.g. a singular covariance at a large ``k``, or more
+    components than rows) is kept in ``table_`` with its ``error``, and never chosen.
+
+    Parameters
+    ----------
+    n_components : int or iterable of int, default=range(1, 10)
+        The numbers of components to try.
+    covariance_types : str or sequence of str, default=("full", "tied", "diag", "spherical")
+        The covariance types to try.
+    criterion : {"bic", "icl", "aic"}, default="bic"
+        What chooses the best model (lower is better, scikit-learn's sign convention).
+        ``bic = -2 L + p log n`` and ``aic = -2 L + 2 p``, with ``L`` the log-likelihood of
+        the data under the final parameters and ``p`` the number of free parameters;
+        ``icl = bic - 2 sum_i w_i log r_i,c(i)``, ``r_i,c(i)`` the responsibility of row ``i``'s
+        most likely component (BIC penalised by the classification entropy). With
+        ``sample_weight``, ``L`` is the weighted log-likelihood and ``n = sum w``.
+    n_init : int, default=1
+        Initialisations per candidate; each keeps its best lower bound.
+    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
+    tol : float, default=1e-3
+    reg_covar : float, default=1e-6
+    max_iter : int, default=100
+        As in :class:`~fastem.GaussianMixture`, for every candidate.
+    random_state : int, RandomState, Generator or None, default=None
+        Seed of every candidate. An int is used as is; a Generator or RandomState gives
+        one int (drawn once); ``None`` draws a fresh one. The int used is ``random_state_``.
+    chunk_size : int or None, default=None
+        Rows per kernel call (as in ``GaussianMixture``).
+    n_threads : int or None, default=None
+        Numba threads; ``None`` keeps Numba's current setting.
+    backend : {"auto", "numba", "dask"}, default="auto"
+        Dask input (``"auto"``) or ``"dask"`` fits the candidates one after another with
+        ``GaussianMixture(backend=...)`` (no shared passes yet); everything else runs in
+        lockstep in process.
+    progress : bool, default=False
+        Print one line per shared pass (how many candidates are still running) to stderr.
+    checkpoint : None, default=None
+        Not supported yet by the sweep (a value raises ``ValueError``); checkpoint single
+        fits with ``GaussianMixture(checkpoint=...)``.
+
+    Attributes
+    ----------
+    best_estimator_ : GaussianMixture
+        The chosen candidate, fitted.
+    best_params_ : dict
+        ``{"n_components": k, "covariance_type": c}`` of the chosen candidate.
+    best_index_ : int
+        Its row in ``table_``.
+    table_ : SelectionTable
+        One row per candidate (``n_components``, ``covariance_type``, ``bic``, ``icl``,
+        ``aic``, ``lower_bound``, ``n_iter``, ``converged``, ``n_parameters``, ``seconds``,
+        ``error``); ``table_.to_frame()`` is a pandas DataFrame; ``print(table_)`` shows it.
+        ``seconds`` is the compute time spent on that candidate (its kernels and M-steps;
+        the shared reading of the data is not attributed to anyone).
+    estimators_ : dict
+        ``{(k, covariance_type): GaussianMixture}`` for every candidate that succeeded.
+    random_state_ : int
+        The seed every candidate used.
+    n_passes_ : int
+        Passes made over the data.
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastem import GaussianMixtureSelection
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(0, 1, (200, 2)), rng.normal(6, 1, (200, 2))])
+    >>> sel = GaussianMixtureSelection(range(1, 4), covariance_types=["full", "diag"],
+    ...                                random_state=0).fit(X)
+    >>> sel.best_params_["n_components"]
+    2
+    """
+
+    def __init__(self, n_components: Union[int, Iterable[int]] = range(1, 10), *,
+                 covariance_types: Union[str, Iterable[str]] = ("full", "tied", "diag",
+                                                                "spherical"),
+                 criterion: str = "bic", n_init: int = 1, init_params: str = "kmeans",
+                 tol: float = 1e-3, reg_covar: float = 1e-6, max_iter: int = 100,
+                 random_state: Any = None, chunk_size: Optional[int] = None,
+                 n_threads: Optional[int] = None, backend: str = "auto",
+                 progress: bool = False,
+                 checkpoint: Optional[Union[str, os.PathLike]] = None) -> None:
+        self.n_components = n_components
+        self.covariance_types = covariance_types
+        self.criterion = criterion
+        self.n_init = n_init
+        self.init_params = init_params
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.chunk_size = chunk_size
+        self.n_threads = n_threads
+        self.backend = backend
+        self.progress = progress
+        self.checkpoint = checkpoint
+
+    # ------------------------------------------------------------------ fitting
+    def _model(self, k: int, cov: str) -> GaussianMixture:
+        return GaussianMixture(
+            n_components=k, covariance_type=cov, tol=self.tol, reg_covar=self.reg_covar,
+            max_iter=self.max_iter, n_init=self.n_init, init_params=self.init_params,
+            random_state=self.random_state_, chunk_size=self.chunk_size,
+            n_threads=self.n_threads, backend=self.backend)
+
+    def fit(self, X: ArrayLike, y: Any = None,
+            sample_weight: Optional[ArrayLike] = None) -> "GaussianMixtureSelection":
+        """Fit every candidate (sharing the passes over ``X``) and choose the best.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or out-of-core data
+            Anything :meth:`fastem.GaussianMixture.fit` accepts.
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights; the criteria then use the weighted log-likelihood and
+            ``n = sum(sample_weight)``.
+
+        Returns
+        -------
+        self : GaussianMixtureSelection
+
+        Raises
+        ------
+        FitError
+            If every candidate failed (the message lists their errors).
+        """
+        owner = type(self).__name__
+        validate_params(owner, self.get_params(), _CONSTRAINTS)
+        ks = _validate_ks(self.n_components)
+        types = _validate_types(self.covariance_types)
+        if self.checkpoint is not None:
+            raise ValueError(f"checkpoint={self.checkpoint!r}: {owner} cannot checkpoint a "
+                             "sweep yet; leave checkpoint=None, or checkpoint single fits "
+                             "with GaussianMixture(checkpoint=...).")
+        names = feature_names_of(X)
+        source = as_source(X, sample_weight, chunk_size=self.chunk_size, owner=owner)
+        if getattr(source, "reiterable", True) is False:
+            raise ValueError(f"fit needs several passes over the data, but {source!r} is a "
+                             f"one-shot iterator. {ONE_SHOT_REMEDY}")
+        d = source.n_features
+        if names is not None and len(names) != d:
+            names = None
+        self.random_state_ = _choose_seed(self.random_state)
+        cells = [(k, c) for k in ks for c in types]
+        backend = choose_backend(self.backend, source)
+        with numba_threads(self.n_threads):
+            if backend.__name__.endswith(".dask"):
+                rows, models = self._fit_one_by_one(X, sample_weight, cells)
+            else:
+                rows, models = self._fit_lockstep(source, cells, d, names)
+        self._choose(rows, models, cells)
+        self.n_features_in_ = d
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        return self
+
+    def _fit_lockstep(self, source, cells: list, d: int, names) -> tuple[list, dict]:
+        cache = SeedCache()
+        gens = [gaussian_candidate(source, get_family(c), k, init_params=self.init_params,
+                                   rng=np.random.default_rng(self.random_state_),
+                                   reg_covar=self.reg_covar, n_init=self.n_init,
+                                   max_iter=self.max_iter, tol=self.tol, cache=cache)
+                for k, c in cells]
+        on_pass = None
+        if self.progress:
+            def on_pass(n: int, running: int) -> None:
+                print(f"pass {n}: {running} of {len(cells)} candidates still running",
+                      file=sys.stderr, flush=True)
+        run = run_lockstep(source, gens, on_pass=on_pass)
+        self.n_passes_ = run.passes
+        rows, models = [], {}
+        for (k, c), out in zip(cells, run.outcomes):
+            family = get_family(c)
+            p = family.n_parameters(k, d)
+            row = {"n_components": k, "covariance_type": c, "n_parameters": p,
+                   "seconds": out.seconds}
+            if out.error is not None:
+                row.update(_failed(out.error))
+            else:
+                result, score, rng = out.value
+                gm = self._model(k, c)
+                gm._store_fit(result.params, c, d, converged=result.converged,
+                              n_iter=result.n_iter, lower_bound=result.lower_bound,
+                              lower_bounds=result.lower_bounds, rng=rng,
+                              feature_names=names)
+                gm._online_state = None
+                models[(k, c)] = gm
+                row.update(_criteria(score["loglik"], score["weight_sum"], score["log_rmax"],
+                                     p))
+                row.update(lower_bound=float(result.lower_bound), n_iter=int(result.n_iter),
+                           converged=bool(result.converged))
+            rows.append(row)
+        return rows, models
+
+    def _fit_one_by_one(self, X, sample_weight, cells: list) -> tuple[list, dict]:
+        """Dask: each candidate is its own ``GaussianMixture`` fit on the cluster."""
+        rows, models = [], {}
+        passes = 0
+        for k, c in cells:
+            t0 = time.perf_counter()
+            gm = self._model(k, c)
+            p = get_family(c).n_parameters(k, gm_features(X))
+            row = {"n_components": k, "covariance_type": c, "n_parameters": p}
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", exceptions.ConvergenceWarning)
+                    gm.fit(X, sample_weight=sample_weight)
+                ll, n, log_rmax = _dask_scores(gm, X, sample_weight)
+            except (ValueError, ArithmeticError) as exc:
+                row.update(_failed(exc))
+            else:
+                models[(k, c)] = gm
+                row.update(_criteria(ll, n, log_rmax, p))
+                row.update(lower_bound=gm.lower_bound_, n_iter=gm.n_iter_,
+                           converged=gm.converged_)
+                passes += gm.n_iter_ + 1
+            row["seconds"] = time.perf_counter() - t0
+            rows.append(row)
+        self.n_passes_ = passes
+        return rows, models
+
+    def _choose(self, rows: list, models: dict, cells: list) -> None:
+        crit = self.criterion
+        ok = [i for i, r in enumerate(rows) if r.get("error") is None]
+        if not ok:
+            lines = "; ".join(f"k={r['n_components']} {r['covariance_type']}: {r['error']}"
+                              for r in rows)
+            raise exceptions.FitError(f"Every candidate of the sweep failed: {lines}")
+        best = min(ok, key=lambda i: (rows[i][crit], i))
+        self.table_ = SelectionTable(rows, best)
+        self.best_index_ = best
+        k, c = cells[best]
+        self.best_params_ = {"n_components": k, "covariance_type": c}
+        self.best_estimator_ = models[(k, c)]
+        self.estimators_ = models
+        if not self.best_estimator_.converged_ and self.max_iter > 0:
+            warnings.warn(
+                f"The chosen model (n_components={k}, covariance_type={c!r}) did not "
+                f"converge after {self.best_estimator_.n_iter_} iterations; increase "
+                "max_iter or tol.", exceptions.ConvergenceWarning, stacklevel=3)
+
+    # --------------------------------------------------------------- delegation
+    def _best(self) -> GaussianMixture:
+        if not hasattr(self, "best_estimator_"):
+            raise exceptions.NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments before using this estimator.")
+        return self.best_estimator_
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "best_estimator_")
+
+    def predict(self, X: ArrayLike, out: Any = None) -> np.ndarray:
+        """``best_estimator_.predict``: the most likely component of each row."""
+        return self._best().predict(X, out=out)
+
+    def predict_proba(self, X: ArrayLike, out: Any = None) -> np.ndarray:
+        """``best_estimator_.predict_proba``: component probabilities of each row."""
+        return self._best().predict_proba(X, out=out)
+
+    def score_samples(self, X: ArrayLike, out: Any = None) -> np.ndarray:
+        """``best_estimator_.score_samples``: log-likelihood of each row."""
+        return self._best().score_samples(X, out=out)
+
+    def score(self, X: ArrayLike, y: Any = None) -> float:
+        """``best_estimator_.score``: mean per-row log-likelihood."""
+        return self._best().score(X)
+
+    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """``best_estimator_.sample``: draws from the chosen model."""
+        return self._best().sample(n_samples)
+
+    def to_frame(self):
+        """``table_.to_frame()``: the sweep as a pandas DataFrame."""
+        self._best()
+        return self.table_.to_frame()
+
+
+def gm_features(X: Any) -> int:
+    return int(np.shape(X)[1])
+
+
+def _criteria(loglik: float, n: float, log_rmax: float, p: int) -> dict:
+    bic = -2.0 * loglik + p * math.log(n)
+    return {"bic": float(bic), "icl": float(bic - 2.0 * log_rmax),
+            "aic": float(-2.0 * loglik + 2.0 * p)}
+
+
+def _failed(exc: BaseException) -> dict:
+    nan = float("nan")
+    return {"bic": nan, "icl": nan, "aic": nan, "lower_bound": nan, "n_iter": None,
+            "converged": False, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def _dask_scores(gm: GaussianMixture, X: Any, sample_weight: Any) -> tuple:
+    """Weighted log-likelihood, weight sum and ``sum w log max r`` of Dask input."""
+    import dask.array as da
+    lp = gm.score_samples(X)
+    lr = da.log(gm.predict_proba(X).max(axis=1))
+    if sample_weight is None:
+        w_sum = float(lp.shape[0]) if not math.isnan(lp.shape[0]) else float(
+            da.ones_like(lp).sum().compute())
+        return float(lp.sum().compute()), w_sum, float(lr.sum().compute())
+    w = da.asarray(sample_weight)
+    return (float((w * lp).sum().compute()), float(w.sum().compute()),
+            float((w * lr).sum().compute()))
+
+
+__all__ = ["GaussianMixtureSelection", "CRITERIA"]
