@@ -120,10 +120,11 @@ class ReservoirSample(PassRequest):
     def finish(self):
         if self.rows is None:
             raise ValueError("The data source yielded no rows; cannot initialise.")
+        self.final_state = self.rng.bit_generator.state   # before its owner moves on
         return self.rows, self.wts
 
     def adopt(self, representative: "ReservoirSample", result):
-        self.rng.bit_generator.state = representative.rng.bit_generator.state
+        self.rng.bit_generator.state = representative.final_state
         return result
 
 
