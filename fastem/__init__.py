@@ -1,13 +1,13 @@
 """fastem: fast, memory-bounded Expectation-Maximization for Gaussian mixtures."""
 from ._config import set_options
 from .estimators import GaussianMixture
-from .estimators.selection import GaussianMixtureSelection
+from .estimators.selection import GaussianMixtureSelection, MixtureSelection
 from .exceptions import FitError, ModelFileError
 from .io import load
 
 __version__ = "0.1.0"
 
-__all__ = ["GaussianMixture", "GaussianMixtureSelection", "set_options", "ConvergenceWarning", "FitError",
+__all__ = ["GaussianMixture", "GaussianMixtureSelection", "MixtureSelection", "set_options", "ConvergenceWarning", "FitError",
            "ModelFileError", "NotFittedError", "load", "__version__"]
 
 

@@ -273,3 +273,37 @@ def test_real_sized_sweep_equals_cells_and_shares_passes(tmp_path):
     stream = _Counting(X, 50_000)
     sel = GaussianMixtureSelection(range(1, 6), random_state=0).fit(stream)
     _check_cells(sel, X, _Counting(X, 50_000))
+
+
+def test_mixture_selection_bernoulli_cells_equal_single_fits():
+    from fastem.estimators.bernoulli import BernoulliMixture
+    from fastem import MixtureSelection
+    rng = np.random.default_rng(0)
+    protos = np.array([[0.9, 0.9, 0.1, 0.1, 0.5, 0.2], [0.1, 0.2, 0.9, 0.8, 0.5, 0.7]])
+    X = (rng.random((600, 6)) < protos[rng.integers(0, 2, 600)]).astype(np.float64)
+    base = BernoulliMixture(n_init=2, random_state=4, chunk_size=256)
+    sel = MixtureSelection(base, [1, 2, 3, 700], criterion="icl").fit(X)
+    assert sel.table_["covariance_type"][0] == "bernoulli"
+    assert sel.table_[3]["error"].startswith("ValueError: Expected n_samples")
+    for k, gm in sel.estimators_.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = BernoulliMixture(k, n_init=2, random_state=4, chunk_size=256).fit(X)
+        np.testing.assert_allclose(gm.means_, ref.means_, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(gm.weights_, ref.weights_, rtol=1e-12, atol=1e-12)
+        assert gm.n_iter_ == ref.n_iter_
+        row = sel.table_[[1, 2, 3].index(k)]
+        assert _close(row["bic"], ref.bic(X), 1e-10)
+        icl = ref.bic(X) - 2 * np.log(ref.predict_proba(X).max(axis=1)).sum()
+        assert _close(row["icl"], icl, 1e-10)
+    assert sel.best_params_["n_components"] == 2
+
+
+def test_mixture_selection_of_a_gaussian_is_the_gaussian_sweep(X):
+    from fastem import MixtureSelection
+    a = MixtureSelection(GaussianMixture(covariance_type="diag", random_state=3),
+                         range(1, 4)).fit(X)
+    b = GaussianMixtureSelection(range(1, 4), covariance_types="diag", random_state=3).fit(X)
+    np.testing.assert_array_equal(a.table_["bic"], b.table_["bic"])
+    assert a.best_params_ == {"n_components": b.best_params_["n_components"]}
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))

@@ -47,7 +47,7 @@ _CONSTRAINTS = {
 }
 
 
-def _validate_ks(value: Any) -> list:
+def _validate_ks(value: Any, owner: str = "GaussianMixtureSelection") -> list:
     items = [value] if isinstance(value, numbers.Integral) else value
     try:
         ks = list(items)
@@ -55,7 +55,7 @@ def _validate_ks(value: Any) -> list:
         ks = None
     if (not ks or any(isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral)
                       or k < 1 for k in ks)):
-        raise ValueError("The 'n_components' parameter of GaussianMixtureSelection must be "
+        raise ValueError(f"The 'n_components' parameter of {owner} must be "
                          "an int >= 1 or a non-empty iterable of them (e.g. range(1, 10)). "
                          f"Got {value!r} instead.")
     return list(dict.fromkeys(int(k) for k in ks))
@@ -411,4 +411,215 @@ def _dask_scores(gm: GaussianMixture, X: Any, sample_weight: Any) -> tuple:
             float((w * lr).sum().compute()))
 
 
-__all__ = ["GaussianMixtureSelection", "CRITERIA"]
+
+
+class MixtureSelection(BaseEstimatorMixin):
+    """Choose ``n_components`` of any fastem mixture estimator by BIC, ICL or AIC.
+
+    Each candidate is ``estimator`` with ``n_components=k`` and ``random_state=
+    random_state_`` and is exactly what that estimator's own ``fit`` gives. The candidates
+    run in lockstep through the component-family protocol (one shared pass per EM
+    iteration, a converged candidate drops out, one final scoring pass) for
+    :class:`~fastem.GaussianMixture` (via :class:`GaussianMixtureSelection` with the
+    estimator's covariance type) and for the Bernoulli mixture; any other estimator with
+    ``fit``, ``score_samples``, ``predict_proba`` and ``_n_parameters`` is fitted candidate
+    by candidate.
+
+    Parameters
+    ----------
+    estimator : mixture estimator, default=None
+        The model to vary (its other parameters are kept); ``None`` means
+        ``GaussianMixture()``.
+    n_components : int or iterable of int, default=range(1, 10)
+    criterion : {"bic", "icl", "aic"}, default="bic"
+        Lower is better; see :class:`GaussianMixtureSelection` for the definitions.
+    n_threads : int or None, default=None
+        Numba threads for the sweep; ``None`` keeps Numba's current setting.
+
+    Attributes
+    ----------
+    best_estimator_, best_params_, best_index_, table_, estimators_, random_state_,
+    n_passes_, n_features_in_
+        As in :class:`GaussianMixtureSelection`; ``best_params_`` has ``n_components`` only
+        and ``estimators_`` is keyed by ``n_components``. The table's ``covariance_type``
+        column names the family (e.g. ``"bernoulli"``).
+    """
+
+    def __init__(self, estimator: Any = None,
+                 n_components: Union[int, Iterable[int]] = range(1, 10), *,
+                 criterion: str = "bic", n_threads: Optional[int] = None) -> None:
+        self.estimator = estimator
+        self.n_components = n_components
+        self.criterion = criterion
+        self.n_threads = n_threads
+
+    def fit(self, X: ArrayLike, y: Any = None,
+            sample_weight: Optional[ArrayLike] = None) -> "MixtureSelection":
+        """Fit every candidate and choose the best (see the class docstring).
+
+        Returns
+        -------
+        self : MixtureSelection
+        """
+        owner = type(self).__name__
+        validate_params(owner, {"criterion": self.criterion, "n_threads": self.n_threads},
+                        {"criterion": _CONSTRAINTS["criterion"],
+                         "n_threads": _CONSTRAINTS["n_threads"]})
+        ks = _validate_ks(self.n_components, owner)
+        base = GaussianMixture() if self.estimator is None else self.estimator
+        if not hasattr(base, "get_params") or not hasattr(base, "fit"):
+            raise TypeError(f"estimator must be a fastem mixture estimator; got "
+                            f"{type(base).__name__}.")
+        seed = _choose_seed(base.get_params().get("random_state"))
+        if isinstance(base, GaussianMixture):
+            self._fit_gaussian(base, ks, seed, X, sample_weight)
+            return self
+        from .bernoulli import BernoulliMixture
+        with numba_threads(self.n_threads):
+            if isinstance(base, BernoulliMixture):
+                rows, models, passes, d = _bernoulli_sweep(base, ks, seed, X, sample_weight)
+            else:
+                rows, models, passes, d = _one_by_one(base, ks, seed, X, sample_weight)
+        self.random_state_, self.n_passes_, self.n_features_in_ = seed, passes, d
+        ok = [i for i, r in enumerate(rows) if r.get("error") is None]
+        if not ok:
+            lines = "; ".join(f"k={r['n_components']}: {r['error']}" for r in rows)
+            raise exceptions.FitError(f"Every candidate of the sweep failed: {lines}")
+        best = min(ok, key=lambda i: (rows[i][self.criterion], i))
+        self.table_ = SelectionTable(rows, best)
+        self.best_index_ = best
+        self.best_params_ = {"n_components": rows[best]["n_components"]}
+        self.estimators_ = models
+        self.best_estimator_ = models[rows[best]["n_components"]]
+        return self
+
+    def _fit_gaussian(self, base: GaussianMixture, ks: list, seed: int, X, w) -> None:
+        if any(getattr(base, a) is not None for a in
+               ("weights_init", "means_init", "precisions_init")):
+            raise ValueError("MixtureSelection varies n_components, so the estimator cannot "
+                             "have weights_init, means_init or precisions_init.")
+        sel = GaussianMixtureSelection(
+            ks, covariance_types=[base.covariance_type], criterion=self.criterion,
+            n_init=base.n_init, init_params=base.init_params, tol=base.tol,
+            reg_covar=base.reg_covar, max_iter=base.max_iter, random_state=seed,
+            chunk_size=base.chunk_size,
+            n_threads=self.n_threads if self.n_threads is not None else base.n_threads,
+            backend=base.backend).fit(X, sample_weight=w)
+        for name in ("table_", "best_index_", "best_estimator_", "random_state_",
+                     "n_passes_", "n_features_in_"):
+            setattr(self, name, getattr(sel, name))
+        self.best_params_ = {"n_components": sel.best_params_["n_components"]}
+        self.estimators_ = {k: m for (k, _), m in sel.estimators_.items()}
+
+    # delegation, as in GaussianMixtureSelection
+    _best = GaussianMixtureSelection._best
+    __sklearn_is_fitted__ = GaussianMixtureSelection.__sklearn_is_fitted__
+
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """``best_estimator_.predict``."""
+        return self._best().predict(X)
+
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
+        """``best_estimator_.predict_proba``."""
+        return self._best().predict_proba(X)
+
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
+        """``best_estimator_.score_samples``."""
+        return self._best().score_samples(X)
+
+    def score(self, X: ArrayLike, y: Any = None) -> float:
+        """``best_estimator_.score``."""
+        return self._best().score(X)
+
+    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """``best_estimator_.sample``."""
+        return self._best().sample(n_samples)
+
+    def to_frame(self):
+        """``table_.to_frame()``."""
+        self._best()
+        return self.table_.to_frame()
+
+
+def _clone(base: Any, k: int, seed: int) -> Any:
+    return type(base)(**{**base.get_params(), "n_components": k, "random_state": seed})
+
+
+def _bernoulli_sweep(base, ks: list, seed: int, X, sample_weight):
+    """Bernoulli candidates in lockstep (their initialisation reads no data)."""
+    from .._validation import validate_sample_weight
+    from ..data.sources import ArraySource
+    from ..families.bernoulli import BernoulliFamily
+    from ..selection.candidate import protocol_candidate
+    clones = [_clone(base, k, seed) for k in ks]
+    for c in clones:
+        validate_params(type(c).__name__, c.get_params(), c._constraints)
+    Xv = clones[0]._validate_data(X)
+    w = validate_sample_weight(sample_weight, Xv.shape[0])
+    source = ArraySource(Xv, w, base.chunk_size)
+    family = BernoulliFamily()
+    rngs = [np.random.default_rng(seed) for _ in ks]
+
+    def gen(c, rng):
+        if Xv.shape[0] < c.n_components:
+            raise ValueError(f"Expected n_samples >= n_components but got n_components = "
+                             f"{c.n_components}, n_samples = {Xv.shape[0]}")
+        return (yield from protocol_candidate(
+            source, family, c.n_components,
+            initializer=lambda i: c._initial(Xv, w, family, rng), reg=c.alpha,
+            n_init=c.n_init, max_iter=c.max_iter, tol=c.tol))
+
+    run = run_lockstep(source, [gen(c, r) for c, r in zip(clones, rngs)])
+    rows, models = [], {}
+    d = Xv.shape[1]
+    for c, rng, out in zip(clones, rngs, run.outcomes):
+        k = c.n_components
+        p = family.n_parameters(k, d)
+        row = {"n_components": k, "covariance_type": family.name, "n_parameters": p,
+               "seconds": out.seconds}
+        if out.error is not None:
+            row.update(_failed(out.error))
+        else:
+            result, score = out.value
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", exceptions.ConvergenceWarning)
+                c._set_result(result, d, rng)
+            models[k] = c
+            row.update(_criteria(score["loglik"], score["weight_sum"], score["log_rmax"], p))
+            row.update(lower_bound=float(result.lower_bound), n_iter=int(result.n_iter),
+                       converged=bool(result.converged))
+        rows.append(row)
+    return rows, models, run.passes, d
+
+
+def _one_by_one(base, ks: list, seed: int, X, sample_weight):
+    """Any other estimator: fit each candidate on its own, score it in memory."""
+    Xv = np.asarray(X, dtype=np.float64)
+    w = np.ones(Xv.shape[0]) if sample_weight is None else np.asarray(sample_weight, float)
+    rows, models, passes = [], {}, 0
+    for k in ks:
+        t0 = time.perf_counter()
+        c = _clone(base, k, seed)
+        row = {"n_components": k, "covariance_type": getattr(c, "covariance_type",
+                                                             type(c).__name__)}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", exceptions.ConvergenceWarning)
+                c.fit(Xv, sample_weight=sample_weight)
+            p = int(c._n_parameters())
+            ll = float(w @ c.score_samples(Xv))
+            lr = float(w @ np.log(np.asarray(c.predict_proba(Xv)).max(axis=1)))
+        except (ValueError, ArithmeticError) as exc:
+            row.update(_failed(exc), n_parameters=None)
+        else:
+            models[k] = c
+            row.update(_criteria(ll, float(w.sum()), lr, p), n_parameters=p,
+                       lower_bound=float(c.lower_bound_), n_iter=int(c.n_iter_),
+                       converged=bool(c.converged_))
+            passes += int(c.n_iter_) + 1
+        row["seconds"] = time.perf_counter() - t0
+        rows.append(row)
+    return rows, models, passes, Xv.shape[1]
+
+
+__all__ = ["GaussianMixtureSelection", "MixtureSelection", "CRITERIA"]

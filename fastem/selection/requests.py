@@ -133,8 +133,10 @@ class ScorePass(PassRequest):
     ``sum w log max_k r_k(x)`` (for ICL), from per-row outputs in blocks of at most
     :data:`SCORE_BLOCK_VALUES` responsibilities."""
 
-    def __init__(self, family: ComponentFamily, kargs) -> None:
+    def __init__(self, family: ComponentFamily, kargs, n_components: Optional[int] = None
+                 ) -> None:
         self.family, self.kargs = family, kargs
+        self.k = kargs.means.shape[0] if n_components is None else int(n_components)
         self.loglik = 0.0
         self.weight_sum = 0.0
         self.log_rmax = 0.0
@@ -142,8 +144,7 @@ class ScorePass(PassRequest):
 
     def feed(self, chunk: Chunk) -> None:
         n = chunk.X.shape[0]
-        k = self.kargs.means.shape[0]
-        step = max(1, SCORE_BLOCK_VALUES // max(k, 1))
+        step = max(1, SCORE_BLOCK_VALUES // max(self.k, 1))
         for a in range(0, n, step):
             X = chunk.X[a:a + step]
             lpn, _, resp = self.family.e_step_outputs(X, self.kargs, resp=True)
