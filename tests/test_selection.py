@@ -54,6 +54,17 @@ def _check_cells(sel, X, data, sample_weight=None, **kw):
         np.testing.assert_array_equal(gm.sample(3)[0], ref.sample(3)[0])
 
 
+@pytest.fixture(autouse=True)
+def _one_thread(request):
+    """Tiny data: one Numba thread is faster than waking two (the thread test sets its own
+    counts through n_threads)."""
+    import numba
+    old = numba.get_num_threads()
+    numba.set_num_threads(1)
+    yield
+    numba.set_num_threads(old)
+
+
 @pytest.fixture(scope="module")
 def X():
     return make_blobs(n=900, d=3, k=2, seed=3)[0]
@@ -84,7 +95,7 @@ def test_each_cell_equals_individual_fit_from_npy_in_chunks(X, tmp_path):
 def test_weighted_and_other_inits_equal_individual_fits(X):
     w = np.random.default_rng(0).uniform(0.0, 3.0, X.shape[0])
     for init in ("k-means++", "random", "random_from_data"):
-        sel = GaussianMixtureSelection([2, 3], covariance_types=("tied", "spherical"),
+        sel = GaussianMixtureSelection([3], covariance_types=("tied", "spherical"),
                                        init_params=init, n_init=2, random_state=5,
                                        max_iter=8).fit(X, sample_weight=w)
         _check_cells(sel, X, X, sample_weight=w, init_params=init, n_init=2, max_iter=8)
@@ -307,3 +318,25 @@ def test_mixture_selection_of_a_gaussian_is_the_gaussian_sweep(X):
     np.testing.assert_array_equal(a.table_["bic"], b.table_["bic"])
     assert a.best_params_ == {"n_components": b.best_params_["n_components"]}
     np.testing.assert_array_equal(a.predict(X), b.predict(X))
+
+
+def test_progress_prints_one_line_per_pass(X, capsys):
+    sel = GaussianMixtureSelection([1, 2], covariance_types="diag", random_state=0,
+                                   progress=True).fit(X)
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == sel.n_passes_ and err[0].startswith("pass 1: ")
+    assert err[-1] == f"pass {sel.n_passes_}: 0 of 2 candidates still running"
+
+
+@pytest.mark.slow
+def test_dask_input_fits_candidates_one_by_one_with_the_same_criteria(X):
+    import dask
+    import dask.array as da
+    Xd = da.from_array(X, chunks=300)
+    with dask.config.set(scheduler="synchronous"):
+        sel = GaussianMixtureSelection([1, 2], covariance_types=("full", "diag"),
+                                       random_state=0).fit(Xd)
+        for (k, cov), gm in sel.estimators_.items():
+            ref = _fit_single(Xd, k, cov, random_state=0)
+            np.testing.assert_allclose(gm.means_, ref.means_, rtol=1e-12)
+            assert _close(_row(sel, k, cov)["bic"], ref.bic(Xd), 1e-10)

@@ -304,7 +304,7 @@ class GaussianMixtureSelection(BaseEstimatorMixin):
         for k, c in cells:
             t0 = time.perf_counter()
             gm = self._model(k, c)
-            p = get_family(c).n_parameters(k, gm_features(X))
+            p = get_family(c).n_parameters(k, int(np.shape(X)[1]))
             row = {"n_components": k, "covariance_type": c, "n_parameters": p}
             try:
                 with warnings.catch_warnings():
@@ -379,10 +379,6 @@ class GaussianMixtureSelection(BaseEstimatorMixin):
         """``table_.to_frame()``: the sweep as a pandas DataFrame."""
         self._best()
         return self.table_.to_frame()
-
-
-def gm_features(X: Any) -> int:
-    return int(np.shape(X)[1])
 
 
 def _criteria(loglik: float, n: float, log_rmax: float, p: int) -> dict:

@@ -13,6 +13,7 @@ parameters and returns ``(EMResult, score, rng)``.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -28,13 +29,31 @@ from .requests import (EMPass, KMeansPass, RandomRespPass, ReservoirSample, Scor
                        rng_key)
 
 
+class _Recent(OrderedDict):
+    """A dict that keeps only its ``size`` most recently stored entries."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def __setitem__(self, key, value) -> None:
+        super().__setitem__(key, value)
+        while len(self) > self.size:
+            self.popitem(last=False)
+
+
 @dataclass
 class SeedCache:
     """Results that depend only on (sample size or k, generator state): computed once for
-    all candidates whose generators are in the same state (e.g. one integer seed)."""
+    the candidates whose generators are in the same state (one integer seed gives every
+    candidate the same first sample, and the covariance types of one k the same seeds).
 
-    samples: dict = field(default_factory=dict)
-    seeds: dict = field(default_factory=dict)
+    Only the few most recent entries are kept, so samples do not pile up in memory: the
+    candidates that can share an entry ask for it one after another.
+    """
+
+    samples: dict = field(default_factory=lambda: _Recent(2))
+    seeds: dict = field(default_factory=lambda: _Recent(4))
 
 
 def _restore(rng: np.random.Generator, state: dict) -> None:
@@ -56,7 +75,8 @@ def _sample(source: ChunkSource, m: int, rng: np.random.Generator, cache: SeedCa
 def _seed_centers(Xs, ws, k: int, method: str, rng, cache: SeedCache) -> np.ndarray:
     """The centres seeded on the sample (k-means++ and Lloyd on the sample, or random rows),
     exactly as :func:`fastem.init._initial_stats` draws them."""
-    key = (id(Xs), k, method, rng_key(rng))
+    # The generator's state fixes the sample too: every candidate draws one key per row.
+    key = (Xs.shape, k, method, rng_key(rng))
     hit = cache.seeds.get(key)
     if hit is not None:
         _restore(rng, hit[1])
@@ -67,7 +87,7 @@ def _seed_centers(Xs, ws, k: int, method: str, rng, cache: SeedCache) -> np.ndar
         centers = _kmeanspp(Xs, ws, k, rng)
         if method == "kmeans":
             centers = _lloyd_on_sample(Xs, ws, centers)
-    cache.seeds[key] = (centers, rng.bit_generator.state, Xs)   # Xs kept: id stays unique
+    cache.seeds[key] = (centers, rng.bit_generator.state)
     return centers
 
 
