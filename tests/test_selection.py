@@ -328,15 +328,37 @@ def test_progress_prints_one_line_per_pass(X, capsys):
     assert err[-1] == f"pass {sel.n_passes_}: 0 of 2 candidates still running"
 
 
+class _CountingArray:
+    """An array-like whose block reads Dask counts (``__getitem__`` calls)."""
+
+    def __init__(self, X):
+        self.X, self.shape, self.dtype, self.ndim, self.reads = X, X.shape, X.dtype, 2, 0
+
+    def __getitem__(self, idx):
+        self.reads += 1
+        return self.X[idx]
+
+
 @pytest.mark.slow
-def test_dask_input_fits_candidates_one_by_one_with_the_same_criteria(X):
+@pytest.mark.parametrize("init", ["kmeans", "random"])
+def test_dask_sweep_is_one_graph_per_pass_and_equals_dask_fits(X, init):
     import dask
     import dask.array as da
-    Xd = da.from_array(X, chunks=300)
+    counted = _CountingArray(X)
     with dask.config.set(scheduler="synchronous"):
-        sel = GaussianMixtureSelection([1, 2], covariance_types=("full", "diag"),
-                                       random_state=0).fit(Xd)
+        sel = GaussianMixtureSelection([1, 2, 3], covariance_types=("full", "diag"),
+                                       random_state=0, init_params=init).fit(
+                                           da.from_array(counted, chunks=(300, 3),
+                                                         asarray=True))
+        single = []
         for (k, cov), gm in sel.estimators_.items():
-            ref = _fit_single(Xd, k, cov, random_state=0)
-            np.testing.assert_allclose(gm.means_, ref.means_, rtol=1e-12)
-            assert _close(_row(sel, k, cov)["bic"], ref.bic(Xd), 1e-10)
+            c = _CountingArray(X)
+            ref = _fit_single(da.from_array(c, chunks=(300, 3), asarray=True), k, cov,
+                              random_state=0, init_params=init)
+            single.append(c.reads)
+            for name in FITTED:
+                np.testing.assert_array_equal(getattr(gm, name), getattr(ref, name))
+            bic = ref.bic(da.from_array(X, chunks=300))
+            assert _close(_row(sel, k, cov)["bic"], bic, 1e-10)
+    # 3 blocks per pass: the sweep reads at most one pass more than the longest fit.
+    assert counted.reads <= max(single) + 3

@@ -130,9 +130,8 @@ class GaussianMixtureSelection(BaseEstimatorMixin):
     n_threads : int or None, default=None
         Numba threads; ``None`` keeps Numba's current setting.
     backend : {"auto", "numba", "dask"}, default="auto"
-        Dask input (``"auto"``) or ``"dask"`` fits the candidates one after another with
-        ``GaussianMixture(backend=...)`` (no shared passes yet); everything else runs in
-        lockstep in process.
+        As in ``GaussianMixture``. On Dask, every shared pass is one graph holding every
+        running candidate's tasks, computed at once, so each block is read once per pass.
     progress : bool, default=False
         Print one line per shared pass (how many candidates are still running) to stderr.
     checkpoint : None, default=None
@@ -247,10 +246,11 @@ class GaussianMixtureSelection(BaseEstimatorMixin):
         cells = [(k, c) for k in ks for c in types]
         backend = choose_backend(self.backend, source)
         with numba_threads(self.n_threads):
+            executor = None
             if backend.__name__.endswith(".dask"):
-                rows, models = self._fit_one_by_one(X, sample_weight, cells)
-            else:
-                rows, models = self._fit_lockstep(source, cells, d, names)
+                from ..selection.dask_passes import dask_executor
+                executor = dask_executor(source)
+            rows, models = self._fit_lockstep(source, cells, d, names, executor)
         self._choose(rows, models, cells)
         self.n_features_in_ = d
         if names is not None:
@@ -259,7 +259,8 @@ class GaussianMixtureSelection(BaseEstimatorMixin):
             del self.feature_names_in_
         return self
 
-    def _fit_lockstep(self, source, cells: list, d: int, names) -> tuple[list, dict]:
+    def _fit_lockstep(self, source, cells: list, d: int, names,
+                      executor=None) -> tuple[list, dict]:
         cache = SeedCache()
         gens = [gaussian_candidate(source, get_family(c), k, init_params=self.init_params,
                                    rng=np.random.default_rng(self.random_state_),
@@ -271,7 +272,7 @@ class GaussianMixtureSelection(BaseEstimatorMixin):
             def on_pass(n: int, running: int) -> None:
                 print(f"pass {n}: {running} of {len(cells)} candidates still running",
                       file=sys.stderr, flush=True)
-        run = run_lockstep(source, gens, on_pass=on_pass)
+        run = run_lockstep(source, gens, on_pass=on_pass, executor=executor)
         self.n_passes_ = run.passes
         rows, models = [], {}
         for (k, c), out in zip(cells, run.outcomes):
@@ -295,33 +296,6 @@ class GaussianMixtureSelection(BaseEstimatorMixin):
                 row.update(lower_bound=float(result.lower_bound), n_iter=int(result.n_iter),
                            converged=bool(result.converged))
             rows.append(row)
-        return rows, models
-
-    def _fit_one_by_one(self, X, sample_weight, cells: list) -> tuple[list, dict]:
-        """Dask: each candidate is its own ``GaussianMixture`` fit on the cluster."""
-        rows, models = [], {}
-        passes = 0
-        for k, c in cells:
-            t0 = time.perf_counter()
-            gm = self._model(k, c)
-            p = get_family(c).n_parameters(k, int(np.shape(X)[1]))
-            row = {"n_components": k, "covariance_type": c, "n_parameters": p}
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", exceptions.ConvergenceWarning)
-                    gm.fit(X, sample_weight=sample_weight)
-                ll, n, log_rmax = _dask_scores(gm, X, sample_weight)
-            except (ValueError, ArithmeticError) as exc:
-                row.update(_failed(exc))
-            else:
-                models[(k, c)] = gm
-                row.update(_criteria(ll, n, log_rmax, p))
-                row.update(lower_bound=gm.lower_bound_, n_iter=gm.n_iter_,
-                           converged=gm.converged_)
-                passes += gm.n_iter_ + 1
-            row["seconds"] = time.perf_counter() - t0
-            rows.append(row)
-        self.n_passes_ = passes
         return rows, models
 
     def _choose(self, rows: list, models: dict, cells: list) -> None:
@@ -391,22 +365,6 @@ def _failed(exc: BaseException) -> dict:
     nan = float("nan")
     return {"bic": nan, "icl": nan, "aic": nan, "lower_bound": nan, "n_iter": None,
             "converged": False, "error": f"{type(exc).__name__}: {exc}"}
-
-
-def _dask_scores(gm: GaussianMixture, X: Any, sample_weight: Any) -> tuple:
-    """Weighted log-likelihood, weight sum and ``sum w log max r`` of Dask input."""
-    import dask.array as da
-    lp = gm.score_samples(X)
-    lr = da.log(gm.predict_proba(X).max(axis=1))
-    if sample_weight is None:
-        w_sum = float(lp.shape[0]) if not math.isnan(lp.shape[0]) else float(
-            da.ones_like(lp).sum().compute())
-        return float(lp.sum().compute()), w_sum, float(lr.sum().compute())
-    w = da.asarray(sample_weight)
-    return (float((w * lp).sum().compute()), float(w.sum().compute()),
-            float((w * lr).sum().compute()))
-
-
 
 
 class MixtureSelection(BaseEstimatorMixin):

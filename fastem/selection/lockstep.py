@@ -67,7 +67,8 @@ class LockstepRun:
 
 
 def run_lockstep(source: ChunkSource, candidates: list,
-                 on_pass: Optional[Callable[[int, int], None]] = None) -> LockstepRun:
+                 on_pass: Optional[Callable[[int, int], None]] = None,
+                 executor: Optional[Callable[[list], list]] = None) -> LockstepRun:
     """Advance every candidate generator to its end, sharing each pass over ``source``.
 
     Parameters
@@ -79,6 +80,10 @@ def run_lockstep(source: ChunkSource, candidates: list,
         candidate only (``Outcome.error``); errors reading the source stop everything.
     on_pass : callable, optional
         ``on_pass(pass_number, n_running)`` after every pass.
+    executor : callable, optional
+        ``executor(requests) -> results`` runs one shared pass itself (the Dask form,
+        :func:`fastem.selection.dask_passes.dask_executor`) instead of feeding the chunks
+        of ``source.chunks()`` to each request.
     """
     outcomes = [Outcome() for _ in candidates]
     pending: dict[int, PassRequest] = {}
@@ -111,14 +116,22 @@ def run_lockstep(source: ChunkSource, candidates: list,
                 if req.key is not None:
                     reps[req.key] = i
         workers = [i for i in current if owner[i] == i]
-        for chunk in source.chunks():
+        if executor is not None:
+            t0 = time.perf_counter()
+            values = executor([current[i] for i in workers])
+            share = (time.perf_counter() - t0) / max(len(workers), 1)
+            results = dict(zip(workers, values))
             for i in workers:
-                t0 = time.perf_counter()
-                current[i].feed(chunk)
-                outcomes[i].seconds += time.perf_counter() - t0
+                outcomes[i].seconds += share
+        else:
+            for chunk in source.chunks():
+                for i in workers:
+                    t0 = time.perf_counter()
+                    current[i].feed(chunk)
+                    outcomes[i].seconds += time.perf_counter() - t0
+            results = {i: current[i].finish() for i in workers}
         run.passes += 1
         run.pass_sizes.append(len(current))
-        results = {i: current[i].finish() for i in workers}
         for i, req in current.items():
             outcomes[i].passes += 1
             rep = owner[i]
