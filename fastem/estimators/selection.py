@@ -197,11 +197,11 @@ class GaussianMixtureSelection(BaseEstimatorMixin):
         self.checkpoint = checkpoint
 
     # ------------------------------------------------------------------ fitting
-    def _model(self, k: int, cov: str) -> GaussianMixture:
+    def _model(self, k: int, cov: str, seed: int) -> GaussianMixture:
         return GaussianMixture(
             n_components=k, covariance_type=cov, tol=self.tol, reg_covar=self.reg_covar,
             max_iter=self.max_iter, n_init=self.n_init, init_params=self.init_params,
-            random_state=self.random_state_, chunk_size=self.chunk_size,
+            random_state=seed, chunk_size=self.chunk_size,
             n_threads=self.n_threads, backend=self.backend)
 
     def fit(self, X: ArrayLike, y: Any = None,
@@ -242,7 +242,7 @@ class GaussianMixtureSelection(BaseEstimatorMixin):
         d = source.n_features
         if names is not None and len(names) != d:
             names = None
-        self.random_state_ = _choose_seed(self.random_state)
+        seed = _choose_seed(self.random_state)
         cells = [(k, c) for k in ks for c in types]
         backend = choose_backend(self.backend, source)
         with numba_threads(self.n_threads):
@@ -250,20 +250,22 @@ class GaussianMixtureSelection(BaseEstimatorMixin):
             if backend.__name__.endswith(".dask"):
                 from ..selection.dask_passes import dask_executor
                 executor = dask_executor(source)
-            rows, models = self._fit_lockstep(source, cells, d, names, executor)
+            rows, models, passes = self._fit_lockstep(source, cells, d, names, seed,
+                                                      executor)
+        # Nothing is set before this point, so a failed fit leaves the estimator unchanged.
         self._choose(rows, models, cells)
-        self.n_features_in_ = d
+        self.random_state_, self.n_passes_, self.n_features_in_ = seed, passes, d
         if names is not None:
             self.feature_names_in_ = names
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         return self
 
-    def _fit_lockstep(self, source, cells: list, d: int, names,
-                      executor=None) -> tuple[list, dict]:
+    def _fit_lockstep(self, source, cells: list, d: int, names, seed: int,
+                      executor=None) -> tuple[list, dict, int]:
         cache = SeedCache()
         gens = [gaussian_candidate(source, get_family(c), k, init_params=self.init_params,
-                                   rng=np.random.default_rng(self.random_state_),
+                                   rng=np.random.default_rng(seed),
                                    reg_covar=self.reg_covar, n_init=self.n_init,
                                    max_iter=self.max_iter, tol=self.tol, cache=cache)
                 for k, c in cells]
@@ -273,7 +275,6 @@ class GaussianMixtureSelection(BaseEstimatorMixin):
                 print(f"pass {n}: {running} of {len(cells)} candidates still running",
                       file=sys.stderr, flush=True)
         run = run_lockstep(source, gens, on_pass=on_pass, executor=executor)
-        self.n_passes_ = run.passes
         rows, models = [], {}
         for (k, c), out in zip(cells, run.outcomes):
             family = get_family(c)
@@ -284,7 +285,7 @@ class GaussianMixtureSelection(BaseEstimatorMixin):
                 row.update(_failed(out.error))
             else:
                 result, score, rng = out.value
-                gm = self._model(k, c)
+                gm = self._model(k, c, seed)
                 gm._store_fit(result.params, c, d, converged=result.converged,
                               n_iter=result.n_iter, lower_bound=result.lower_bound,
                               lower_bounds=result.lower_bounds, rng=rng,
@@ -296,7 +297,7 @@ class GaussianMixtureSelection(BaseEstimatorMixin):
                 row.update(lower_bound=float(result.lower_bound), n_iter=int(result.n_iter),
                            converged=bool(result.converged))
             rows.append(row)
-        return rows, models
+        return rows, models, run.passes
 
     def _choose(self, rows: list, models: dict, cells: list) -> None:
         crit = self.criterion
