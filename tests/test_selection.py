@@ -362,3 +362,22 @@ def test_dask_sweep_is_one_graph_per_pass_and_equals_dask_fits(X, init):
             assert _close(_row(sel, k, cov)["bic"], bic, 1e-10)
     # 3 blocks per pass: the sweep reads at most one pass more than the longest fit.
     assert counted.reads <= max(single) + 3
+
+
+def test_weighted_bic_aic_equal_repeated_rows(X):
+    gm = _fit_single(X, 2, "full", random_state=0)
+    counts = np.random.default_rng(2).integers(0, 4, X.shape[0])
+    Xr = np.repeat(X, counts, axis=0)
+    w = counts.astype(float)
+    assert _close(gm.bic(X, sample_weight=w), gm.bic(Xr), 1e-10)
+    assert _close(gm.aic(X, sample_weight=w), gm.aic(Xr), 1e-10)
+    assert gm.bic(X, sample_weight=np.ones(X.shape[0])) == pytest.approx(gm.bic(X), rel=1e-12)
+
+
+def test_failed_sweep_leaves_a_fitted_selection_unchanged(X):
+    sel = GaussianMixtureSelection([1, 2], covariance_types="diag", random_state=0).fit(X)
+    before = (sel.best_params_, sel.random_state_, sel.n_passes_, str(sel.table_))
+    sel.set_params(n_components=[2000], random_state=5)
+    with pytest.raises(FitError, match="Every candidate"):
+        sel.fit(X)
+    assert (sel.best_params_, sel.random_state_, sel.n_passes_, str(sel.table_)) == before
