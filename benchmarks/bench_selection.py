@@ -23,6 +23,7 @@ K 1-9 x 4 types, 36 cells) or a reduced size::
 
     FASTEM_BENCH_FULL=1 PYTHONPATH=$PWD python benchmarks/bench_selection.py
     PYTHONPATH=$PWD python benchmarks/bench_selection.py --n 200000 --kmax 5
+    PYTHONPATH=$PWD python benchmarks/bench_selection.py --file-only --cold   # disk reads
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ TYPES = ("full", "tied", "diag", "spherical")
 DISK_MBPS = float(os.environ.get("FASTEM_BENCH_DISK_MBPS", 500))
 
 _CHILD = textwrap.dedent("""
-    import json, sys, threading, time, warnings
+    import json, os, sys, threading, time, warnings
     import numpy as np
     warnings.simplefilter("ignore")
 
@@ -52,8 +53,8 @@ _CHILD = textwrap.dedent("""
                 if line.startswith("RssAnon:"):
                     return int(line.split()[1]) / 1024
 
-    mode, where, path, kmax, types, chunk = (sys.argv[1], sys.argv[2], sys.argv[3],
-        int(sys.argv[4]), sys.argv[5].split(","), int(sys.argv[6]))
+    mode, where, path, kmax, types, chunk, cold = (sys.argv[1], sys.argv[2], sys.argv[3],
+        int(sys.argv[4]), sys.argv[5].split(","), int(sys.argv[6]), sys.argv[7] == "1")
     ks = list(range(1, kmax + 1))
     cells = [(k, c) for k in ks for c in types]
     import fastem
@@ -72,6 +73,11 @@ _CHILD = textwrap.dedent("""
     raw = npy.NpyAdapter.raw_chunks
     def counting(self, rows):
         reads[0] += 1
+        if cold:
+            # Drop the file's pages from the page cache: this pass reads from the disk.
+            fd = os.open(self.path, os.O_RDONLY)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            os.close(fd)
         return raw(self, rows)
     npy.NpyAdapter.raw_chunks = counting
     X = np.load(path) if where == "memory" else path
@@ -118,11 +124,13 @@ _CHILD = textwrap.dedent("""
 """)
 
 
-def run_case(mode: str, where: str, path: str, kmax: int, types, chunk: int) -> dict:
+def run_case(mode: str, where: str, path: str, kmax: int, types, chunk: int,
+             cold: bool = False) -> dict:
     """One case in a fresh subprocess; its JSON line as a dict."""
     env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
     out = subprocess.run([sys.executable, "-c", _CHILD, mode, where, path, str(kmax),
-                          ",".join(types), str(chunk)], env=env, capture_output=True,
+                          ",".join(types), str(chunk), "1" if cold else "0"], env=env,
+                         capture_output=True,
                          text=True, timeout=24 * 3600)
     if out.returncode != 0:
         raise RuntimeError(out.stderr)
@@ -137,18 +145,20 @@ def make_file(directory: str, n: int, d: int) -> str:
 
 
 def run_all(n: int, d: int, kmax: int, types=TYPES, chunk: int = 65_536,
-            sklearn: bool = True) -> list:
+            sklearn: bool = True, cold: bool = False, file_only: bool = False) -> list:
     """Every case on one seeded data set; rows of results."""
     with tempfile.TemporaryDirectory() as tmp:
         path = make_file(tmp, n, d)
         size_mb = os.path.getsize(path) / 1e6
-        cases = [("sweep", "memory"), ("loop", "memory")]
-        if sklearn:
+        cases = [] if file_only else [("sweep", "memory"), ("loop", "memory")]
+        if sklearn and not file_only:
             cases.append(("sklearn", "memory"))
         cases += [("sweep", "file"), ("loop", "file")]
         rows = []
         for mode, where in cases:
-            r = run_case(mode, where, path, kmax, types, chunk)
+            r = run_case(mode, where, path, kmax, types, chunk, cold=cold)
+            if cold and where == "file":
+                r["where"] = "file, cold"
             r["read_mb"] = r["file_reads"] * size_mb
             r["modelled_s"] = r["wall_s"] + r["read_mb"] / DISK_MBPS
             rows.append(r)
@@ -162,7 +172,7 @@ def render(rows: list, n: int, d: int, kmax: int, types) -> str:
              f"wall s + reads at {DISK_MBPS:.0f} MB/s | peak MB | best |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
-        reads = r["file_reads"] if r["where"] == "file" else "-"
+        reads = r["file_reads"] if r["where"].startswith("file") else "-"
         best = f"K={r['best']['n_components']} {r['best']['covariance_type']}"
         lines.append(f"| {r['mode']} ({r['where']}) | {reads} | {r['streamed']} | "
                      f"{r['wall_s']:.1f} | {r['modelled_s']:.1f} | {r['peak_mb']:.0f} | "
@@ -186,8 +196,13 @@ def main(argv=None) -> int:
     p.add_argument("--kmax", type=int, default=9 if FULL else 5)
     p.add_argument("--chunk", type=int, default=65_536)
     p.add_argument("--no-sklearn", action="store_true")
+    p.add_argument("--cold", action="store_true",
+                   help="evict the file from the page cache before every pass "
+                        "(posix_fadvise DONTNEED), so file passes read the disk")
+    p.add_argument("--file-only", action="store_true", help="only the two file cases")
     a = p.parse_args(argv)
-    rows = run_all(a.n, a.d, a.kmax, chunk=a.chunk, sklearn=not a.no_sklearn)
+    rows = run_all(a.n, a.d, a.kmax, chunk=a.chunk, sklearn=not a.no_sklearn, cold=a.cold,
+                   file_only=a.file_only)
     print(render(rows, a.n, a.d, a.kmax, TYPES))
     return 0
 
