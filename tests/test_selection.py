@@ -381,3 +381,16 @@ def test_failed_sweep_leaves_a_fitted_selection_unchanged(X):
     with pytest.raises(FitError, match="Every candidate"):
         sel.fit(X)
     assert (sel.best_params_, sel.random_state_, sel.n_passes_, str(sel.table_)) == before
+
+
+def test_float32_fortran_and_dataframe_input(X):
+    import pandas as pd
+    X32 = np.asfortranarray(X.astype(np.float32))
+    sel = GaussianMixtureSelection([1, 2], covariance_types=("full", "spherical"),
+                                   random_state=0).fit(X32)
+    _check_cells(sel, X32, X32)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    sel = GaussianMixtureSelection(2, covariance_types="diag", random_state=0).fit(frame)
+    assert list(sel.feature_names_in_) == ["a", "b", "c"]
+    assert list(sel.best_estimator_.feature_names_in_) == ["a", "b", "c"]
+    np.testing.assert_array_equal(sel.predict(frame), sel.best_estimator_.predict(frame))
