@@ -1,15 +1,16 @@
-"""fastem: fast, memory-bounded Expectation-Maximization for Gaussian mixtures."""
+"""fastem: fast, memory-bounded Expectation-Maximization for mixture models."""
 from ._config import set_options
-from .estimators import BernoulliMixture, GaussianMixture
-from .estimators import StudentMixture
+from .estimators import BernoulliMixture, GaussianMixture, StudentMixture
+from .estimators.selection import GaussianMixtureSelection, MixtureSelection
 from .exceptions import FitError, ModelFileError
 from .io import load
 
 __version__ = "0.1.0"
 
-__all__ = ["GaussianMixture", "BernoulliMixture", "set_options", "ConvergenceWarning", "FitError",
-           "ModelFileError", "NotFittedError", "load", "__version__"]
-__all__ += ["StudentMixture"]
+__all__ = ["GaussianMixture", "BernoulliMixture", "StudentMixture",
+           "GaussianMixtureSelection", "MixtureSelection", "set_options",
+           "ConvergenceWarning", "FitError", "ModelFileError", "NotFittedError", "load",
+           "__version__"]
 
 
 def __getattr__(name: str):

@@ -194,6 +194,79 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_ks(text: str) -> list:
+    """``"1-9"``, ``"2,4,8"`` or ``"1-3,6"`` as a list of component counts."""
+    ks: list = []
+    try:
+        for part in text.split(","):
+            if "-" in part:
+                lo, hi = (int(v) for v in part.split("-"))
+                ks.extend(range(lo, hi + 1))
+            else:
+                ks.append(int(part))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"-k must be a range like '1-9', a list like '2,4,8' or both ('1-3,6'); got "
+            f"{text!r}.") from None
+    if not ks or min(ks) < 1:
+        raise argparse.ArgumentTypeError(f"-k needs component counts >= 1; got {text!r}.")
+    return ks
+
+
+def _parse_types(text: str) -> list:
+    from .families import FAMILIES
+    types = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in types if t not in FAMILIES]
+    if bad or not types:
+        raise argparse.ArgumentTypeError(
+            f"--covariance-types must be a comma-separated list of {', '.join(FAMILIES)}; "
+            f"got {text!r}.")
+    return types
+
+
+def _cmd_select(args: argparse.Namespace) -> int:
+    import sys
+    from . import GaussianMixtureSelection
+    from .exceptions import ConvergenceWarning
+    source = _open(args)
+    _check_outputs(args, source, (args.output, "model file (-o)"),
+                   (args.plot, "image file (--plot)"))
+    ks = args.n_components if isinstance(args.n_components, list) else _parse_ks(
+        args.n_components)
+    types = args.covariance_types if isinstance(args.covariance_types, list) else \
+        _parse_types(args.covariance_types)
+    sel = GaussianMixtureSelection(
+        ks, covariance_types=types, criterion=args.criterion, n_init=args.n_init,
+        init_params=args.init_params, tol=args.tol, reg_covar=args.reg_covar,
+        max_iter=args.max_iter, random_state=args.random_state, chunk_size=args.chunk_size,
+        progress=not args.quiet)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sel.fit(source)
+    print(f"{source!r}: {source.n_features} features; {len(sel.table_)} candidates in "
+          f"{sel.n_passes_} passes over the data (random_state={sel.random_state_})")
+    print(sel.table_)
+    best = sel.best_params_
+    print(f"best by {args.criterion.upper()}: n_components={best['n_components']}, "
+          f"covariance_type={best['covariance_type']!r}")
+    if args.output:
+        sel.best_estimator_.save(args.output)
+        print(f"Saved {args.output}")
+    if args.plot:
+        from .plot import plot_selection
+        from .plot._common import import_pyplot
+        plt = import_pyplot()
+        plt.switch_backend("Agg")
+        fig, ax = plt.subplots(figsize=(6.4, 4.8))
+        plot_selection(sel, criterion=args.criterion, ax=ax)
+        fig.tight_layout()
+        fig.savefig(args.plot, dpi=100)
+        plt.close(fig)
+        print(f"Wrote {args.plot}")
+    sys.stdout.flush()
+    return 0
+
+
 def add_commands(sub, add_data_args: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add ``fit``, ``predict``, ``score`` and ``info`` to the sub-parser ``sub``."""
     from .families import FAMILIES
@@ -263,6 +336,46 @@ def add_commands(sub, add_data_args: Callable[[argparse.ArgumentParser], None]) 
                             "(default: not written)")
     add_data_args(score)
     score.set_defaults(func=_cmd_score)
+
+    sel = sub.add_parser("select", help="choose the number of components and covariance "
+                                        "type by BIC, ICL or AIC",
+                         description="Fit every (number of components, covariance type) "
+                                     "candidate with shared passes over DATA, print the "
+                                     "table of criteria and save the best model.")
+    sel.add_argument("data", metavar="DATA", help=data_help)
+    sel.add_argument("-k", "--n-components", type=_parse_ks, default="1-9",
+                     help="numbers of components to try: a range like 1-9, a list like "
+                          "2,4,8, or both (default: %(default)s)")
+    sel.add_argument("--covariance-types", type=_parse_types,
+                     default=",".join(FAMILIES),
+                     help="comma-separated covariance types to try (default: %(default)s)")
+    sel.add_argument("--criterion", choices=("bic", "icl", "aic"), default="bic",
+                     help="what chooses the best model, lower is better (default: "
+                          "%(default)s)")
+    sel.add_argument("-o", "--output", default=None,
+                     help="write the best model to this .npz file (default: not saved)")
+    sel.add_argument("--plot", metavar="IMAGE", default=None,
+                     help="also draw the criterion against the number of components to "
+                          "this image file (default: no picture)")
+    sel.add_argument("--init-params", choices=INITIALIZERS, default="kmeans",
+                     help="how each candidate's initial parameters are found (default: "
+                          "%(default)s)")
+    sel.add_argument("--max-iter", type=int, default=100,
+                     help="EM iterations per initialisation at most (default: %(default)s)")
+    sel.add_argument("--tol", type=float, default=1e-3,
+                     help="stop a candidate when its mean log-likelihood changes by less "
+                          "than this (default: %(default)s)")
+    sel.add_argument("--reg-covar", type=float, default=1e-6,
+                     help="added to every covariance's diagonal (default: %(default)s)")
+    sel.add_argument("--n-init", type=int, default=1,
+                     help="initialisations per candidate; the best is kept (default: "
+                          "%(default)s)")
+    sel.add_argument("--random-state", type=int, default=None,
+                     help="seed of every candidate (default: a fresh seed, printed)")
+    sel.add_argument("-q", "--quiet", action="store_true",
+                     help="no progress lines (default: one line per pass)")
+    add_data_args(sel)
+    sel.set_defaults(func=_cmd_select)
 
     info = sub.add_parser("info", help="describe a saved model",
                           description="Print the parameters and components of a model file.")

@@ -503,12 +503,45 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
         k, d = self.means_.shape
         return get_family(self._fitted_covariance_type).n_parameters(k, d)
 
-    def bic(self, X: ArrayLike) -> float:
-        """Bayesian information criterion of the model on ``X`` (lower is better)."""
+    def bic(self, X: ArrayLike, sample_weight: Optional[ArrayLike] = None) -> float:
+        """Bayesian information criterion of the model on ``X`` (lower is better).
+
+        With ``sample_weight``, ``-2 sum_i w_i log p(x_i) + p log(sum_i w_i)``.
+        """
+        if sample_weight is not None:
+            ll, n = self._weighted_log_likelihood(X, sample_weight)
+            return float(-2 * ll + self._n_parameters() * np.log(n))
         mean, n = self._mean_log_likelihood(X)
         return float(-2 * mean * n + self._n_parameters() * np.log(n))
 
-    def aic(self, X: ArrayLike) -> float:
-        """Akaike information criterion of the model on ``X`` (lower is better)."""
+    def aic(self, X: ArrayLike, sample_weight: Optional[ArrayLike] = None) -> float:
+        """Akaike information criterion of the model on ``X`` (lower is better).
+
+        With ``sample_weight``, ``-2 sum_i w_i log p(x_i) + 2 p``.
+        """
+        if sample_weight is not None:
+            ll, _ = self._weighted_log_likelihood(X, sample_weight)
+            return float(-2 * ll + 2 * self._n_parameters())
         mean, n = self._mean_log_likelihood(X)
         return float(-2 * mean * n + 2 * self._n_parameters())
+
+    def _weighted_log_likelihood(self, X: ArrayLike,
+                                 sample_weight: ArrayLike) -> tuple[float, float]:
+        """``sum_i w_i log p(x_i)`` and ``sum_i w_i`` over any source, chunk by chunk."""
+        self._check_is_fitted()
+        self._check_names(X)
+        source = as_source(X, sample_weight, chunk_size=self.chunk_size,
+                           owner=type(self).__name__)
+        if source.n_features != self.n_features_in_:
+            raise ValueError(f"{source!r} has {source.n_features} features, but "
+                             f"{type(self).__name__} is expecting {self.n_features_in_} "
+                             "features as input.")
+        kargs = get_family(self._fitted_covariance_type).kernel_args(self._params())
+        ll, n = 0.0, 0.0
+        with numba_threads(self.n_threads):
+            for chunk in source.chunks():
+                lp = nb.e_step_outputs(chunk.X, kargs)[0]
+                w = chunk.sample_weight
+                ll += float(lp.sum()) if w is None else float(np.dot(w, lp))
+                n += float(lp.shape[0]) if w is None else float(np.sum(w))
+        return ll, n

@@ -1,0 +1,195 @@
+"""One candidate model's fit, written as a generator for the lockstep driver.
+
+:func:`gaussian_candidate` runs exactly the steps of ``GaussianMixture(...).fit``
+(:func:`fastem.init.initialize` for every restart, :func:`fastem.em.run_em`, the best of
+``n_init`` as in :func:`fastem.em.fit_mixture`), in the same order and with the same random
+draws, but instead of reading the data itself it yields a :mod:`request
+<fastem.selection.requests>` wherever the single fit makes a pass, and receives the pass's
+result. Work that needs no pass (seeding on the in-memory sample) runs in place; seeding
+results that depend only on the generator's state are cached across candidates.
+
+At the end it yields one :class:`~fastem.selection.requests.ScorePass` for the final
+parameters and returns ``(EMResult, score, rng)``.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+from ..data.sources import ChunkSource
+from ..em import EMResult
+from ..families import CovarianceFamily, GaussianParams
+from ..init import (_LLOYD_FULL_PASSES, _kmeanspp, _lloyd_centers, _lloyd_on_sample,
+                    draw_sample, sample_size)
+from ..mstep import m_step
+from .requests import (EMPass, KMeansPass, RandomRespPass, ReservoirSample, ScorePass,
+                       rng_key)
+
+
+class _Recent(OrderedDict):
+    """A dict that keeps only its ``size`` most recently stored entries."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def __setitem__(self, key, value) -> None:
+        super().__setitem__(key, value)
+        while len(self) > self.size:
+            self.popitem(last=False)
+
+
+@dataclass
+class SeedCache:
+    """Results that depend only on (sample size or k, generator state): computed once for
+    the candidates whose generators are in the same state (one integer seed gives every
+    candidate the same first sample, and the covariance types of one k the same seeds).
+
+    Only the few most recent entries are kept, so samples do not pile up in memory: the
+    candidates that can share an entry ask for it one after another.
+    """
+
+    samples: dict = field(default_factory=lambda: _Recent(2))
+    seeds: dict = field(default_factory=lambda: _Recent(4))
+
+
+def _restore(rng: np.random.Generator, state: dict) -> None:
+    rng.bit_generator.state = state
+
+
+def _sample(source: ChunkSource, m: int, rng: np.random.Generator, cache: SeedCache):
+    """``draw_sample(source, m, rng)`` for sources that can ``take`` rows (no pass)."""
+    key = (m, rng_key(rng))
+    hit = cache.samples.get(key)
+    if hit is None:
+        Xs, ws = draw_sample(source, m, rng)
+        cache.samples[key] = hit = (Xs, ws, rng.bit_generator.state)
+    else:
+        _restore(rng, hit[2])
+    return hit[0], hit[1]
+
+
+def _seed_centers(Xs, ws, k: int, method: str, rng, cache: SeedCache) -> np.ndarray:
+    """The centres seeded on the sample (k-means++ and Lloyd on the sample, or random rows),
+    exactly as :func:`fastem.init._initial_stats` draws them."""
+    # The generator's state fixes the sample too: every candidate draws one key per row.
+    key = (Xs.shape, k, method, rng_key(rng))
+    hit = cache.seeds.get(key)
+    if hit is not None:
+        _restore(rng, hit[1])
+        return hit[0]
+    if method == "random_from_data":
+        centers = Xs[np.sort(rng.choice(Xs.shape[0], size=k, replace=False))]
+    else:
+        centers = _kmeanspp(Xs, ws, k, rng)
+        if method == "kmeans":
+            centers = _lloyd_on_sample(Xs, ws, centers)
+    cache.seeds[key] = (centers, rng.bit_generator.state)
+    return centers
+
+
+def initialize_steps(source: ChunkSource, family: CovarianceFamily, k: int, method: str,
+                     rng: np.random.Generator, reg_covar: float, cache: SeedCache):
+    """:func:`fastem.init.initialize` (without user ``*_init`` arrays) as a generator."""
+    d = source.n_features
+    scatter = family.scatter_shape(k, d)
+    m = sample_size(k)
+    if hasattr(source, "take") and source.n_samples is not None:
+        Xs, ws = _sample(source, m, rng, cache)
+    else:
+        Xs, ws = yield ReservoirSample(m, rng)
+    if Xs.shape[0] < k:
+        raise ValueError(
+            f"Expected n_samples >= n_components but got n_components = {k}, "
+            f"n_samples = {Xs.shape[0]}")
+    if method == "random":
+        shift = np.broadcast_to(np.average(Xs, axis=0, weights=ws), (k, d)).copy()
+        stats = yield RandomRespPass(shift, family, rng)
+    else:
+        centers = _seed_centers(Xs, ws, k, method, rng, cache)
+        if method == "kmeans":
+            for _ in range(_LLOYD_FULL_PASSES):
+                centers = _lloyd_centers((yield KMeansPass(centers, None)), centers)
+        stats = yield KMeansPass(centers, scatter)
+    p = m_step(family, stats, reg_covar, dtype_hint=getattr(source, "dtype", None))
+    return GaussianParams(p.weights, p.means, p.covariances, p.precisions_cholesky)
+
+
+def run_em_steps(source: ChunkSource, family, params, *, max_iter: int, tol: float,
+                 reg_covar: float, lower_bound: float = -np.inf):
+    """:func:`fastem.em.run_em` as a generator (one :class:`EMPass` per iteration)."""
+    lower_bounds: list = []
+    converged = False
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        prev = lower_bound
+        stats = yield EMPass(family, family.kernel_args(params))
+        if not stats.weight_sum > 0:
+            raise ValueError("The data source yielded no rows (or only zero weights).")
+        lower_bound = stats.loglik / stats.weight_sum
+        params = m_step(family, stats, reg_covar, params, iteration=n_iter,
+                        dtype_hint=source.dtype)
+        lower_bounds.append(lower_bound)
+        if abs(lower_bound - prev) < tol:
+            converged = True
+            break
+    return EMResult(params, converged, n_iter, lower_bound, lower_bounds)
+
+
+def gaussian_candidate(source: ChunkSource, family: CovarianceFamily, k: int, *,
+                       init_params: str, rng: np.random.Generator, reg_covar: float,
+                       n_init: int, max_iter: int, tol: float, cache: SeedCache):
+    """The whole fit of one (k, covariance type) candidate, then its scoring pass.
+
+    Returns ``(EMResult, score dict, rng)``; ``rng`` is in the state the single fit leaves
+    (it seeds the fitted model's ``sample``).
+    """
+    n = source.n_samples
+    if n is not None and n < k:
+        raise ValueError(f"Expected n_samples >= n_components but got n_components = "
+                         f"{k}, n_samples = {n}")
+    best: Optional[EMResult] = None
+    for _ in range(n_init):
+        params = yield from initialize_steps(source, family, k, init_params, rng,
+                                             reg_covar, cache)
+        if max_iter == 0:
+            result = EMResult(params, False, 0, -np.inf, [])
+        else:
+            result = yield from run_em_steps(source, family, params, max_iter=max_iter,
+                                             tol=tol, reg_covar=reg_covar)
+        if best is None or result.lower_bound > best.lower_bound:
+            best = result
+    assert best is not None
+    score: Any = yield ScorePass(family, family.kernel_args(best.params))
+    return best, score, rng
+
+
+
+
+def protocol_candidate(source: ChunkSource, family, k: int, *, initializer,
+                       reg: float, n_init: int, max_iter: int, tol: float):
+    """Any family's fit (:func:`fastem.em.fit_mixture` with an ``initializer(i)`` that reads
+    no data, e.g. random responsibilities of an in-memory array), then its scoring pass.
+
+    Returns ``(EMResult, score dict)``.
+    """
+    best: Optional[EMResult] = None
+    for i in range(n_init):
+        params = initializer(i)
+        if max_iter == 0:
+            result = EMResult(params, False, 0, -np.inf, [])
+        else:
+            result = yield from run_em_steps(source, family, params, max_iter=max_iter,
+                                             tol=tol, reg_covar=reg)
+        if best is None or result.lower_bound > best.lower_bound:
+            best = result
+    assert best is not None
+    score: Any = yield ScorePass(family, family.kernel_args(best.params), k)
+    return best, score
+
+
+__all__ = ["gaussian_candidate", "protocol_candidate", "initialize_steps", "run_em_steps",
+           "SeedCache"]
