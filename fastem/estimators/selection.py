@@ -373,12 +373,11 @@ class MixtureSelection(BaseEstimatorMixin):
 
     Each candidate is ``estimator`` with ``n_components=k`` and ``random_state=
     random_state_`` and is exactly what that estimator's own ``fit`` gives. The candidates
-    run in lockstep through the component-family protocol (one shared pass per EM
-    iteration, a converged candidate drops out, one final scoring pass) for
-    :class:`~fastem.GaussianMixture` (via :class:`GaussianMixtureSelection` with the
-    estimator's covariance type) and for the Bernoulli mixture; any other estimator with
-    ``fit``, ``score_samples``, ``predict_proba`` and ``_n_parameters`` is fitted candidate
-    by candidate.
+    run in lockstep (one shared pass per EM iteration, a converged candidate drops out, one
+    final scoring pass) for :class:`~fastem.GaussianMixture` (via
+    :class:`GaussianMixtureSelection` with the estimator's covariance type); any other
+    fastem estimator (``BernoulliMixture``, ``StudentMixture``, ...) is fitted candidate by
+    candidate on in-memory data, each fit with its own passes.
 
     Parameters
     ----------
@@ -429,12 +428,8 @@ class MixtureSelection(BaseEstimatorMixin):
         if isinstance(base, GaussianMixture):
             self._fit_gaussian(base, ks, seed, X, sample_weight)
             return self
-        from .bernoulli import BernoulliMixture
         with numba_threads(self.n_threads):
-            if isinstance(base, BernoulliMixture):
-                rows, models, passes, d = _bernoulli_sweep(base, ks, seed, X, sample_weight)
-            else:
-                rows, models, passes, d = _one_by_one(base, ks, seed, X, sample_weight)
+            rows, models, passes, d = _one_by_one(base, ks, seed, X, sample_weight)
         self.random_state_, self.n_passes_, self.n_features_in_ = seed, passes, d
         ok = [i for i, r in enumerate(rows) if r.get("error") is None]
         if not ok:
@@ -500,63 +495,20 @@ def _clone(base: Any, k: int, seed: int) -> Any:
     return type(base)(**{**base.get_params(), "n_components": k, "random_state": seed})
 
 
-def _bernoulli_sweep(base, ks: list, seed: int, X, sample_weight):
-    """Bernoulli candidates in lockstep (their initialisation reads no data)."""
-    from .._validation import validate_sample_weight
-    from ..data.sources import ArraySource
-    from ..families.bernoulli import BernoulliFamily
-    from ..selection.candidate import protocol_candidate
-    clones = [_clone(base, k, seed) for k in ks]
-    for c in clones:
-        validate_params(type(c).__name__, c.get_params(), c._constraints)
-    Xv = clones[0]._validate_data(X)
-    w = validate_sample_weight(sample_weight, Xv.shape[0])
-    source = ArraySource(Xv, w, base.chunk_size)
-    family = BernoulliFamily()
-    rngs = [np.random.default_rng(seed) for _ in ks]
-
-    def gen(c, rng):
-        if Xv.shape[0] < c.n_components:
-            raise ValueError(f"Expected n_samples >= n_components but got n_components = "
-                             f"{c.n_components}, n_samples = {Xv.shape[0]}")
-        return (yield from protocol_candidate(
-            source, family, c.n_components,
-            initializer=lambda i: c._initial(Xv, w, family, rng), reg=c.alpha,
-            n_init=c.n_init, max_iter=c.max_iter, tol=c.tol))
-
-    run = run_lockstep(source, [gen(c, r) for c, r in zip(clones, rngs)])
-    rows, models = [], {}
-    d = Xv.shape[1]
-    for c, rng, out in zip(clones, rngs, run.outcomes):
-        k = c.n_components
-        p = family.n_parameters(k, d)
-        row = {"n_components": k, "covariance_type": family.name, "n_parameters": p,
-               "seconds": out.seconds}
-        if out.error is not None:
-            row.update(_failed(out.error))
-        else:
-            result, score = out.value
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", exceptions.ConvergenceWarning)
-                c._set_result(result, d, rng)
-            models[k] = c
-            row.update(_criteria(score["loglik"], score["weight_sum"], score["log_rmax"], p))
-            row.update(lower_bound=float(result.lower_bound), n_iter=int(result.n_iter),
-                       converged=bool(result.converged))
-        rows.append(row)
-    return rows, models, run.passes, d
-
-
 def _one_by_one(base, ks: list, seed: int, X, sample_weight):
     """Any other estimator: fit each candidate on its own, score it in memory."""
-    Xv = np.asarray(X, dtype=np.float64)
+    Xv = np.asarray(X)
+    if Xv.ndim != 2:
+        raise ValueError(f"MixtureSelection needs a 2-D in-memory array for "
+                         f"{type(base).__name__}; got shape {Xv.shape}.")
     w = np.ones(Xv.shape[0]) if sample_weight is None else np.asarray(sample_weight, float)
     rows, models, passes = [], {}, 0
     for k in ks:
         t0 = time.perf_counter()
         c = _clone(base, k, seed)
-        row = {"n_components": k, "covariance_type": getattr(c, "covariance_type",
-                                                             type(c).__name__)}
+        family = c._make_family(None, None).name if hasattr(c, "_make_family") else None
+        row = {"n_components": k,
+               "covariance_type": getattr(c, "covariance_type", family or type(c).__name__)}
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", exceptions.ConvergenceWarning)

@@ -169,27 +169,5 @@ def gaussian_candidate(source: ChunkSource, family: CovarianceFamily, k: int, *,
 
 
 
-def protocol_candidate(source: ChunkSource, family, k: int, *, initializer,
-                       reg: float, n_init: int, max_iter: int, tol: float):
-    """Any family's fit (:func:`fastem.em.fit_mixture` with an ``initializer(i)`` that reads
-    no data, e.g. random responsibilities of an in-memory array), then its scoring pass.
-
-    Returns ``(EMResult, score dict)``.
-    """
-    best: Optional[EMResult] = None
-    for i in range(n_init):
-        params = initializer(i)
-        if max_iter == 0:
-            result = EMResult(params, False, 0, -np.inf, [])
-        else:
-            result = yield from run_em_steps(source, family, params, max_iter=max_iter,
-                                             tol=tol, reg_covar=reg)
-        if best is None or result.lower_bound > best.lower_bound:
-            best = result
-    assert best is not None
-    score: Any = yield ScorePass(family, family.kernel_args(best.params), k)
-    return best, score
-
-
-__all__ = ["gaussian_candidate", "protocol_candidate", "initialize_steps", "run_em_steps",
+__all__ = ["gaussian_candidate", "initialize_steps", "run_em_steps",
            "SeedCache"]
