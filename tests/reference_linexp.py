@@ -78,3 +78,38 @@ def diag_gaussian_log_prob(X, weights, means, variances):
     X = np.asarray(X, float)
     out = np.log(weights) - 0.5 * np.log(2 * np.pi * variances).sum(axis=1)
     return out - 0.5 * (((X[:, None, :] - means[None]) ** 2) / variances[None]).sum(axis=2)
+
+
+#: scikit-learn checks that fit continuous (or negative) random data: outside the domain of
+#: counts and codes, so ``fit`` must raise the family's clear error there.
+OUT_OF_DOMAIN_CHECKS = (
+    "check_all_zero_sample_weights_error", "check_dict_unchanged",
+    "check_dont_overwrite_parameters", "check_dtype_object", "check_estimators_dtypes",
+    "check_estimators_fit_returns_self", "check_estimators_nan_inf",
+    "check_estimators_overwrite_params", "check_estimators_pickle",
+    "check_f_contiguous_array_estimator", "check_fit2d_1feature", "check_fit2d_1sample",
+    "check_fit2d_predict1d", "check_fit_check_is_fitted", "check_fit_idempotent",
+    "check_fit_score_takes_y", "check_methods_sample_order_invariance",
+    "check_methods_subset_invariance", "check_n_features_in",
+    "check_n_features_in_after_fitting", "check_pipeline_consistency",
+    "check_positive_only_tag_during_fit", "check_readonly_memmap_input",
+    "check_sample_weight_equivalence_on_dense_data", "check_sample_weights_list",
+)
+
+
+def run_check_estimator(estimator, domain_phrase):
+    """scikit-learn's ``check_estimator``: every check passes, except those feeding data
+    outside the family's domain, which must fail with the family's own message."""
+    import warnings
+    from sklearn.utils.estimator_checks import check_estimator
+    expected = {name: "continuous or negative values are outside the family's domain"
+                for name in OUT_OF_DOMAIN_CHECKS}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(estimator, expected_failed_checks=expected, on_fail=None)
+    failed = [(r["check_name"], str(r["exception"])[:300]) for r in results
+              if r["status"] == "failed"]
+    assert not failed, failed
+    for r in results:
+        if r["status"] == "xfail" and r["exception"] is not None:
+            assert domain_phrase in str(r["exception"]), (r["check_name"], r["exception"])

@@ -242,8 +242,28 @@ def test_bad_parameters_are_named():
         CategoricalMixture(2, probabilities_init=p0[:2]).fit(X)
     with pytest.raises(ValueError, match=r"weights_init must have shape \(2,\)"):
         CategoricalMixture(2, weights_init=[1.0, 2.0, 3.0]).fit(X)
-    with pytest.raises(ValueError, match="numeric or boolean data"):
+    with pytest.raises(TypeError, match="needs numeric or boolean data"):
         CategoricalMixture(2).fit(np.array([["a", "b"], ["c", "d"]]))
     with pytest.raises(ValueError, match=r"X has 3 features, but CategoricalMixture is "
                                          r"expecting 5"):
         CategoricalMixture(2, random_state=0).fit(X).predict(X[:, :3])
+
+
+# ---- real size and scikit-learn conformance ----------------------------------------------
+@pytest.mark.slow
+def test_recovers_a_known_mixture_from_a_million_rows():
+    X, _, true = synthetic(n=1_000_000, seed=11, floor=0.05, n_cat=(3, 4, 2, 5, 3, 4))
+    cm = CategoricalMixture(3, max_iter=1000, tol=1e-9, random_state=0, n_init=3).fit(X)
+    flat_true = np.concatenate(true, axis=1)
+    flat = np.concatenate(cm.probabilities_, axis=1)
+    order = [int(np.argmin(np.abs(flat - t).sum(axis=1))) for t in flat_true]
+    assert sorted(order) == [0, 1, 2]
+    np.testing.assert_allclose(cm.weights_[order], [0.5, 0.3, 0.2], atol=0.01)
+    np.testing.assert_allclose(flat[order], flat_true, atol=0.02)
+
+
+@pytest.mark.slow
+def test_check_estimator():
+    from tests.reference_linexp import run_check_estimator
+    run_check_estimator(CategoricalMixture(2, max_iter=20, random_state=0),
+                        "non-negative integer codes")

@@ -194,3 +194,22 @@ def test_bad_parameters_are_named():
         PoissonMixture(2, means_init=np.ones((2, 4)), weights_init=[1, -1]).fit(X)
     with pytest.raises(ValueError, match=r"X has 3 features, but PoissonMixture is expecting 4"):
         PoissonMixture(2, random_state=0).fit(X).score(X[:, :3])
+
+
+# ---- real size and scikit-learn conformance ----------------------------------------------
+@pytest.mark.slow
+def test_recovers_a_known_mixture_from_a_million_rows():
+    X, _ = synthetic(n=1_000_000, seed=11)
+    pm = PoissonMixture(3, max_iter=1000, tol=1e-9, random_state=0, n_init=2).fit(X)
+    order = [int(np.argmin(np.abs(np.log(pm.means_) - np.log(t)).sum(axis=1)))
+             for t in TRUE_RATES]
+    assert sorted(order) == [0, 1, 2]
+    np.testing.assert_allclose(pm.weights_[order], [0.5, 0.3, 0.2], atol=0.01)
+    np.testing.assert_allclose(pm.means_[order], TRUE_RATES, rtol=0.02)
+
+
+@pytest.mark.slow
+def test_check_estimator():
+    from tests.reference_linexp import run_check_estimator
+    run_check_estimator(PoissonMixture(2, max_iter=20, random_state=0),
+                        "non-negative integer counts")

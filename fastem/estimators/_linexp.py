@@ -29,7 +29,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .. import exceptions
-from .._validation import validate_sample_weight
+from .._validation import is_sparse, validate_sample_weight
 from ..backends import numba as nb
 from ..data.sources import ArraySource
 from ..em import EMResult, fit_mixture
@@ -72,18 +72,45 @@ class LinexpMixtureBase(BaseEstimatorMixin):
 
     # ---- input ------------------------------------------------------------------------------
     def _validate_array(self, X: Any, n_features: Optional[int] = None) -> np.ndarray:
+        """``X`` as a 2-D numeric array in its own compact dtype (no float copy)."""
+        who = self._who
+        if is_sparse(X):
+            raise TypeError(f"Sparse data was passed for X, but dense data is required. Use "
+                            f"'.toarray()' to convert to a dense numpy array ({who} does not "
+                            "support sparse input).")
         arr = np.asarray(X)
-        if arr.dtype != np.bool_ and not np.issubdtype(arr.dtype, np.number):
-            raise ValueError(f"{self._who} needs numeric or boolean data; got dtype "
-                             f"{arr.dtype}.")
-        if np.issubdtype(arr.dtype, np.complexfloating):
-            raise ValueError(f"{self._who} needs real data; got dtype {arr.dtype}.")
-        if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
-            raise ValueError(f"Expected a non-empty 2D array, got shape {arr.shape}.")
+        if arr.dtype.kind == "c":
+            raise ValueError(f"Complex data not supported: X has dtype {arr.dtype!s}; {who} "
+                             "needs real numbers.")
+        if arr.dtype.kind == "O":
+            try:
+                arr = arr.astype(np.float64)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"X has dtype object and holds values that are not numbers "
+                                f"({exc}); {who} needs numeric data.") from None
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"X has dtype {arr.dtype!s}; {who} needs numeric or boolean "
+                            "data.")
+        if arr.ndim != 2:
+            raise ValueError(f"Expected a 2D array for X, got an array with ndim={arr.ndim} "
+                             f"(shape {arr.shape}) instead. Reshape your data with "
+                             "array.reshape(-1, 1) if it has a single feature or "
+                             "array.reshape(1, -1) if it is a single sample.")
+        if arr.shape[0] == 0:
+            raise ValueError(f"Found array with 0 sample(s) (shape={arr.shape}) while a "
+                             f"minimum of 1 is required by {who}.")
+        if arr.shape[1] == 0:
+            raise ValueError(f"Found array with 0 feature(s) (shape={arr.shape}) while a "
+                             f"minimum of 1 is required by {who}.")
         if n_features is not None and arr.shape[1] != n_features:
-            raise ValueError(f"X has {arr.shape[1]} features, but {self._who} is expecting "
+            raise ValueError(f"X has {arr.shape[1]} features, but {who} is expecting "
                              f"{n_features} features as input.")
         return arr
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True
+        return tags
 
     # ---- initialisation ---------------------------------------------------------------------
     def _initial(self, X, w, family, rng):

@@ -108,8 +108,10 @@ def _integer_codes_error(X: np.ndarray, who: str, what: str) -> Optional[str]:
             bad = ~np.isfinite(X) | (X < 0) | (X != np.floor(X))
     if bad.any():
         row, col = first_bad(bad)
+        value = X[row, col].item()
+        note = "" if np.isfinite(value) else " (NaN and inf are not " + what + ")"
         return (f"{who} needs non-negative integer {what}; row {row:,}, column {col} is "
-                f"{X[row, col].item()!r}.")
+                f"{value!r}{note}.")
     return None
 
 
