@@ -158,7 +158,7 @@ def test_hard_label_init_smooths_zero_rates():
     raw = fam.m_step(fam.label_stats(X, None, labels, 2), None, reg=1e-10)
     assert raw.means[0, 2] == pytest.approx(1e-10)
     est = PoissonMixture(2, init_params="random_from_data", random_state=0)
-    first = est._initial(X, None, fam, np.random.default_rng(0))
+    first = est._initialize(ArraySource(X), fam, np.random.default_rng(0))
     assert first.means.min() >= 0.1 * X.mean(axis=0).min() * 0.5
 
 
@@ -188,11 +188,15 @@ def test_bad_parameters_are_named():
     X, _ = synthetic(n=100)
     with pytest.raises(ValueError, match="'reg_rate' parameter"):
         PoissonMixture(2, reg_rate=0.0).fit(X)
-    with pytest.raises(ValueError, match=r"means_init must have shape \(2, 4\) with positive"):
+    with pytest.raises(ValueError, match=r"means_init must hold positive finite rates; "
+                                         r"means_init\[0, 0\] is 0\.0"):
         PoissonMixture(2, means_init=np.zeros((2, 4))).fit(X)
-    with pytest.raises(ValueError, match=r"weights_init must have shape \(2,\)"):
+    with pytest.raises(ValueError, match=r"The parameter 'means' should have the shape of "
+                                         r"\(2, 4\)"):
+        PoissonMixture(2, means_init=np.ones((2, 3))).fit(X)
+    with pytest.raises(ValueError, match=r"The parameter 'weights' should be in the range"):
         PoissonMixture(2, means_init=np.ones((2, 4)), weights_init=[1, -1]).fit(X)
-    with pytest.raises(ValueError, match=r"X has 3 features, but PoissonMixture is expecting 4"):
+    with pytest.raises(ValueError, match=r"has 3 features, but PoissonMixture is expecting 4"):
         PoissonMixture(2, random_state=0).fit(X).score(X[:, :3])
 
 

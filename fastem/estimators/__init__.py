@@ -4,6 +4,8 @@
 ``BernoulliMixture`` is its worked example.
 """
 from .bernoulli import BernoulliMixture
+from .categorical import CategoricalMixture
 from .gaussian import GaussianMixture
+from .poisson import PoissonMixture
 
-__all__ = ["BernoulliMixture", "GaussianMixture"]
+__all__ = ["BernoulliMixture", "CategoricalMixture", "GaussianMixture", "PoissonMixture"]

@@ -95,7 +95,8 @@ def first_bad(bad: np.ndarray) -> tuple[int, int]:
     return row, col
 
 
-def _integer_codes_error(X: np.ndarray, who: str, what: str) -> Optional[str]:
+def _integer_codes_error(X: np.ndarray, who: str, what: str,
+                         row_offset: int = 0) -> Optional[str]:
     """Message for the first negative, non-integral, NaN or infinite value, or ``None``."""
     if X.dtype == np.bool_:
         return None
@@ -110,8 +111,8 @@ def _integer_codes_error(X: np.ndarray, who: str, what: str) -> Optional[str]:
         row, col = first_bad(bad)
         value = X[row, col].item()
         note = "" if np.isfinite(value) else " (NaN and inf are not " + what + ")"
-        return (f"{who} needs non-negative integer {what}; row {row:,}, column {col} is "
-                f"{value!r}{note}.")
+        return (f"{who} needs non-negative integer {what}; row {row + row_offset:,}, column "
+                f"{col} is {value!r}{note}.")
     return None
 
 
@@ -125,9 +126,16 @@ class CategoricalFamily:
     """
 
     name = "categorical"
-    fields = ("weights", "probabilities", "offsets")
+    fields = ("weights", "probabilities")
 
-    def __init__(self, n_categories: Sequence[int]) -> None:
+    def __init__(self, n_categories: Optional[Sequence[int]] = None, *,
+                 fitted: bool = True) -> None:
+        # ``None`` (or one int for every column) makes a chunk checker only: it validates
+        # codes (and their range) but cannot run a pass.
+        self.fitted = fitted
+        if n_categories is None or isinstance(n_categories, (int, np.integer)):
+            self.n_categories = None if n_categories is None else int(n_categories)
+            return
         self.n_categories = tuple(int(c) for c in n_categories)
         self.offsets = offsets_of(self.n_categories)
         # C_d repeated over column d's codes: the M-step's per-column denominator.
@@ -244,17 +252,94 @@ class CategoricalFamily:
             X[:, d] = np.minimum((u > cdf).sum(axis=1), p.shape[1] - 1)
         return X, y
 
-    # ---- validation -------------------------------------------------------------------------
-    def validate(self, X: np.ndarray, *, fitted: bool = False) -> None:
+    # ---- validation ---------------------------------------------------------------------
+    def prepare(self, X: np.ndarray) -> np.ndarray:
+        """The chunk as the kernel reads it: bool and integer chunks stay as they are (a
+        uint8 table is never blown up to float64); float16 becomes float64."""
+        X = np.asarray(X)
+        if not X.dtype.isnative:
+            X = X.astype(X.dtype.newbyteorder("="))
+        if X.dtype.kind == "f" and X.dtype not in (np.float32, np.float64):
+            X = X.astype(np.float64)
+        return X
+
+    def validate(self, X: np.ndarray, row_offset: int = 0) -> None:
         """Codes must be non-negative integers below ``C_d``; the first bad value is an error
-        naming its row, column and value (``fitted`` words it for prediction)."""
-        msg = _integer_codes_error(X, "CategoricalMixture", "codes")
+        naming its row (``row_offset`` + its index in ``X``), column and value."""
+        msg = _integer_codes_error(X, "CategoricalMixture", "codes", row_offset)
         if msg is not None:
             raise ValueError(msg)
-        check_code_range(X, self.n_categories, fitted=fitted)
+        if self.n_categories is not None:
+            limit = (self.n_categories if not isinstance(self.n_categories, int)
+                     else [self.n_categories] * X.shape[1])
+            if len(limit) != X.shape[1]:
+                return      # the estimator names the mismatch of n_categories and X
+            check_code_range(X, limit, fitted=self.fitted, row_offset=row_offset)
+
+    # ---- persistence ---------------------------------------------------------------------
+    def spec(self) -> dict:
+        """``{"family": "categorical", "n_categories": [C_0, ...]}``."""
+        return {"family": "categorical", "n_categories": list(self.n_categories)}
+
+    def params_to_arrays(self, params: CategoricalParams) -> dict[str, np.ndarray]:
+        """``weights`` (K,) and the flat ``probabilities`` (K, sum C_d), bit for bit."""
+        return {"weights": np.asarray(params.weights),
+                "probabilities": np.asarray(params.probabilities)}
+
+    def params_from_arrays(self, arrays, *, n_components=None,
+                           n_features=None) -> CategoricalParams:
+        """Checked parameters (untrusted input): float arrays of matching shapes, weights
+        non-negative summing to 1, probabilities positive with each column's summing to 1."""
+        from .protocol import FieldError
+        m = int(self.offsets[-1])
+        p = arrays.get("probabilities")
+        if not isinstance(p, np.ndarray) or p.ndim != 2:
+            raise FieldError("probabilities", f"shape {getattr(p, 'shape', None)}; expected "
+                                              f"(n_components, {m})")
+        k = p.shape[0] if n_components is None else int(n_components)
+        if n_features is not None and int(n_features) != len(self.n_categories):
+            raise FieldError("probabilities", f"{len(self.n_categories)} columns of codes; "
+                                              f"the file has {n_features} features")
+        out = {}
+        for name, shape in (("weights", (k,)), ("probabilities", (k, m))):
+            a = arrays.get(name)
+            if a is None:
+                raise FieldError(name, "the array is missing")
+            if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
+                raise FieldError(name, f"dtype {getattr(a, 'dtype', type(a).__name__)!s}; "
+                                       "expected float64")
+            if a.shape != shape:
+                raise FieldError(name, f"shape {a.shape}; n_categories {list(self.n_categories)}"
+                                       f" needs {shape}")
+            if not np.isfinite(a).all():
+                raise FieldError(name, "contains NaN or infinity")
+            out[name] = np.ascontiguousarray(a, dtype=np.float64)
+        w = out["weights"]
+        if (w < 0).any():
+            raise FieldError("weights", f"weight {int(np.argmin(w))} is negative ({w.min()!r})")
+        if abs(w.sum() - 1.0) > 1e-6:
+            raise FieldError("weights", f"the weights sum to {w.sum()!r}, not 1")
+        probs = CategoricalParams(w, out["probabilities"], self.offsets)
+        for d, block in enumerate(probs.per_column()):
+            if not (block > 0).all():
+                raise FieldError("probabilities", f"a probability of column {d} is not positive")
+            if not np.allclose(block.sum(axis=1), 1.0, rtol=0, atol=1e-6):
+                raise FieldError("probabilities", f"the probabilities of column {d} do not sum "
+                                                  "to 1")
+        return probs
+
+    def stats_from_params(self, params: CategoricalParams, reg: float) -> CategoricalStats:
+        """Per-row statistics (weight sum 1) whose M-step with ``alpha = reg`` returns
+        ``params`` (up to rounding): ``counts = P (N_k + C_d alpha) - alpha``."""
+        w = np.asarray(params.weights, dtype=np.float64)
+        nk = w / w.sum()
+        denom = nk[:, None] + self._c_per_code[None, :] * reg
+        counts = np.maximum(params.probabilities * denom - reg, 0.0)
+        return CategoricalStats(nk, counts, 0.0, 1.0, 0)
 
 
-def check_code_range(X: np.ndarray, n_categories: Sequence[int], *, fitted: bool) -> None:
+def check_code_range(X: np.ndarray, n_categories: Sequence[int], *, fitted: bool,
+                     row_offset: int = 0) -> None:
     """Raise naming the first code ``>= C_d`` (row, column, value and the range)."""
     if X.dtype == np.bool_:
         if min(n_categories) >= 2:
@@ -268,7 +353,7 @@ def check_code_range(X: np.ndarray, n_categories: Sequence[int], *, fitted: bool
         where = ("outside the fitted range" if fitted else "outside the range")
         tail = (f"the model was fitted with {c} categories in column {col}" if fitted
                 else f"n_categories gives {c} categories for column {col}")
-        raise ValueError(f"CategoricalMixture: row {row:,}, column {col} is code "
+        raise ValueError(f"CategoricalMixture: row {row + row_offset:,}, column {col} is code "
                          f"{X[row, col].item()!r}, {where} 0 .. {c - 1} ({tail}).")
 
 

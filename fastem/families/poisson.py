@@ -178,9 +178,71 @@ class PoissonFamily:
         y = np.repeat(np.arange(k), counts)
         return rng.poisson(params.means[y]).astype(np.int64), y
 
-    def validate(self, X: np.ndarray, *, fitted: bool = False) -> None:
+    def prepare(self, X: np.ndarray) -> np.ndarray:
+        """The chunk as the kernel reads it: bool and integer chunks stay as they are (a
+        uint16 table is never blown up to float64); float16 becomes float64."""
+        X = np.asarray(X)
+        if not X.dtype.isnative:
+            X = X.astype(X.dtype.newbyteorder("="))
+        if X.dtype.kind == "f" and X.dtype not in (np.float32, np.float64):
+            X = X.astype(np.float64)
+        return X
+
+    def validate(self, X: np.ndarray, row_offset: int = 0) -> None:
         """Counts must be non-negative integers (integer dtypes, or integral floats); the
-        first other value is an error naming its row, column and value."""
-        msg = _integer_codes_error(X, "PoissonMixture", "counts")
+        first other value is an error naming its row (``row_offset`` + its index in ``X``),
+        column and value."""
+        msg = _integer_codes_error(X, "PoissonMixture", "counts", row_offset)
         if msg is not None:
             raise ValueError(msg)
+
+    # ---- persistence ---------------------------------------------------------------------
+    def spec(self) -> dict:
+        """``{"family": "poisson"}`` (``reg_rate`` is the estimator's)."""
+        return {"family": "poisson"}
+
+    def params_to_arrays(self, params: PoissonParams) -> dict[str, np.ndarray]:
+        """``weights`` (K,) and ``means`` (K, D) = the rates, bit for bit."""
+        return {"weights": np.asarray(params.weights), "means": np.asarray(params.means)}
+
+    def params_from_arrays(self, arrays, *, n_components=None,
+                           n_features=None) -> PoissonParams:
+        """Checked parameters (untrusted input): float arrays of matching shapes, weights
+        non-negative summing to 1, rates positive and finite."""
+        from .protocol import FieldError
+        m = arrays.get("means")
+        if not isinstance(m, np.ndarray) or m.ndim != 2:
+            raise FieldError("means", f"shape {getattr(m, 'shape', None)}; expected "
+                                      "(n_components, n_features)")
+        k = m.shape[0] if n_components is None else int(n_components)
+        d = m.shape[1] if n_features is None else int(n_features)
+        out = {}
+        for name, shape in (("weights", (k,)), ("means", (k, d))):
+            a = arrays.get(name)
+            if a is None:
+                raise FieldError(name, "the array is missing")
+            if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
+                raise FieldError(name, f"dtype {getattr(a, 'dtype', type(a).__name__)!s}; "
+                                       "expected float64")
+            if a.shape != shape:
+                raise FieldError(name, f"shape {a.shape}; the file's other arrays and header "
+                                       f"need {shape}")
+            if not np.isfinite(a).all():
+                raise FieldError(name, "contains NaN or infinity")
+            out[name] = np.ascontiguousarray(a, dtype=np.float64)
+        w = out["weights"]
+        if (w < 0).any():
+            raise FieldError("weights", f"weight {int(np.argmin(w))} is negative ({w.min()!r})")
+        if abs(w.sum() - 1.0) > 1e-6:
+            raise FieldError("weights", f"the weights sum to {w.sum()!r}, not 1")
+        if not (out["means"] > 0).all():
+            raise FieldError("means", "a rate is not positive")
+        return PoissonParams(w, out["means"])
+
+    def stats_from_params(self, params: PoissonParams, reg: float) -> PoissonStats:
+        """Per-row statistics (weight sum 1) whose M-step with ``reg_rate = reg`` returns
+        ``params`` (up to rounding): ``s1 = (rates - reg_rate) N_k``."""
+        w = np.asarray(params.weights, dtype=np.float64)
+        nk = w / w.sum()
+        s1 = np.maximum(params.means - reg, 0.0) * nk[:, None]
+        return PoissonStats(nk, s1, 0.0, 1.0, 0)
