@@ -263,7 +263,6 @@ def test_recovers_a_known_mixture_from_a_million_rows():
     np.testing.assert_allclose(flat[order], flat_true, atol=0.02)
 
 
-@pytest.mark.slow
 def test_check_estimator():
     from tests.reference_linexp import run_check_estimator
     run_check_estimator(CategoricalMixture(2, max_iter=20, random_state=0),

@@ -212,7 +212,6 @@ def test_recovers_a_known_mixture_from_a_million_rows():
     np.testing.assert_allclose(pm.means_[order], TRUE_RATES, rtol=0.02)
 
 
-@pytest.mark.slow
 def test_check_estimator():
     from tests.reference_linexp import run_check_estimator
     run_check_estimator(PoissonMixture(2, max_iter=20, random_state=0),
