@@ -182,3 +182,12 @@ def test_cli_fit_and_predict_with_family(name, tmp_path, capsys):
     code, _, err = _cli(capsys, "predict", model, path, "-o", labels)
     assert code == 0, err
     assert np.array_equal(np.load(labels), fitted.predict(CASES[name][1]))
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_empty_block_e_step_has_the_right_shapes(name, in_memory):
+    model = in_memory[name]
+    fam = model._fitted_family()
+    kargs = fam.kernel_args(model._params_from_attributes())
+    lpn, lab, rsp = fam.e_step_outputs(CASES[name][1][:0], kargs, labels=True, resp=True)
+    assert lpn.shape == (0,) and lab.shape == (0,) and rsp.shape == (0, 3)

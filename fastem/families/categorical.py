@@ -204,27 +204,11 @@ class CategoricalFamily:
         nk = stats.nk + _FLOOR
         return CategoricalParams(nk / nk.sum(), probabilities, self.offsets)
 
-    # ---- initialisation helpers -------------------------------------------------------------
-    def statistic_width(self, n_features: int) -> int:
-        """Columns of ``T(x)``: ``sum_d C_d``."""
-        return int(self.offsets[-1])
-
-    def statistic_block(self, X: np.ndarray) -> np.ndarray:
-        """The one-hot codes ``T(x)`` of a block of rows (initialisation only)."""
-        codes = np.asarray(X).astype(np.int64)
-        out = np.zeros((codes.shape[0], int(self.offsets[-1])))
-        rows = np.arange(codes.shape[0])
-        for d in range(codes.shape[1]):
-            out[rows, self.offsets[d] + codes[:, d]] = 1.0
-        return out
-
+    # ---- initialisation helper --------------------------------------------------------------
     def smoothed(self, params: CategoricalParams, eps: float) -> CategoricalParams:
         """Probabilities mixed with weight ``eps`` with the uniform ``1 / C_d``."""
         p = (1.0 - eps) * params.probabilities + eps / self._c_per_code[None, :]
         return CategoricalParams(params.weights, p, self.offsets)
-
-    def with_weights(self, params: CategoricalParams, weights: np.ndarray) -> CategoricalParams:
-        return CategoricalParams(weights, params.probabilities, self.offsets)
 
     # ---- inference --------------------------------------------------------------------------
     def log_prob_block(self, X: np.ndarray, kargs: CategoricalKernelArgs) -> np.ndarray:
@@ -362,7 +346,7 @@ def linexp_e_step(log_prob_block, X, kargs, labels: bool, resp: bool):
     n = X.shape[0]
     lpn = np.empty(n)
     lab = np.empty(n, dtype=np.int64) if labels else None
-    rsp = None
+    rsp = np.empty((n, kargs.const.shape[0])) if resp else None
     for r0 in range(0, n, BLOCK_ROWS):
         r1 = min(n, r0 + BLOCK_ROWS)
         logp = log_prob_block(X[r0:r1], kargs)
@@ -373,7 +357,5 @@ def linexp_e_step(log_prob_block, X, kargs, labels: bool, resp: bool):
         if labels:
             lab[r0:r1] = np.argmax(logp, axis=1)
         if resp:
-            if rsp is None:
-                rsp = np.empty((n, logp.shape[1]))
             rsp[r0:r1] = e / total[:, None]
     return lpn, lab, rsp

@@ -143,22 +143,11 @@ class PoissonFamily:
         nk = nk_raw + _FLOOR
         return PoissonParams(nk / nk.sum(), rates)
 
-    # ---- initialisation helpers -------------------------------------------------------------
-    def statistic_width(self, n_features: int) -> int:
-        """Columns of ``T(x) = x``."""
-        return n_features
-
-    def statistic_block(self, X: np.ndarray) -> np.ndarray:
-        """``T(x) = x`` of a block of rows, as float64 (initialisation only)."""
-        return np.asarray(X, dtype=np.float64)
-
+    # ---- initialisation helper --------------------------------------------------------------
     def smoothed(self, params: PoissonParams, eps: float) -> PoissonParams:
         """Rates mixed with weight ``eps`` with the overall mean rates."""
         mean = params.weights @ params.means
         return PoissonParams(params.weights, (1.0 - eps) * params.means + eps * mean[None, :])
-
-    def with_weights(self, params: PoissonParams, weights: np.ndarray) -> PoissonParams:
-        return PoissonParams(weights, params.means)
 
     # ---- inference --------------------------------------------------------------------------
     def log_prob_block(self, X: np.ndarray, kargs: PoissonKernelArgs) -> np.ndarray:
