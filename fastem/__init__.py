@@ -1,7 +1,7 @@
 """fastem: fast, memory-bounded Expectation-Maximization for Gaussian mixtures."""
 from ._config import set_options
 from .estimators import BernoulliMixture, GaussianMixture
-from .estimators import CategoricalMixture, PoissonMixture
+from .estimators import CategoricalMixture, MixedTypeMixture, PoissonMixture
 from .exceptions import FitError, ModelFileError
 from .io import load
 
@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 
 __all__ = ["GaussianMixture", "BernoulliMixture", "set_options", "ConvergenceWarning", "FitError",
            "ModelFileError", "NotFittedError", "load", "__version__"]
-__all__ += ["CategoricalMixture", "PoissonMixture"]
+__all__ += ["CategoricalMixture", "MixedTypeMixture", "PoissonMixture"]
 
 
 def __getattr__(name: str):

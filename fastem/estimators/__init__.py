@@ -6,6 +6,8 @@
 from .bernoulli import BernoulliMixture
 from .categorical import CategoricalMixture
 from .gaussian import GaussianMixture
+from .mixed import MixedTypeMixture
 from .poisson import PoissonMixture
 
-__all__ = ["BernoulliMixture", "CategoricalMixture", "GaussianMixture", "PoissonMixture"]
+__all__ = ["BernoulliMixture", "CategoricalMixture", "GaussianMixture", "MixedTypeMixture",
+           "PoissonMixture"]
