@@ -173,3 +173,26 @@ def test_bad_values_and_parameters_are_named():
     Y[2, 2] = 7
     with pytest.raises(ValueError, match=r"row 2, column 2 \(a categorical column\) is 7\.0"):
         m.predict(Y)
+
+
+def test_save_load_dask_and_partial_fit(tmp_path):
+    X, _, _ = _mixed_data(2000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = MixedTypeMixture(3, columns=COLUMNS, random_state=0, max_iter=20).fit(X)
+    path = str(tmp_path / "m.npz")
+    m.save(path)
+    loaded = fastem.load(path)
+    assert type(loaded) is MixedTypeMixture
+    assert np.array_equal(loaded.predict_proba(X), m.predict_proba(X))
+    assert loaded.blocks_["categorical"].n_categories_ == [3]
+    dask = pytest.importorskip("dask")
+    import dask.array as da
+    with dask.config.set(scheduler="threads"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        md = MixedTypeMixture(3, columns=COLUMNS, random_state=0, max_iter=20).fit(
+            da.from_array(X, chunks=(500, -1)))
+    _close(md.weights_, m.weights_, 1e-10)
+    _close(md.blocks_["poisson"].means_, m.blocks_["poisson"].means_, 1e-10)
+    with pytest.raises(NotImplementedError, match="partial_fit is not implemented yet"):
+        MixedTypeMixture(3, columns=COLUMNS).partial_fit(X)

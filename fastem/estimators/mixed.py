@@ -213,6 +213,12 @@ class MixedTypeMixture(FamilyMixture):
                 out["poisson_means"] = blk.means_
         return MixedParams(self.weights_, out)
 
+    def partial_fit(self, X: Any, y: Any = None, sample_weight: Optional[Any] = None):
+        """Not available yet: the gaussian block's statistics are taken about a per-pass
+        shift, which online EM's running averages cannot combine (use ``fit``)."""
+        raise NotImplementedError("MixedTypeMixture.partial_fit is not implemented yet; use "
+                                  "fit (exact EM, in memory, out of core or on Dask).")
+
     def _store_fit(self, params, family, n_features, **kw) -> None:
         self._last_blocks = family.blocks
         super()._store_fit(params, family, n_features, **kw)

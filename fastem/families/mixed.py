@@ -378,7 +378,9 @@ class MixedFamily:
         for name in self.fields[1:]:
             a = arrays.get(name)
             if not isinstance(a, np.ndarray) or a.ndim != 2 or a.shape[0] != w.shape[0] \
-                    or not np.isfinite(a).all() or not (a > 0).all():
-                raise FieldError(name, "expected a positive finite (n_components, ...) array")
+                    or not np.isfinite(a).all():
+                raise FieldError(name, "expected a finite (n_components, ...) array")
+            if name != "gaussian_means" and not (a > 0).all():
+                raise FieldError(name, "a probability, rate or variance is not positive")
             out[name] = np.ascontiguousarray(a, dtype=np.float64)
         return MixedParams(np.ascontiguousarray(w, dtype=np.float64), out)
