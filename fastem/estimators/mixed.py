@@ -213,11 +213,30 @@ class MixedTypeMixture(FamilyMixture):
                 out["poisson_means"] = blk.means_
         return MixedParams(self.weights_, out)
 
-    def partial_fit(self, X: Any, y: Any = None, sample_weight: Optional[Any] = None):
+    @property
+    def partial_fit(self):
         """Not available yet: the gaussian block's statistics are taken about a per-pass
-        shift, which online EM's running averages cannot combine (use ``fit``)."""
-        raise NotImplementedError("MixedTypeMixture.partial_fit is not implemented yet; use "
-                                  "fit (exact EM, in memory, out of core or on Dask).")
+        shift, which online EM's running averages cannot combine (use ``fit``). Reading
+        the attribute raises ``AttributeError``, so ``hasattr(model, "partial_fit")`` is
+        False."""
+        raise AttributeError("MixedTypeMixture.partial_fit is not implemented yet; use fit "
+                             "(exact EM, in memory, out of core or on Dask).")
+
+    def _check_n_features(self, X: Any) -> None:
+        # scikit-learn's wording for an in-memory array with the wrong number of features
+        # (FamilyMixture names the source instead).
+        if self._is_fitted() and isinstance(X, np.ndarray) and X.ndim == 2 \
+                and X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but MixedTypeMixture is "
+                             f"expecting {self.n_features_in_} features as input.")
+
+    def _e_step(self, X: Any, what: str, out: Any = None):
+        self._check_n_features(X)
+        return super()._e_step(X, what, out)
+
+    def _mean_log_likelihood(self, X: Any):
+        self._check_n_features(X)
+        return super()._mean_log_likelihood(X)
 
     def _store_fit(self, params, family, n_features, **kw) -> None:
         self._last_blocks = family.blocks
@@ -236,7 +255,7 @@ class _FiniteChecker:
             row, col = (int(i) for i in np.argwhere(bad)[0])
             raise ValueError(f"MixedTypeMixture: row {row + row_offset:,}, column {col} (a "
                              f"gaussian column) is {X[row, col].item()!r}; gaussian columns "
-                             "need finite values.")
+                             "need finite values (no NaN or inf).")
 
 
 def _mixed(blocks) -> MixedFamily:

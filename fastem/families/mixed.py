@@ -328,6 +328,8 @@ class MixedFamily:
         """The first value outside its block's domain is an error naming its row, column,
         value and block."""
         X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            return          # the estimator names the mismatch of the number of features
         bad = np.zeros(X.shape, dtype=bool)
         why = {}
         with np.errstate(invalid="ignore"):
@@ -335,7 +337,7 @@ class MixedFamily:
                 x = np.asarray(X[:, cols], dtype=np.float64)
                 if b == "gaussian":
                     m = ~np.isfinite(x)
-                    why[b] = "finite values"
+                    why[b] = "finite values (no NaN or inf)"
                 elif b == "bernoulli":
                     m = ~((x == 0) | (x == 1))
                     why[b] = "0/1 values"
