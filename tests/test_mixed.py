@@ -199,6 +199,7 @@ def test_save_load_dask_and_partial_fit(tmp_path):
     assert not hasattr(MixedTypeMixture(), "partial_fit")
 
 
+@pytest.mark.slow
 def test_check_estimator_all_gaussian():
     from sklearn.utils.estimator_checks import check_estimator
     expected = {"check_sample_weight_equivalence_on_dense_data":
