@@ -1,13 +1,15 @@
 """fastem: fast, memory-bounded Expectation-Maximization for mixture models."""
 from ._config import set_options
-from .estimators import BernoulliMixture, GaussianMixture, StudentMixture
+from .estimators import (BernoulliMixture, CategoricalMixture,
+                         GaussianMixture, MixedTypeMixture, PoissonMixture, StudentMixture)
 from .estimators.selection import GaussianMixtureSelection, MixtureSelection
 from .exceptions import FitError, ModelFileError
 from .io import load
 
 __version__ = "0.1.0"
 
-__all__ = ["GaussianMixture", "BernoulliMixture", "StudentMixture",
+__all__ = ["GaussianMixture", "BernoulliMixture",
+           "CategoricalMixture", "PoissonMixture", "StudentMixture", "MixedTypeMixture",
            "GaussianMixtureSelection", "MixtureSelection", "set_options",
            "ConvergenceWarning", "FitError", "ModelFileError", "NotFittedError", "load",
            "__version__"]

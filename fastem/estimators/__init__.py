@@ -4,8 +4,11 @@
 ``BernoulliMixture`` is its worked example.
 """
 from .bernoulli import BernoulliMixture
+from .categorical import CategoricalMixture
 from .gaussian import GaussianMixture
+from .mixed import MixedTypeMixture
+from .poisson import PoissonMixture
 from .student import StudentMixture
 
-__all__ = ["BernoulliMixture", "GaussianMixture"]
-__all__ += ["StudentMixture"]
+__all__ = ["BernoulliMixture", "CategoricalMixture",
+           "GaussianMixture", "MixedTypeMixture", "PoissonMixture", "StudentMixture"]

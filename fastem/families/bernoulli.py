@@ -19,7 +19,7 @@ import numpy as np
 
 from .._slots import run_in_slots
 from ..kernels.checks import first_nonfinite_row
-from ..kernels.linexp import linexp_pass_chunk
+from ..kernels.linexp import NO_LOG_FACTORIAL, NO_OFFSETS, linexp_pass_chunk
 
 _FLOOR = 10 * np.finfo(np.float64).eps
 _NO_WEIGHTS = np.empty(0)
@@ -98,7 +98,7 @@ class BernoulliFamily:
         Xk = _kernel_view(X)
 
         def run(nk, s1, s0, ll):
-            kern(Xk, w, kargs.eta, kargs.const, nk, s1, s0, ll)
+            kern(Xk, w, kargs.eta, kargs.const, NO_OFFSETS, NO_LOG_FACTORIAL, nk, s1, s0, ll)
 
         (nk, s1, s0), ll = run_in_slots(run, X.shape[0], ((k,), (k, d), (k, d)), 2)
         ll = ll.sum(axis=0)

@@ -1,72 +1,236 @@
-"""The fused pass of linear exponential families: log p(x | k) = T(x)·eta_k + c_k.
+"""The fused pass of linear exponential families: log p(x | k) = T(x)·eta_k + c_k + h(x).
 
-Here ``T(x) = x`` (Bernoulli; one-hot codes and counts use the same pass on their own
-statistic). Per tile: log-densities by a small product with ``eta``, the vectorised
-log-sum-exp of :func:`fastem.kernels.tiles.normalise_tile`, and accumulation of
-``sum_i w_i r_ik``, ``sum_i w_i r_ik x_i`` and optionally ``sum_i w_i r_ik (1 - x_i)``. No
-``n x K`` array; float64 statistics; fixed slots chosen by the caller, so the result does not
-depend on the thread count.
+One kernel serves every such family; small inlined helpers specialise the statistic ``T``:
+
+* ``T(x) = x`` (Bernoulli, Poisson): log-densities of a tile by a small product with
+  ``eta`` (K, D), and accumulation of ``sum_i w_i r_ik x_i`` (plus, for Bernoulli, the
+  complement ``sum_i w_i r_ik (1 - x_i)``, when ``sc`` has K rows).
+* One-hot codes (categorical), when ``offsets`` is non-empty: column ``d``'s code ``c`` is
+  column ``offsets[d] + c`` of ``eta`` (K, offsets[-1]); the log-density is a gather of D
+  entries of ``eta`` per row and component, and the statistic a scatter-add into the same
+  column of ``st`` (no one-hot matrix is formed).
+* The base measure ``h(x) = -sum_d log x_d!`` (Poisson), when ``log_factorial`` is
+  non-empty: it does not change responsibilities, only each row's log-likelihood; ``log n!``
+  is read from the table for small counts and computed by ``lgamma`` above it.
+
+Per tile: the log-densities, the vectorised log-sum-exp of
+:func:`fastem.kernels.tiles.normalise_tile`, then the statistics. No ``n x K`` array;
+float64 statistics; fixed slots chosen by the caller, so the result does not depend on the
+thread count.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numba import prange
 
-from ._jit import TILE, kernel
+from ._jit import TILE, helper, kernel
 from .tiles import load_tile, load_weights, normalise_tile
 
 
-# signature: (X[n,d] any real dtype, sample_weight[n] f64 or [0], eta[K,d] f64, const[K] f64,
-#             nk[S,K], st[S,K,d], sc[S,K,d] or [S,0,d], ll[S,2]) -> None (outputs zeroed)
-@kernel
-def linexp_pass_chunk(X, sample_weight, eta, const, nk, st, sc, ll):
-    """One fused pass; ``sc`` (when it has K rows) gets the complement ``sum w r (1 - x)``."""
-    n, d = X.shape
+# signature: (X[n,d] int|float, t0, nt, offsets[d+1] int64, ct[d,T] int64) -> None
+@helper
+def load_codes(X, t0, nt, offsets, ct):
+    """Column indices ``offsets[i] + X[t0 + t, i]`` of a tile's codes; rows past ``nt``
+    point at each column's first code (valid, ignored)."""
+    d = ct.shape[0]
+    n_rows = ct.shape[1]
+    for t in range(nt):
+        for i in range(d):
+            ct[i, t] = offsets[i] + np.int64(X[t0 + t, i])
+    for t in range(nt, n_rows):
+        for i in range(d):
+            ct[i, t] = offsets[i]
+
+
+# signature: (xt[d,T] f64, eta[K,d] f64, const[K] f64, logp[K,T] f64) -> None
+@helper
+def dense_log_prob_tile(xt, eta, const, logp):
+    """``logp[k, t] = const[k] + sum_i xt[i, t] eta[k, i]`` for the whole tile."""
+    n_components, d = eta.shape
+    n_rows = logp.shape[1]
+    for k in range(n_components):
+        for t in range(n_rows):
+            logp[k, t] = const[k]
+        for i in range(d):
+            e = eta[k, i]
+            for t in range(n_rows):
+                logp[k, t] += xt[i, t] * e
+
+
+# signature: (ct[d,T] int64, eta_t[m,K] f64, const[K] f64, lp_t[T,K] f64, logp[K,T] f64)
+@helper
+def code_log_prob_tile(ct, eta_t, const, lp_t, logp):
+    """``logp[k, t] = const[k] + sum_i eta[k, ct[i, t]]`` (one-hot codes): each code adds a
+    contiguous row of the transposed ``eta_t`` (vectorised over components)."""
+    d, n_rows = ct.shape
+    n_components = eta_t.shape[1]
+    for t in range(n_rows):
+        for k in range(n_components):
+            lp_t[t, k] = const[k]
+        for i in range(d):
+            r = ct[i, t]
+            for k in range(n_components):
+                lp_t[t, k] += eta_t[r, k]
+    for k in range(n_components):
+        for t in range(n_rows):
+            logp[k, t] = lp_t[t, k]
+
+
+# signature: (ct[d,T] int64, nt, resp[K,T] f64, wt[T] f64, rw_t[K] f64, acc_t[m,K] f64) -> None
+@helper
+def accumulate_codes_tile(ct, nt, resp, wt, rw_t, acc_t):
+    """``acc_t[offsets[i] + x_i, k] += w r_k`` for every row and column of the tile (a
+    scatter-add of contiguous rows, vectorised over components)."""
+    d = ct.shape[0]
+    n_components = resp.shape[0]
+    for t in range(nt):
+        w = wt[t]
+        for k in range(n_components):
+            rw_t[k] = resp[k, t] * w
+        for i in range(d):
+            r = ct[i, t]
+            for k in range(n_components):
+                acc_t[r, k] += rw_t[k]
+
+
+# signature: (xt[d,T] f64, nt, log_factorial[L] f64, lpn[T] f64) -> None
+@helper
+def subtract_log_factorials(xt, nt, log_factorial, lpn):
+    """``lpn[t] -= sum_i log(xt[i, t]!)`` (the Poisson base measure) for the tile's rows."""
+    d = xt.shape[0]
+    size = log_factorial.shape[0]
+    for t in range(nt):
+        h = 0.0
+        for i in range(d):
+            v = xt[i, t]
+            if v < size:
+                h += log_factorial[np.int64(v)]
+            else:
+                h += math.lgamma(v + 1.0)
+        lpn[t] -= h
+
+
+# signature: (X, sample_weight, eta[K,d], const[K], log_factorial, nk, st, sc, ll, s, r0, r1)
+@helper
+def dense_slot(X, sample_weight, eta, const, log_factorial, nk, st, sc, ll, s, r0, r1):
+    """Rows ``r0 : r1`` into slot ``s`` with ``T(x) = x`` (Bernoulli, Poisson)."""
+    d = X.shape[1]
     n_components = eta.shape[0]
+    want_complement = sc.shape[1] == n_components
+    counts = log_factorial.shape[0] > 0
+    xt = np.zeros((d, TILE))
+    xr = np.empty((TILE, 0))
+    logp = np.zeros((n_components, TILE))
+    wt = np.zeros(TILE)
+    rw = np.zeros(TILE)
+    lpn = np.zeros(TILE)
+    ll_sum = 0.0
+    w_sum = 0.0
+    for t0 in range(r0, r1, TILE):
+        nt = min(TILE, r1 - t0)
+        load_tile(X, t0, nt, xt, xr)
+        load_weights(sample_weight, t0, nt, wt)
+        dense_log_prob_tile(xt, eta, const, logp)
+        normalise_tile(logp, lpn)
+        if counts:
+            subtract_log_factorials(xt, nt, log_factorial, lpn)
+        for t in range(nt):
+            ll_sum += wt[t] * lpn[t]
+            w_sum += wt[t]
+        for k in range(n_components):
+            tot = 0.0
+            for t in range(nt):
+                rw[t] = logp[k, t] * wt[t]
+                tot += rw[t]
+            nk[s, k] += tot
+            for i in range(d):
+                acc = 0.0
+                for t in range(nt):
+                    acc += rw[t] * xt[i, t]
+                st[s, k, i] += acc
+                if want_complement:
+                    acc0 = 0.0
+                    for t in range(nt):
+                        acc0 += rw[t] * (1.0 - xt[i, t])
+                    sc[s, k, i] += acc0
+    ll[s, 0] = ll_sum
+    ll[s, 1] = w_sum
+
+
+# signature: (X, sample_weight, eta[K,m], const[K], offsets[d+1], nk, st, ll, s, r0, r1)
+@helper
+def codes_slot(X, sample_weight, eta, const, offsets, nk, st, ll, s, r0, r1):
+    """Rows ``r0 : r1`` into slot ``s`` with one-hot codes as ``T(x)`` (categorical); the
+    statistics are kept transposed, ``(m, K)``, and written to ``st`` once at the end."""
+    d = X.shape[1]
+    n_components, m = eta.shape
+    ct = np.zeros((d, TILE), np.int64)
+    eta_t = np.zeros((m, n_components))
+    for k in range(n_components):
+        for j in range(m):
+            eta_t[j, k] = eta[k, j]
+    acc_t = np.zeros((m, n_components))
+    lp_t = np.zeros((TILE, n_components))
+    rw_t = np.zeros(n_components)
+    logp = np.zeros((n_components, TILE))
+    wt = np.zeros(TILE)
+    lpn = np.zeros(TILE)
+    ll_sum = 0.0
+    w_sum = 0.0
+    for t0 in range(r0, r1, TILE):
+        nt = min(TILE, r1 - t0)
+        load_weights(sample_weight, t0, nt, wt)
+        load_codes(X, t0, nt, offsets, ct)
+        code_log_prob_tile(ct, eta_t, const, lp_t, logp)
+        normalise_tile(logp, lpn)
+        for t in range(nt):
+            ll_sum += wt[t] * lpn[t]
+            w_sum += wt[t]
+        accumulate_codes_tile(ct, nt, logp, wt, rw_t, acc_t)
+        for k in range(n_components):
+            tot = 0.0
+            for t in range(nt):
+                tot += logp[k, t] * wt[t]
+            nk[s, k] += tot
+    for j in range(m):
+        for k in range(n_components):
+            st[s, k, j] = acc_t[j, k]
+    ll[s, 0] = ll_sum
+    ll[s, 1] = w_sum
+
+
+# signature: (X[n,d] any real/int dtype, sample_weight[n] f64 or [0], eta[K,m] f64, const[K] f64,
+#             offsets[d+1] int64 or [0], log_factorial[L] f64 or [0],
+#             nk[S,K], st[S,K,m], sc[S,K,m] or [S,0,m], ll[S,2]) -> None (outputs zeroed)
+@kernel
+def linexp_pass_chunk(X, sample_weight, eta, const, offsets, log_factorial, nk, st, sc, ll):
+    """One fused pass; ``sc`` (when it has K rows) gets the complement ``sum w r (1 - x)``;
+    non-empty ``offsets`` reads ``X`` as category codes, non-empty ``log_factorial`` adds the
+    Poisson base measure to the log-likelihood."""
+    n = X.shape[0]
     n_slots = nk.shape[0]
     per_slot = (n + n_slots - 1) // n_slots
-    want_complement = sc.shape[1] == n_components
+    codes = offsets.shape[0] > 0
     for s in prange(n_slots):
         r0 = s * per_slot
         r1 = min(n, r0 + per_slot)
-        xt = np.zeros((d, TILE))
-        xr = np.empty((TILE, 0))
-        logp = np.zeros((n_components, TILE))
-        wt = np.zeros(TILE)
-        rw = np.zeros(TILE)
-        lpn = np.zeros(TILE)
-        ll_sum = 0.0
-        w_sum = 0.0
-        for t0 in range(r0, r1, TILE):
-            nt = min(TILE, r1 - t0)
-            load_tile(X, t0, nt, xt, xr)
-            load_weights(sample_weight, t0, nt, wt)
-            for k in range(n_components):
-                for t in range(TILE):
-                    logp[k, t] = const[k]
-                for i in range(d):
-                    e = eta[k, i]
-                    for t in range(TILE):
-                        logp[k, t] += xt[i, t] * e
-            normalise_tile(logp, lpn)
-            for t in range(nt):
-                ll_sum += wt[t] * lpn[t]
-                w_sum += wt[t]
-            for k in range(n_components):
-                tot = 0.0
-                for t in range(nt):
-                    rw[t] = logp[k, t] * wt[t]
-                    tot += rw[t]
-                nk[s, k] += tot
-                for i in range(d):
-                    acc = 0.0
-                    for t in range(nt):
-                        acc += rw[t] * xt[i, t]
-                    st[s, k, i] += acc
-                    if want_complement:
-                        acc0 = 0.0
-                        for t in range(nt):
-                            acc0 += rw[t] * (1.0 - xt[i, t])
-                        sc[s, k, i] += acc0
-        ll[s, 0] = ll_sum
-        ll[s, 1] = w_sum
+        if codes:
+            codes_slot(X, sample_weight, eta, const, offsets, nk, st, ll, s, r0, r1)
+        else:
+            dense_slot(X, sample_weight, eta, const, log_factorial, nk, st, sc, ll, s, r0, r1)
+
+
+#: Size of the ``log n!`` table the Poisson family passes (larger counts use ``lgamma``).
+LOG_FACTORIAL_SIZE = 1024
+
+
+def log_factorial_table(size: int = LOG_FACTORIAL_SIZE) -> np.ndarray:
+    """``log n!`` for ``n = 0 .. size - 1`` (each entry correctly rounded by ``lgamma``)."""
+    return np.array([math.lgamma(i + 1.0) for i in range(size)], dtype=np.float64)
+
+
+#: The empty arrays that switch the code and count variants off.
+NO_OFFSETS = np.empty(0, np.int64)
+NO_LOG_FACTORIAL = np.empty(0, np.float64)

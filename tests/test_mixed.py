@@ -1,0 +1,215 @@
+"""MixedTypeMixture: the single-block invariant (each block alone is its family, 1e-12), a
+NumPy reference for a mixed model, recovery of a known mixture, and messages."""
+import warnings
+
+import numpy as np
+import pytest
+
+import fastem
+from fastem import MixedTypeMixture
+from fastem.backends import numba as nb
+from fastem.data.sources import ArraySource
+from fastem.em import run_em
+from fastem.families import GaussianParams, get_family
+from fastem.families.bernoulli import BernoulliFamily, BernoulliParams
+from fastem.families.categorical import CategoricalFamily, CategoricalParams
+from fastem.families.mixed import MixedFamily, MixedParams
+from fastem.families.poisson import PoissonFamily, PoissonParams
+from tests import reference_linexp as ref
+from tests import test_bernoulli as tb
+from tests import test_categorical as tc
+from tests import test_poisson as tp
+
+
+def _run(family, params, X, reg, n=30):
+    return run_em(ArraySource(X), family, params, stats_fn=nb.em_stats, max_iter=n, tol=0.0,
+                  reg_covar=reg)
+
+
+def _close(a, b, tol=1e-12):
+    np.testing.assert_allclose(a, b, rtol=tol, atol=0)
+
+
+def test_single_poisson_block_is_the_poisson_family():
+    X, _ = tp.synthetic()
+    w0, m0 = tp.start()
+    one = _run(PoissonFamily(), PoissonParams(w0, m0), X, 1e-10)
+    mixed = _run(MixedFamily([["poisson", range(4), {}]]),
+                 MixedParams(w0, {"poisson_means": m0}), X, 0.0)
+    _close(mixed.params.weights, one.params.weights)
+    _close(mixed.params.arrays["poisson_means"], one.params.means)
+    _close(mixed.lower_bounds, one.lower_bounds)
+
+
+def test_single_categorical_block_is_the_categorical_family():
+    X, _, _ = tc.synthetic()
+    w0, p0 = tc.start()
+    fam = CategoricalFamily(tc.N_CAT)
+    flat = np.concatenate(p0, axis=1)
+    one = _run(fam, CategoricalParams(w0, flat, fam.offsets), X, 0.5)
+    mixed = _run(MixedFamily([["categorical", range(5),
+                               {"alpha": 0.5, "n_categories": list(tc.N_CAT)}]]),
+                 MixedParams(w0, {"categorical_probabilities": flat}), X, 0.0)
+    _close(mixed.params.weights, one.params.weights)
+    _close(mixed.params.arrays["categorical_probabilities"], one.params.probabilities)
+    _close(mixed.lower_bounds, one.lower_bounds)
+
+
+def test_single_bernoulli_block_is_the_bernoulli_family():
+    X, _, _ = tb.synthetic()
+    w0, m0 = tb.start()
+    one = _run(BernoulliFamily(), BernoulliParams(w0, m0, 1 - m0), X, 1e-10)
+    mixed = _run(MixedFamily([["bernoulli", range(6), {}]]),
+                 MixedParams(w0, {"bernoulli_means": m0, "bernoulli_complements": 1 - m0}),
+                 X, 0.0)
+    _close(mixed.params.weights, one.params.weights)
+    _close(mixed.params.arrays["bernoulli_means"], one.params.means)
+    _close(mixed.lower_bounds, one.lower_bounds)
+
+
+def test_single_gaussian_block_is_the_diag_gaussian():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 4000)
+    X = rng.normal(size=(4000, 3)) * np.array([1.0, 2.0, 0.5]) + 4.0 * y[:, None]
+    w0 = np.full(3, 1 / 3)
+    mu0 = X[[0, 1, 2]].copy()
+    var0 = np.ones((3, 3)) * X.var(axis=0)
+    fam = get_family("diag")
+    one = _run(fam, GaussianParams(w0, mu0, var0, 1 / np.sqrt(var0)), X, 1e-6)
+    mixed = _run(MixedFamily([["gaussian", range(3), {"reg_covar": 1e-6}]]),
+                 MixedParams(w0, {"gaussian_means": mu0, "gaussian_covariances": var0}), X,
+                 0.0)
+    _close(mixed.params.weights, one.params.weights)
+    _close(mixed.params.arrays["gaussian_means"], one.params.means)
+    _close(mixed.params.arrays["gaussian_covariances"], one.params.covariances)
+    _close(mixed.lower_bounds, one.lower_bounds)
+
+
+def test_single_block_estimator_equals_the_single_family_estimator():
+    X, _ = tp.synthetic()
+    kw = dict(max_iter=40, tol=0.0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one = fastem.PoissonMixture(3, **kw).fit(X)
+        mixed = MixedTypeMixture(3, columns={"poisson": [0, 1, 2, 3]}, **kw).fit(X)
+    _close(mixed.weights_, one.weights_)
+    _close(mixed.blocks_["poisson"].means_, one.means_)
+    _close(mixed.score_samples(X), one.score_samples(X))
+
+
+def _mixed_data(n, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.choice(3, size=n, p=[0.5, 0.3, 0.2])
+    mu = np.array([[0.0, 5.0], [4.0, -3.0], [-4.0, 0.0]])
+    g = mu[y] + rng.normal(size=(n, 2)) * np.array([1.0, 0.5])
+    pc = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]])
+    c = (rng.uniform(size=n)[:, None] > np.cumsum(pc[y], axis=1)).sum(axis=1)
+    lam = np.array([1.0, 6.0, 12.0])
+    p = rng.poisson(lam[y])
+    pb = np.array([0.9, 0.2, 0.5])
+    b = (rng.uniform(size=n) < pb[y]).astype(float)
+    X = np.column_stack([g, np.minimum(c, 2), p, b])
+    return X, y, dict(mu=mu, pc=pc, lam=lam, pb=pb)
+
+
+COLUMNS = {"gaussian": [0, 1], "categorical": [2], "poisson": [3], "bernoulli": [4]}
+
+
+def test_mixed_model_matches_a_numpy_reference_density_and_recovers_the_truth():
+    X, y, true = _mixed_data(20000, seed=3)
+    m = MixedTypeMixture(3, columns=COLUMNS, random_state=0, max_iter=300, tol=1e-8,
+                         n_init=2).fit(X)
+    assert (np.diff(m.lower_bounds_) >= -1e-12).all()
+    g, c, p, b = (m.blocks_[k] for k in ("gaussian", "categorical", "poisson", "bernoulli"))
+    logp = (ref.diag_gaussian_log_prob(X[:, :2], m.weights_, g.means_, g.covariances_)
+            + ref.categorical_log_prob(X[:, [2]], np.ones(3), c.probabilities_)
+            + ref.poisson_log_prob(X[:, [3]], np.ones(3), p.means_)
+            + ref.bernoulli_log_prob(X[:, [4]], np.ones(3), b.means_))
+    np.testing.assert_allclose(m.score_samples(X), np.logaddexp.reduce(logp, axis=1),
+                               rtol=1e-10)
+    order = [int(np.argmin(((g.means_ - t) ** 2).sum(axis=1))) for t in true["mu"]]
+    assert sorted(order) == [0, 1, 2]
+    np.testing.assert_allclose(m.weights_[order], [0.5, 0.3, 0.2], atol=0.02)
+    np.testing.assert_allclose(g.means_[order], true["mu"], atol=0.05)
+    np.testing.assert_allclose(c.probabilities_[0][order], true["pc"], atol=0.03)
+    np.testing.assert_allclose(p.means_[order, 0], true["lam"], rtol=0.03)
+    np.testing.assert_allclose(b.means_[order, 0], true["pb"], atol=0.03)
+    assert c.n_categories_ == [3]
+
+
+def test_mixed_model_from_a_npy_file_in_chunks_equals_in_memory(tmp_path):
+    X, _, _ = _mixed_data(3000)
+    path = str(tmp_path / "x.npy")
+    np.save(path, X)
+    kw = dict(columns=COLUMNS, random_state=0, max_iter=10, tol=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = MixedTypeMixture(3, **kw).fit(X)
+        b = MixedTypeMixture(3, chunk_size=700, **kw).fit(path)
+    _close(a.weights_, b.weights_, 1e-10)
+    _close(a.blocks_["gaussian"].means_, b.blocks_["gaussian"].means_, 1e-10)
+    _close(a.lower_bounds_, b.lower_bounds_, 1e-10)
+
+
+def test_bad_values_and_parameters_are_named():
+    X, _, _ = _mixed_data(200)
+    X[17, 3] = 2.5
+    with pytest.raises(ValueError, match=r"row 17, column 3 \(a poisson column\) is 2\.5; "
+                                         r"poisson columns need non-negative integer counts"):
+        MixedTypeMixture(2, columns=COLUMNS).fit(X)
+    X[17, 3] = 1
+    X[5, 4] = 3
+    with pytest.raises(ValueError, match=r"row 5, column 4 \(a bernoulli column\) is 3\.0"):
+        MixedTypeMixture(2, columns=COLUMNS).fit(X)
+    X[5, 4] = 1
+    with pytest.raises(ValueError, match=r"exactly one block"):
+        MixedTypeMixture(2, columns={"gaussian": [0, 1], "poisson": [3]}).fit(X)
+    with pytest.raises(ValueError, match=r"unknown family 'student_t'"):
+        MixedTypeMixture(2, columns={"student_t": [0]}).fit(X)
+    with pytest.raises(ValueError, match=r"block_params\['poisson'\]\['reg_rate'\] must be"):
+        MixedTypeMixture(2, columns=COLUMNS, block_params={"poisson": {"reg_rate": 0}}).fit(X)
+    m = MixedTypeMixture(2, columns=COLUMNS, random_state=0).fit(X)
+    Y = X[:5].copy()
+    Y[2, 2] = 7
+    with pytest.raises(ValueError, match=r"row 2, column 2 \(a categorical column\) is 7\.0"):
+        m.predict(Y)
+
+
+def test_save_load_dask_and_partial_fit(tmp_path):
+    X, _, _ = _mixed_data(2000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = MixedTypeMixture(3, columns=COLUMNS, random_state=0, max_iter=20).fit(X)
+    path = str(tmp_path / "m.npz")
+    m.save(path)
+    loaded = fastem.load(path)
+    assert type(loaded) is MixedTypeMixture
+    assert np.array_equal(loaded.predict_proba(X), m.predict_proba(X))
+    assert loaded.blocks_["categorical"].n_categories_ == [3]
+    dask = pytest.importorskip("dask")
+    import dask.array as da
+    with dask.config.set(scheduler="threads"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        md = MixedTypeMixture(3, columns=COLUMNS, random_state=0, max_iter=20).fit(
+            da.from_array(X, chunks=(500, -1)))
+    _close(md.weights_, m.weights_, 1e-10)
+    _close(md.blocks_["poisson"].means_, m.blocks_["poisson"].means_, 1e-10)
+    with pytest.raises(AttributeError, match="partial_fit is not implemented yet"):
+        MixedTypeMixture(3, columns=COLUMNS).partial_fit(X)
+    assert not hasattr(MixedTypeMixture(), "partial_fit")
+
+
+@pytest.mark.slow
+def test_check_estimator_all_gaussian():
+    from sklearn.utils.estimator_checks import check_estimator
+    expected = {"check_sample_weight_equivalence_on_dense_data":
+                "the k-means initialisation draws a different sample from weighted rows "
+                "than from repeated rows"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(MixedTypeMixture(2, max_iter=20, random_state=0),
+                                  expected_failed_checks=expected, on_fail=None)
+    failed = [(r["check_name"], str(r["exception"])[:200]) for r in results
+              if r["status"] == "failed"]
+    assert not failed, failed
+    assert sum(r["status"] == "passed" for r in results) >= 40
