@@ -1,0 +1,142 @@
+"""The variational Gaussian family: variational Bayes on the Gaussian fused pass.
+
+A client of the component-family protocol (:mod:`fastem.families.protocol`). Its E-step *is*
+the Gaussian kernel: the expected log-density under the variational posterior is a Gaussian
+log-density under the expected precision ``nu_k W_k`` plus a per-component constant (the
+expected log weight, half the expected log-determinant, ``-D / (2 beta_k)``), which the
+kernel already takes (``KernelArgs.const``). Its statistics are the Gaussian
+:class:`~fastem.stats.SuffStats`; only the M-step (:mod:`.variational_mstep`) and the lower
+bound differ. So a variational iteration costs what an EM iteration costs.
+
+With ``prune_threshold``, components whose expected weight falls below it are left out of
+the kernel's arguments from the next pass on (they cost nothing); the M-step sees them with
+zero statistics, so they keep the prior's posterior and stay in the stick-breaking or
+Dirichlet normalisation exactly as an empty component would.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from ..stats import SuffStats
+from .base import CovarianceFamily
+from .params import GaussianParams, KernelArgs
+from .variational_mstep import (VariationalParams, VariationalPriors, e_step_constants,
+                                entropy_sum, expand_stats, lower_bound, variational_m_step,
+                                with_pruning)
+
+
+class VariationalGaussianFamily:
+    """Variational Bayesian Gaussian components of one covariance type, with fixed priors.
+
+    Parameters
+    ----------
+    gaussian : CovarianceFamily
+        The covariance type (its kernels, layouts and statistics are used unchanged).
+    priors : VariationalPriors
+        The effective priors (they depend on the data, so a family belongs to one fit).
+    prune_threshold : float, optional
+        Expected weight below which a component leaves the passes.
+    """
+
+    #: The parameter arrays checkpoints and model files save, in order.
+    fields = ("weight_concentration", "mean_precision", "means", "degrees_of_freedom",
+              "covariances", "precisions_cholesky")
+
+    def __init__(self, gaussian: CovarianceFamily, priors: VariationalPriors,
+                 prune_threshold: Optional[float] = None) -> None:
+        self.gaussian = gaussian
+        self.priors = priors
+        self.prune_threshold = prune_threshold
+        self.name = f"bayesian-{gaussian.name}"
+        self.square = gaussian.square
+
+    # ---- the kernel's view ------------------------------------------------------------
+    def kernel_args(self, params: VariationalParams) -> KernelArgs:
+        """Means, expected-precision factor and the variational constants of the active
+        components (see :mod:`fastem.families.variational_mstep`)."""
+        k, d = params.means.shape
+        base = self.gaussian.kernel_args(GaussianParams(
+            np.ones(k), params.means, params.covariances, params.precisions_cholesky))
+        const = base.const + e_step_constants(params, d)
+        active = params.active
+        if active is None or active.all():
+            return KernelArgs(base.means, base.prec, np.ascontiguousarray(const))
+        prec = base.prec if self.gaussian.name == "tied" else base.prec[active]
+        return KernelArgs(np.ascontiguousarray(base.means[active]), np.ascontiguousarray(prec),
+                          np.ascontiguousarray(const[active]))
+
+    def scatter_shape(self, n_components: int, n_features: int) -> tuple[int, ...]:
+        """The Gaussian scatter layout of the covariance type."""
+        return self.gaussian.scatter_shape(n_components, n_features)
+
+    def zero_stats(self, kargs: KernelArgs) -> SuffStats:
+        """Empty statistics about ``kargs.means``."""
+        return self.gaussian.zero_stats(kargs)
+
+    def chunk_stats(self, X: np.ndarray, sample_weight: Optional[np.ndarray],
+                    kargs: KernelArgs, serial: bool = False) -> SuffStats:
+        """The Gaussian fused pass over one block under the variational kernel arguments."""
+        return self.gaussian.chunk_stats(X, sample_weight, kargs, serial=serial)
+
+    def resp_stats(self, X: np.ndarray, sample_weight: Optional[np.ndarray],
+                   resp: np.ndarray, anchor: np.ndarray, serial: bool = False) -> SuffStats:
+        """Statistics under given responsibilities (initialisation)."""
+        return self.gaussian.resp_stats(X, sample_weight, resp, anchor, serial=serial)
+
+    def e_step_outputs(self, X: np.ndarray, kargs: KernelArgs, *, labels: bool = False,
+                       resp: bool = False, serial: bool = False) -> tuple:
+        """Per-row ``log sum_k rho_ik``, labels and responsibilities (scikit-learn's
+        ``score_samples``, ``predict`` and ``predict_proba`` of a Bayesian mixture)."""
+        return self.gaussian.e_step_outputs(X, kargs, labels=labels, resp=resp, serial=serial)
+
+    # ---- M-step and bound ---------------------------------------------------------------
+    def m_step(self, stats: SuffStats, previous: Optional[VariationalParams] = None, *,
+               reg: float, iteration: Optional[int] = None,
+               dtype_hint: Optional[np.dtype] = None) -> VariationalParams:
+        """The variational update from the statistics of a pass under ``previous`` (or of
+        the initial responsibilities when ``previous`` is ``None``); ``reg = reg_covar``."""
+        if previous is not None:
+            stats = expand_stats(stats, previous.active, previous.means,
+                                 pooled=self.gaussian.name == "tied")
+        new = variational_m_step(self.gaussian, self.priors, stats, reg, iteration=iteration,
+                                 dtype_hint=dtype_hint)
+        return with_pruning(new, previous, self.prune_threshold)
+
+    def lower_bound(self, stats: SuffStats, new_params: VariationalParams,
+                    old_params: VariationalParams) -> float:
+        """scikit-learn's lower bound after the M-step: the entropy of the E-step under
+        ``old_params`` (from ``stats``) and the posterior terms of ``new_params``."""
+        kargs = self.kernel_args(old_params)
+        ent = entropy_sum(kargs.prec, kargs.const, stats, self.square)
+        return lower_bound(self.gaussian, self.priors, ent, new_params)
+
+    # ---- the rest of the protocol -------------------------------------------------------
+    def n_parameters(self, n_components: int, n_features: int) -> int:
+        """Free parameters of the Gaussian mixture of the same shape."""
+        return self.gaussian.n_parameters(n_components, n_features)
+
+    def sample(self, params: VariationalParams, n_samples: int,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Draws from the point estimate (expected weights, normalised covariances), as
+        scikit-learn's ``sample``."""
+        return self.gaussian.sample(params.gaussian(), n_samples, rng)
+
+    def validate(self, X: np.ndarray) -> None:
+        """Any finite value (see :meth:`CovarianceFamily.validate`)."""
+        self.gaussian.validate(X)
+
+    def precisions(self, prec_chol: np.ndarray) -> np.ndarray:
+        """Expected precisions from their Cholesky factors."""
+        return self.gaussian.precisions(prec_chol)
+
+    def __repr__(self) -> str:
+        return f"<VariationalGaussianFamily {self.gaussian.name!r}>"
+
+
+def effective_n_components(weights: np.ndarray, threshold: float = 1e-3) -> int:
+    """Components whose expected weight is at least ``threshold`` (the ones the data use)."""
+    return int(np.count_nonzero(np.asarray(weights) >= threshold))
+
+__all__ = ["VariationalGaussianFamily", "effective_n_components"]
