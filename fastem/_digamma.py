@@ -57,11 +57,36 @@ def gammaln(x) -> np.ndarray:
     return np.array([math.lgamma(v) for v in x.ravel()]).reshape(x.shape)
 
 
+def _stirling_correction(y: np.ndarray) -> np.ndarray:
+    # log Gamma(y) - [(y - 1/2) log y - y + log(2 pi) / 2] for y >= 20 (error < 1e-17).
+    inv = 1.0 / y
+    inv2 = inv * inv
+    return inv * (1.0 / 12.0 - inv2 * (1.0 / 360.0 - inv2 * (
+        1.0 / 1260.0 - inv2 * (1.0 / 1680.0 - inv2 / 1188.0))))
+
+
+_STIRLING_FROM = 20.0
+
+
 def betaln(a, b) -> np.ndarray:
-    """``log B(a, b) = log Gamma(a) + log Gamma(b) - log Gamma(a + b)`` elementwise."""
+    """``log B(a, b) = log Gamma(a) + log Gamma(b) - log Gamma(a + b)`` elementwise.
+
+    When the larger argument ``y`` is at least 20, ``log Gamma(y) - log Gamma(y + x)`` is
+    taken from Stirling's series, which avoids the cancellation of two large log-gammas
+    (scikit-learn's ``betaln`` from SciPy does the same).
+    """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
-    return gammaln(a) + gammaln(b) - gammaln(a + b)
+    x, y = np.broadcast_arrays(np.minimum(a, b), np.maximum(a, b))
+    out = gammaln(a) + gammaln(b) - gammaln(a + b)
+    big = y >= _STIRLING_FROM
+    if big.any():
+        xs, ys = x[big], y[big]
+        diff = (-(ys - 0.5) * np.log1p(xs / ys) - xs * np.log(ys + xs) + xs
+                + _stirling_correction(ys) - _stirling_correction(ys + xs))
+        out = np.array(out, dtype=np.float64)
+        out[big] = gammaln(xs) + diff
+    return out
 
 
 __all__ = ["digamma", "gammaln", "betaln"]

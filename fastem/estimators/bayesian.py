@@ -153,9 +153,13 @@ default="dirichlet_process"
         of ``X`` for ``fit(..., algorithm="online")``, the weight seen so far for
         :meth:`partial_fit`.
     prune_threshold : float in (0, 1), default=None
-        Components whose expected weight falls below it are left out of later passes (they
-        cost nothing and keep the prior's posterior). ``None`` (default) computes every
-        component every pass, as scikit-learn does. Batch fits only.
+        Components whose share of the responsibilities (``N_k / n_samples``: the expected
+        weight the data give them, without the prior's pseudo-counts, which keep even an
+        empty component's ``weights_`` near ``1 / n_samples`` under a Dirichlet process)
+        falls below it are left out of later passes: they cost nothing and keep the prior's
+        posterior, and stay in the weights' normalisation. ``None`` (default) computes every
+        component every pass, as scikit-learn does. Batch fits only. ``1e-7`` leaves the
+        other components unchanged to about ``1e-6``.
     progress : bool, default=False
         Show a progress bar with the lower bound.
     checkpoint : str or os.PathLike, default=None

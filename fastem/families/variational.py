@@ -8,8 +8,9 @@ kernel already takes (``KernelArgs.const``). Its statistics are the Gaussian
 :class:`~fastem.stats.SuffStats`; only the M-step (:mod:`.variational_mstep`) and the lower
 bound differ. So a variational iteration costs what an EM iteration costs.
 
-With ``prune_threshold``, components whose expected weight falls below it are left out of
-the kernel's arguments from the next pass on (they cost nothing); the M-step sees them with
+With ``prune_threshold``, components whose share of the responsibilities (``N_k / N``, their
+expected weight without the prior's pseudo-counts) falls below it are left out of the kernel's
+arguments from the next pass on (they cost nothing); the M-step sees them with
 zero statistics, so they keep the prior's posterior and stay in the stick-breaking or
 Dirichlet normalisation exactly as an empty component would.
 """
@@ -37,7 +38,7 @@ class VariationalGaussianFamily:
     priors : VariationalPriors
         The effective priors (they depend on the data, so a family belongs to one fit).
     prune_threshold : float, optional
-        Expected weight below which a component leaves the passes.
+        Share of the responsibilities (``N_k / N``) below which a component leaves the passes.
     """
 
     #: The parameter arrays checkpoints and model files save, in order.
@@ -102,7 +103,7 @@ class VariationalGaussianFamily:
                                  pooled=self.gaussian.name == "tied")
         new = variational_m_step(self.gaussian, self.priors, stats, reg, iteration=iteration,
                                  dtype_hint=dtype_hint)
-        return with_pruning(new, previous, self.prune_threshold)
+        return with_pruning(new, previous, self.prune_threshold, stats.nk)
 
     def lower_bound(self, stats: SuffStats, new_params: VariationalParams,
                     old_params: VariationalParams) -> float:

@@ -238,16 +238,19 @@ def variational_m_step(gaussian: "CovarianceFamily", priors: VariationalPriors,
 
 
 def with_pruning(new: VariationalParams, previous: Optional[VariationalParams],
-                 threshold: Optional[float]) -> VariationalParams:
-    """``new`` with its ``active`` mask: a component stays computed while its expected
-    weight is at least ``threshold`` (once dropped, it stays dropped)."""
+                 threshold: Optional[float], nk: np.ndarray) -> VariationalParams:
+    """``new`` with its ``active`` mask: a component stays computed while its share of the
+    responsibilities, ``N_k / sum_j N_j`` of the pass (its expected weight under the data,
+    without the prior's pseudo-counts), is at least ``threshold``; once dropped it stays
+    dropped. The largest component is always kept."""
     if threshold is None:
         return new
-    keep = new.weights >= threshold
+    total = float(np.sum(nk))
+    keep = nk >= threshold * total
     if previous is not None and previous.active is not None:
         keep &= previous.active
     if not keep.any():
-        keep[int(np.argmax(new.weights))] = True
+        keep[int(np.argmax(nk))] = True
     return replace(new, active=keep)
 
 
