@@ -1,13 +1,14 @@
 """fastem: fast, memory-bounded Expectation-Maximization for Gaussian mixtures."""
 from ._config import set_options
-from .estimators import GaussianMixture
+from .estimators import BernoulliMixture, GaussianMixture
 from .estimators.bayesian import BayesianGaussianMixture
 from .exceptions import FitError, ModelFileError
 from .io import load
 
 __version__ = "0.1.0"
 
-__all__ = ["GaussianMixture", "BayesianGaussianMixture", "set_options", "ConvergenceWarning", "FitError",
+__all__ = ["GaussianMixture", "BernoulliMixture", "BayesianGaussianMixture", "set_options",
+           "ConvergenceWarning", "FitError",
            "ModelFileError", "NotFittedError", "load", "__version__"]
 
 

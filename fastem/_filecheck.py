@@ -121,23 +121,22 @@ def gaussian_params(path: str, arrays: dict, names: tuple, cov_type: str,
     ``names`` are the array names of (weights, means, covariances, precisions_cholesky).
     """
     family = get_family(cov_type)
-    k, d = n_components, n_features
-    cshape = family.covariance_shape(k, d)
-    w = _array(path, arrays, names[0], (k,))
-    m = _array(path, arrays, names[1], (k, d))
-    c = _array(path, arrays, names[2], cshape)
-    u = _array(path, arrays, names[3], cshape)
-    if (w < 0).any():
-        raise bad(path, names[0], f"weight {int(np.argmin(w))} is negative ({w.min()!r})")
-    if abs(w.sum() - 1.0) > 1e-6:
-        raise bad(path, names[0], f"the weights sum to {w.sum()!r}, not 1")
-    if family.square:
-        diag = np.diagonal(u.reshape((-1, d, d)), axis1=1, axis2=2)
-        cdiag = np.diagonal(c.reshape((-1, d, d)), axis1=1, axis2=2)
-    else:
-        diag, cdiag = u, c
-    if not (diag > 0).all():
-        raise bad(path, names[3], "a precision factor has a non-positive diagonal entry")
-    if not (cdiag > 0).all():
-        raise bad(path, names[2], "a covariance has a non-positive variance")
-    return GaussianParams(w, m, c, u)
+    return family_params(path, arrays, family, names, n_components, n_features)
+
+
+def family_params(path: str, arrays: dict, family, names: Optional[tuple] = None,
+                  n_components: Optional[int] = None, n_features: Optional[int] = None):
+    """``family.params_from_arrays`` of the arrays stored under ``names`` (default: the
+    family's ``fields``), with any invalid field raised as a :class:`ModelFileError` naming
+    the file and the stored array's name."""
+    from .families.protocol import FieldError
+    names = tuple(family.fields) if names is None else tuple(names)
+    renamed = {f: arrays[n] for f, n in zip(family.fields, names) if n in arrays}
+    try:
+        return family.params_from_arrays(renamed, n_components=n_components,
+                                         n_features=n_features)
+    except FieldError as exc:
+        stored = dict(zip(family.fields, names)).get(exc.field, exc.field)
+        raise bad(path, stored, exc.why) from None
+    except ValueError as exc:
+        raise bad(path, "parameters", str(exc)) from None

@@ -108,8 +108,11 @@ class Checkpointer:
     """
 
     def __init__(self, path, fingerprint: dict, rng: np.random.Generator, tol: float,
-                 max_iter: int, n_init: int = 1, announce: bool = False) -> None:
+                 max_iter: int, n_init: int = 1, announce: bool = False,
+                 family: Any = None) -> None:
         self.path = check_writable(path, "checkpoint file")
+        #: The component family whose ``fields`` are saved (``None``: the Gaussian's).
+        self.family = family
         self.fingerprint = fingerprint
         self.rng = rng
         self.tol = tol
@@ -122,18 +125,36 @@ class Checkpointer:
         self._best: Optional[EMResult] = None
 
     @classmethod
-    def for_fit(cls, estimator: Any, source: Any, rng: np.random.Generator) -> "Checkpointer":
+    def for_fit(cls, estimator: Any, source: Any, rng: np.random.Generator,
+                family: Any = None) -> "Checkpointer":
         """The checkpointer of ``estimator.fit(source)`` (``estimator.checkpoint`` is set).
 
         The path is checked now, before the first iteration: a writable directory, and not
-        the input data file itself.
+        the input data file itself. ``family`` (any component family; default the
+        Gaussian) says which parameter arrays are saved: its ``fields``, read back with
+        ``family.params_from_arrays``; its ``spec`` joins the fingerprint.
         """
         refuse_overwriting_input(estimator.checkpoint, source, "checkpoint")
         fp = fit_fingerprint(estimator.get_params(), source.n_samples, source.n_features,
                              source.dtype, source)
+        if family is not None:
+            fp["family"] = family.spec()
         return cls(estimator.checkpoint, fp, rng, estimator.tol, estimator.max_iter,
                    n_init=estimator.n_init,
-                   announce=bool(estimator.progress or estimator.verbose))
+                   announce=bool(estimator.progress or estimator.verbose), family=family)
+
+    def _arrays(self, prefix: str, params: Any) -> dict:
+        if self.family is None:
+            return _params_arrays(prefix, params)
+        return {prefix + f: np.asarray(a)
+                for f, a in self.family.params_to_arrays(params).items()}
+
+    def _params(self, arrays: dict, prefix: str, k: int, d: int, cov_type: Any):
+        if self.family is None:
+            return fc.gaussian_params(self.path, arrays, tuple(prefix + f for f in _FIELDS),
+                                      cov_type, k, d)
+        return fc.family_params(self.path, arrays, self.family,
+                                tuple(prefix + f for f in self.family.fields), k, d)
 
     # ------------------------------------------------------------------ resume
     def load(self) -> Optional[ResumePoint]:
@@ -172,7 +193,8 @@ class Checkpointer:
         if not isinstance(state, dict):
             raise fc.bad(path, "state", "expected a JSON object")
         p = self.fingerprint["params"]
-        cov_type = fc.covariance_type(path, p.get("covariance_type"))
+        cov_type = (fc.covariance_type(path, p.get("covariance_type"))
+                    if self.family is None else None)
         k, d = int(p["n_components"]), int(self.fingerprint["n_features"])
         init = fc.get_int(path, state, "init", lo=0, hi=max(1, self.n_init),
                           field="state.init (restart index)")
@@ -182,7 +204,7 @@ class Checkpointer:
                             field="state.lower_bounds")
         finished = fc.get_bool(path, state, "finished", field="state.finished")
         converged = fc.get_bool(path, state, "converged", field="state.converged")
-        params = fc.gaussian_params(path, arrays, _FIELDS, cov_type, k, d)
+        params = self._params(arrays, "", k, d, cov_type)
         best = None
         b = state.get("best")
         if b is not None:
@@ -191,8 +213,7 @@ class Checkpointer:
             bn = fc.get_int(path, b, "n_iter", lo=0, hi=self.max_iter + 1,
                             field="state.best.n_iter")
             best = EMResult(
-                fc.gaussian_params(path, arrays, tuple("best_" + f for f in _FIELDS),
-                                   cov_type, k, d),
+                self._params(arrays, "best_", k, d, cov_type),
                 fc.get_bool(path, b, "converged", field="state.best.converged"), bn,
                 fc.get_float(path, b, "lower_bound", field="state.best.lower_bound"),
                 fc.get_floats(path, b, "lower_bounds", length=bn,
@@ -230,9 +251,9 @@ class Checkpointer:
                      "converged": bool(b.converged), "n_iter": int(b.n_iter),
                      "lower_bound": float(b.lower_bound),
                      "lower_bounds": [float(v) for v in b.lower_bounds]}}
-        arrays = _params_arrays("", info.params)
+        arrays = self._arrays("", info.params)
         if b is not None:
-            arrays.update(_params_arrays("best_", b.params))
+            arrays.update(self._arrays("best_", b.params))
         write_container(self.path, "checkpoint",
                         {"fingerprint": to_json(self.fingerprint), "state": state}, arrays)
 

@@ -10,10 +10,92 @@ from typing import Callable
 import numpy as np
 
 
-def _open(args: argparse.Namespace):
+def _open(args: argparse.Namespace, family=None):
     from .data import open_source
     columns = args.columns.split(",") if args.columns else None
+    if family is not None:      # a non-Gaussian family checks (and keeps the dtype of) chunks
+        return open_source(args.data, chunk_size=args.chunk_size, key=args.key,
+                           columns=columns, family=family)
     return open_source(args.data, chunk_size=args.chunk_size, key=args.key, columns=columns)
+
+
+def _model_family(model):
+    """The component family of a loaded non-Gaussian model (``None`` for the Gaussian)."""
+    return model._fitted_family() if hasattr(model, "_fitted_family") else None
+
+
+def _family_estimator(args: argparse.Namespace):
+    """The estimator ``fastem fit --family NAME`` builds: the common options, plus every
+    other parameter of the estimator that a sub-command option of the same name set."""
+    import inspect
+    from .families.registry import estimator_for
+    cls = estimator_for(args.family)
+    names = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    kwargs = dict(n_components=args.n_components, tol=args.tol, max_iter=args.max_iter,
+                  n_init=args.n_init, init_params=args.init_params,
+                  random_state=args.random_state, chunk_size=args.chunk_size,
+                  progress=not args.quiet, checkpoint=args.checkpoint,
+                  algorithm=args.algorithm)
+    for name in sorted(names - set(kwargs)):
+        value = getattr(args, name, None)
+        if value is not None:
+            kwargs[name] = value
+    return cls(**{k: v for k, v in kwargs.items() if k in names})
+
+
+def _cmd_fit_family(args: argparse.Namespace) -> int:
+    """``fastem fit --family NAME`` for a family other than the Gaussian."""
+    from .data.open import same_file
+    from .exceptions import ConvergenceWarning
+    model = _family_estimator(args)
+    source = _open(args, family=model._checker())
+    _check_outputs(args, source, (args.output, "model file (-o)"),
+                   (args.checkpoint, "checkpoint file"))
+    if args.checkpoint and same_file(args.checkpoint, args.output):
+        raise ValueError(f"The checkpoint {args.checkpoint!r} and the model file (-o) are the "
+                         "same file; give them different paths.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(source)
+    model.save(args.output)
+    if args.algorithm == "online":
+        how = f"one online pass of {model.n_iter_} steps"
+    else:
+        how = f"{model.n_iter_} iterations, converged={model.converged_}"
+    print(f"{source!r}: {source.n_features} features; {model.n_components} components "
+          f"({args.family}), {how}, mean log-likelihood {model.lower_bound_:.6f}. "
+          f"Saved {args.output}")
+    return 0
+
+
+def _cmd_info_family(args: argparse.Namespace, model) -> int:
+    """``fastem info`` of a non-Gaussian model: its spec and public fitted arrays."""
+    arrays = {k: v for k, v in model._fitted_attributes(model._params_from_attributes())
+              .items() if not k.startswith("_")}
+    if args.json:
+        print(json.dumps({"estimator": type(model).__name__, "spec": model._family_spec,
+                          "params": {k: v for k, v in model.get_params().items()
+                                     if not isinstance(v, np.ndarray)},
+                          "n_features_in_": model.n_features_in_, "n_iter_": model.n_iter_,
+                          "converged_": model.converged_,
+                          "lower_bound_": model.lower_bound_,
+                          "lower_bounds_": [float(v) for v in model.lower_bounds_],
+                          **{k: np.asarray(v).tolist() if isinstance(v, np.ndarray) else
+                             [np.asarray(a).tolist() for a in v] for k, v in arrays.items()}}))
+        return 0
+    k, d = len(model.weights_), model.n_features_in_
+    print(f"{args.model}: {type(model).__name__}, {k} components, {d} features, family "
+          f"{model._family_spec!r}")
+    print(f"fit: {model.n_iter_} iterations, converged={model.converged_}, mean "
+          f"log-likelihood {model.lower_bound_:.6f}")
+    means = getattr(model, "means_", None)
+    order = np.argsort(-model.weights_)
+    print(f"{'component':>9}  {'weight':>8}" + ("  mean" if means is not None else ""))
+    for j in order:
+        row = "" if means is None else "  (" + ", ".join(
+            f"{v:.4g}" for v in means[j][:6]) + (", ...)" if d > 6 else ")")
+        print(f"{j:>9}  {model.weights_[j]:>8.4f}{row}")
+    return 0
 
 
 def _check_outputs(args: argparse.Namespace, source, *outputs: tuple) -> None:
@@ -30,6 +112,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from . import GaussianMixture
     from .data.open import same_file
     from .exceptions import ConvergenceWarning
+    if getattr(args, "family", "gaussian") != "gaussian":
+        return _cmd_fit_family(args)
     source = _open(args)
     _check_outputs(args, source, (args.output, "model file (-o)"),
                    (args.checkpoint, "checkpoint file"))
@@ -59,7 +143,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from .io import load
     gm = load(args.model)
-    source = _open(args)
+    source = _open(args, _model_family(gm))
     _check_outputs(args, source, (args.output, "labels file (-o)"),
                    (args.proba, "probabilities file (--proba)"))
     labels = gm.predict(source, out=args.output)
@@ -73,7 +157,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_score(args: argparse.Namespace) -> int:
     from .io import load
     gm = load(args.model)
-    source = _open(args)
+    source = _open(args, _model_family(gm))
     _check_outputs(args, source, (args.output, "log-likelihoods file (-o)"))
     if args.output:
         lp = gm.score_samples(source, out=args.output)
@@ -87,6 +171,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
 def _cmd_info(args: argparse.Namespace) -> int:
     from .io import load
     gm = load(args.model)
+    if _model_family(gm) is not None:
+        return _cmd_info_family(args, gm)
     if args.json:
         print(json.dumps({"params": {k: v for k, v in gm.get_params().items()
                                      if not isinstance(v, np.ndarray)},
@@ -123,6 +209,11 @@ def add_commands(sub, add_data_args: Callable[[argparse.ArgumentParser], None]) 
                      help="number of mixture components (required)")
     fit.add_argument("-o", "--output", required=True,
                      help="model file to write, .npz (required)")
+    from .families.registry import registered
+    fit.add_argument("--family", choices=registered(), default="gaussian",
+                     help="kind of mixture component; options of other families (e.g. "
+                          "--covariance-type, --reg-covar) apply where the family has them "
+                          "(default: %(default)s)")
     fit.add_argument("--covariance-type", choices=tuple(FAMILIES), default="full",
                      help="form of each component's covariance (default: %(default)s)")
     fit.add_argument("--init-params", choices=INITIALIZERS, default="kmeans",

@@ -10,9 +10,9 @@ The driver speaks only the component-family protocol
 the backend's ``stats_fn`` for the pass, ``family.m_step`` (through :func:`fastem.mstep.m_step`)
 with the family's regularisation ``reg_covar`` (the name is the Gaussian's; for another
 family it is that family's regularisation). Parameters and statistics are opaque to it
-beyond ``stats.loglik`` and ``stats.weight_sum``. A family that defines
-``lower_bound(stats, new_params, old_params)`` (variational Bayes) supplies its own bound of
-the iteration, computed after the M-step; otherwise it is the mean log-likelihood.
+beyond ``stats.loglik`` and ``stats.weight_sum``. A family with a ``lower_bound(stats,
+new_params, old_params)`` method supplies the iteration's bound itself (e.g. a variational
+bound); otherwise it is ``stats.loglik / stats.weight_sum``.
 """
 from __future__ import annotations
 
@@ -95,13 +95,12 @@ def run_em(source: ChunkSource, family: ComponentFamily, params: Params, *,
         stats = stats_fn(source, family.kernel_args(params), family)
         if not stats.weight_sum > 0:
             raise ValueError("The data source yielded no rows (or only zero weights).")
-        lower_bound = stats.loglik / stats.weight_sum
         old_params = params
         params = m_step(family, stats, reg_covar, params, iteration=n_iter,
                         dtype_hint=source.dtype)
-        family_bound = getattr(family, "lower_bound", None)
-        if family_bound is not None:  # a family-defined bound (variational Bayes)
-            lower_bound = family_bound(stats, params, old_params)
+        bound_fn = getattr(family, "lower_bound", None)
+        lower_bound = (stats.loglik / stats.weight_sum if bound_fn is None
+                       else float(bound_fn(stats, params, old_params)))
         lower_bounds.append(lower_bound)
         change = lower_bound - prev
         if callback is not None:

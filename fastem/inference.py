@@ -29,7 +29,8 @@ def _check_out(out: np.ndarray, shape: tuple, dtype, what: str) -> None:
         raise TypeError(f"out has dtype {out.dtype}; {what} are {np.dtype(dtype)}.")
 
 
-def e_step_source(source, kargs: KernelArgs, what: str, out: Any = None):
+def e_step_source(source, kargs: KernelArgs, what: str, out: Any = None, *,
+                  family: Any = None, n_components: Any = None):
     """``what`` (a key of :data:`OUTPUTS`) for every row of ``source``, chunk by chunk.
 
     Parameters
@@ -37,9 +38,13 @@ def e_step_source(source, kargs: KernelArgs, what: str, out: Any = None):
     out : None, ndarray or path, optional
         ``None`` returns a new array; an array (or memmap) of the right shape is filled and
         returned; a path gets a ``.npy`` file, returned memory-mapped read-only.
+    family : ComponentFamily, optional
+        Whose ``e_step_outputs`` runs on each chunk (default: the Gaussian kernels).
+    n_components : int, optional
+        Needed with ``family`` (its kernel arguments need not have ``means``).
     """
     pos, dtype, wide = OUTPUTS[what]
-    k = kargs.means.shape[0]
+    k = kargs.means.shape[0] if n_components is None else int(n_components)
     n = source.n_samples
     tail = (k,) if wide else ()
     path = None if out is None or isinstance(out, np.ndarray) else os.fspath(out)
@@ -66,7 +71,7 @@ def e_step_source(source, kargs: KernelArgs, what: str, out: Any = None):
     try:
         for chunk in source.chunks():
             res = nb.e_step_outputs(chunk.X, kargs, labels=(what == "labels"),
-                                    resp=(what == "resp"))[pos]
+                                    resp=(what == "resp"), family=family)[pos]
             stop = chunk.start + res.shape[0]
             if tmp is not None:
                 tmp.write(np.ascontiguousarray(res, dtype=dtype).tobytes())
@@ -104,11 +109,12 @@ def e_step_source(source, kargs: KernelArgs, what: str, out: Any = None):
     return target
 
 
-def log_likelihood_sum(source, kargs: KernelArgs) -> tuple[float, int]:
-    """Sum of per-row log-likelihoods over ``source`` and the number of rows."""
+def log_likelihood_sum(source, kargs: KernelArgs, family: Any = None) -> tuple[float, int]:
+    """Sum of per-row log-likelihoods over ``source`` and the number of rows
+    (``family.e_step_outputs`` per chunk; the Gaussian kernels by default)."""
     total, rows = 0.0, 0
     for chunk in source.chunks():
-        lp = nb.e_step_outputs(chunk.X, kargs)[0]
+        lp = nb.e_step_outputs(chunk.X, kargs, family=family)[0]
         total += float(lp.sum())
         rows += lp.shape[0]
     return total, rows

@@ -201,11 +201,96 @@ def save(model, path) -> None:
              "n_features_in_": int(model.n_features_in_),
              "sample_rng_state": to_json(model._sample_rng.bit_generator.state)}
     arrays = {name: np.asarray(getattr(model, name)) for name in _ARRAYS}
-    write_container(path, "model", {"estimator": type(model).__name__, "params": params,
-                                    "attributes": attrs}, arrays)
+    write_container(path, "model", {"estimator": type(model).__name__,
+                                    "spec": get_family(model._fitted_covariance_type).spec(),
+                                    "params": params, "attributes": attrs}, arrays)
 
 
 _RUN_ONLY = ("checkpoint", "progress")
+
+
+def save_family_model(model, path) -> None:
+    """Save a fitted :class:`~fastem.estimators._mixture.FamilyMixture` to ``path``.
+
+    The header holds the family's ``spec`` (which :func:`load` dispatches on), the
+    estimator's parameters and scalar attributes; the arrays are
+    ``family.params_to_arrays(params)``, each stored under its field name plus ``"_"``.
+    """
+    model._check_is_fitted()
+    params = {k: to_json(v) for k, v in model.get_params().items() if k not in _RUN_ONLY}
+    family = model._fitted_family()
+    attrs = {"converged_": bool(model.converged_), "n_iter_": int(model.n_iter_),
+             "lower_bound_": float(model.lower_bound_),
+             "lower_bounds_": [float(v) for v in model.lower_bounds_],
+             "n_features_in_": int(model.n_features_in_),
+             "sample_rng_state": to_json(model._sample_rng.bit_generator.state)}
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        attrs["feature_names_in_"] = [str(v) for v in names]
+    arrays = {f + "_": np.asarray(a)
+              for f, a in family.params_to_arrays(model._params_from_attributes()).items()}
+    write_container(path, "model", {"estimator": type(model).__name__,
+                                    "spec": to_json(family.spec()), "params": params,
+                                    "attributes": attrs}, arrays)
+
+
+def _load_family_model(path: str, header: dict, arrays: dict):
+    """The estimator of the family named by the header's ``spec``, every field checked."""
+    from . import _filecheck as fc
+    from .families.registry import estimator_for, make_family
+    spec = header.get("spec")
+    try:
+        family = make_family(spec)
+        cls = estimator_for(spec["family"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise fc.bad(path, "spec", str(exc)) from None
+    if header.get("estimator") != cls.__name__:
+        raise fc.bad(path, "estimator", f"{header.get('estimator')!r} does not go with the "
+                                        f"family {spec.get('family')!r} ({cls.__name__})")
+    params, attrs = header.get("params"), header.get("attributes")
+    if not isinstance(params, dict):
+        raise fc.bad(path, "params", "expected a JSON object")
+    if not isinstance(attrs, dict):
+        raise fc.bad(path, "attributes", "expected a JSON object")
+    d = fc.get_int(path, attrs, "n_features_in_", lo=1)
+    k = params.get("n_components")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise fc.bad(path, "params.n_components", f"expected a positive integer, got {k!r}")
+    p = fc.family_params(path, arrays, family, tuple(f + "_" for f in family.fields), k, d)
+    n_iter = fc.get_int(path, attrs, "n_iter_", lo=0)
+    lower_bounds = fc.get_floats(path, attrs, "lower_bounds_")
+    lower_bound = attrs.get("lower_bound_")
+    if isinstance(lower_bound, bool) or not isinstance(lower_bound, (int, float)):
+        raise fc.bad(path, "lower_bound_", f"expected a number, got {lower_bound!r}")
+    converged = fc.get_bool(path, attrs, "converged_")
+    rng = fc.get_rng(path, attrs.get("sample_rng_state"), "sample_rng_state")
+    names = attrs.get("feature_names_in_")
+    if names is not None:
+        if not isinstance(names, list) or len(names) != d or not all(
+                isinstance(v, str) for v in names):
+            raise fc.bad(path, "feature_names_in_", f"expected {d} column names")
+        names = np.asarray(names, dtype=object)
+    known = set(cls._param_names()) - set(_RUN_ONLY)
+    kwargs = {}
+    for name, value in params.items():
+        if name not in known:
+            continue
+        if name.endswith("_init") and isinstance(value, list):
+            try:
+                value = np.asarray(value, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise fc.bad(path, f"params.{name}", "not an array of numbers") from None
+        kwargs[name] = value
+    try:
+        model = cls(**kwargs)
+        model._validate_params()
+    except (TypeError, ValueError) as exc:
+        raise fc.bad(path, "params", str(exc)) from None
+    model._store_fit(p, family, d, converged=converged, n_iter=n_iter,
+                     lower_bound=float(lower_bound), lower_bounds=lower_bounds, rng=None,
+                     feature_names=names)
+    model._sample_rng = rng
+    return model
 _ARRAYS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
 
 
@@ -229,6 +314,8 @@ def load(path):
     from .estimators import GaussianMixture
     path = os.fspath(path)
     header, arrays = read_container(path, "model")
+    if "spec" in header and header.get("estimator") != "GaussianMixture":
+        return _load_family_model(path, header, arrays)
     if header.get("estimator") != "GaussianMixture":
         raise ModelFileError(f"{path!r} holds a {header.get('estimator')!r}, "
                              "which this fastem cannot load.")

@@ -162,7 +162,11 @@ class OnlineEM:
                         ONLINE_CONSTRAINTS)
 
     def start(self, params: GaussianParams) -> OnlineState:
-        """The state before any chunk: ``params`` and the statistics they imply."""
+        """The state before any chunk: ``params`` and the statistics they imply (the
+        family's ``stats_from_params`` when it has one; the Gaussian's otherwise)."""
+        own = getattr(self.family, "stats_from_params", None)
+        if own is not None:
+            return OnlineState(params, own(params, self.reg_covar))
         return OnlineState(params, stats_from_params(self.family, params, self.reg_covar))
 
     def step(self, state: OnlineState, X: np.ndarray,
@@ -186,8 +190,10 @@ class OnlineEM:
         gamma = step_size(t, self.learning_decay, self.learning_offset)
         mean_ll = hat.loglik / hat.weight_sum
         hat = hat.scaled(1.0 / hat.weight_sum)
-        running = (state.stats.reshifted(hat.shift, family.square).scaled(1.0 - gamma)
-                   + hat.scaled(gamma))
+        previous = state.stats
+        if hasattr(previous, "reshifted"):     # statistics about a shift (the Gaussian)
+            previous = previous.reshifted(hat.shift, family.square)
+        running = previous.scaled(1.0 - gamma) + hat.scaled(gamma)
         params = m_step(family, running, self.reg_covar, state.params, iteration=t,
                         dtype_hint=X.dtype)
         return OnlineState(params, running, t, state.n_rows + int(X.shape[0]), float(mean_ll))

@@ -153,3 +153,51 @@ def test_nan_is_named_too():
     X[3, 1] = np.nan
     with pytest.raises(ValueError, match=r"row 3, column 1 is nan"):
         BernoulliMixture(2).fit(X)
+
+
+# Checks that fit continuous (non-0/1) data: there fit must raise the family's clear error.
+NON_BINARY_CHECKS = {
+    name: "feeds non-0/1 data; BernoulliMixture refuses it with the row, column and value"
+    for name in (
+        "check_fit_score_takes_y", "check_estimators_overwrite_params",
+        "check_dont_overwrite_parameters", "check_estimators_fit_returns_self",
+        "check_readonly_memmap_input", "check_n_features_in_after_fitting",
+        "check_positive_only_tag_during_fit", "check_estimators_dtypes",
+        "check_sample_weights_pandas_series", "check_sample_weights_not_an_array",
+        "check_sample_weights_list", "check_sample_weights_shape",
+        "check_sample_weights_not_overwritten", "check_sample_weight_equivalence_on_dense_data",
+        "check_dtype_object", "check_pipeline_consistency", "check_estimators_nan_inf",
+        "check_estimators_pickle", "check_f_contiguous_array_estimator",
+        "check_methods_sample_order_invariance", "check_methods_subset_invariance",
+        "check_fit2d_1sample", "check_fit2d_1feature", "check_dict_unchanged",
+        "check_fit_idempotent", "check_fit_check_is_fitted", "check_n_features_in",
+        "check_fit2d_predict1d")}
+
+
+def _messages(exc):
+    out = []
+    while exc is not None:
+        out.append(str(exc))
+        exc = exc.__cause__ or exc.__context__
+    return out
+
+
+def test_check_estimator_passes_except_where_it_feeds_non_binary_data():
+    import warnings
+    sklearn = pytest.importorskip("sklearn")
+    import sklearn.exceptions
+    from sklearn.utils.estimator_checks import check_estimator
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+        warnings.filterwarnings("ignore", "Estimator BernoulliMixture does not inherit",
+                                UserWarning)
+        warnings.simplefilter("ignore", sklearn.exceptions.SkipTestWarning)
+        results = check_estimator(BernoulliMixture(), on_fail=None)
+    assert len(results) > 40
+    passed = {r["check_name"] for r in results if r["status"] == "passed"}
+    failed = [r for r in results if r["status"] == "failed"]
+    assert {r["check_name"] for r in failed} <= set(NON_BINARY_CHECKS)
+    assert len(passed) >= 15   # e.g. parameters, cloning, NotFittedError, complex data
+    for r in failed:
+        assert any("BernoulliMixture needs 0/1 values; row " in m
+                   for m in _messages(r["exception"])), (r["check_name"], r["exception"])

@@ -32,7 +32,9 @@ from typing import Any, Iterator, Optional
 import numpy as np
 
 from ..data.dask_source import DaskSource, import_dask, validate_dask_data
-from ..families import CovarianceFamily, KernelArgs, get_family
+from ..families import CovarianceFamily, KernelArgs
+from ..families.protocol import ComponentFamily
+from ..families.registry import make_family
 from ..kernels.checks import first_nonfinite_row
 from ..stats import SuffStats, merge
 from . import numba as nb
@@ -135,25 +137,49 @@ def _checked(X: np.ndarray, start: int, index: int, n_blocks: int) -> np.ndarray
     return X
 
 
-def _block_em_stats(X, w, kargs: KernelArgs, family_name: str, start: int, index: int,
-                    n_blocks: int) -> SuffStats:
-    X = _checked(X, start, index, n_blocks)
-    return nb.chunk_em_stats(X, w, kargs, get_family(family_name), serial=True)
+def _checked_by(check_spec: Optional[dict], X, start: int, index: int,
+                n_blocks: int) -> np.ndarray:
+    """The block checked by the Gaussian rules (``check_spec`` None) or by the family of
+    ``check_spec`` (its ``prepare`` and ``validate``, global row numbers)."""
+    if check_spec is None:
+        return _checked(X, start, index, n_blocks)
+    from ..data.checked import check_family_chunk
+    return check_family_chunk(X, make_family(check_spec), row_offset=start,
+                              context=f" block {index} of {n_blocks}")
 
 
-def _block_kmeans_stats(X, w, centers: np.ndarray, scatter_shape, start: int, index: int,
-                        n_blocks: int) -> tuple[SuffStats, float]:
+def _check_spec(source: DaskSource) -> Optional[dict]:
+    family = getattr(source, "family", None)
+    return None if family is None else family.spec()
+
+
+def _block_em_stats(X, w, kargs: KernelArgs, spec: dict, check_spec: Optional[dict],
+                    start: int, index: int, n_blocks: int) -> SuffStats:
+    X = _checked_by(check_spec, X, start, index, n_blocks)
+    return nb.chunk_em_stats(X, w, kargs, make_family(spec), serial=True)
+
+
+def _block_kmeans_stats(X, w, centers: np.ndarray, scatter_shape, check_spec: Optional[dict],
+                        start: int, index: int, n_blocks: int) -> tuple[SuffStats, float]:
     from ..data.sources import ArraySource
-    X = _checked(X, start, index, n_blocks)
+    X = _checked_by(check_spec, X, start, index, n_blocks)
     return nb.kmeans_stats(ArraySource(X, w), centers, scatter_shape, serial=True)
 
 
-def _block_random_resp_stats(X, w, shift: np.ndarray, family_name: str, seeds: np.ndarray,
-                             start: int, index: int, n_blocks: int) -> SuffStats:
-    X = _checked(X, start, index, n_blocks)
+def _block_random_resp_stats(X, w, shift: np.ndarray, spec: dict, check_spec: Optional[dict],
+                             seeds: np.ndarray, start: int, index: int,
+                             n_blocks: int) -> SuffStats:
+    X = _checked_by(check_spec, X, start, index, n_blocks)
     resp = np.random.default_rng(seeds[index]).uniform(size=(X.shape[0], shift.shape[0]))
     resp /= resp.sum(axis=1, keepdims=True)
-    return nb.resp_stats(X, w, resp, shift, get_family(family_name), serial=True)
+    return nb.resp_stats(X, w, resp, shift, make_family(spec), serial=True)
+
+
+def _block_label_stats(X, w, centers: np.ndarray, anchor, spec: dict,
+                       check_spec: Optional[dict], start: int, index: int,
+                       n_blocks: int):
+    X = _checked_by(check_spec, X, start, index, n_blocks)
+    return nb.chunk_label_stats(X, w, centers, anchor, make_family(spec), serial=True)
 
 
 def _merge_kmeans(parts: list) -> tuple[SuffStats, float]:
@@ -163,13 +189,15 @@ def _merge_kmeans(parts: list) -> tuple[SuffStats, float]:
     return total, inertia
 
 
-def _block_e_step(X, kargs: KernelArgs, what: str, block_info=None):
+def _block_e_step(X, kargs: KernelArgs, what: str, spec: Optional[dict] = None,
+                  block_info=None):
     start = block_info[0]["array-location"][0][0]
     index = block_info[0]["chunk-location"][0]
     n_blocks = block_info[0]["num-chunks"][0]
-    X = _checked(X, start, index, n_blocks)
+    X = _checked_by(spec, X, start, index, n_blocks)
+    family = None if spec is None else make_family(spec)
     lpn, labels, resp = nb.e_step_outputs(X, kargs, labels=what == "labels",
-                                          resp=what == "resp", serial=True)
+                                          resp=what == "resp", serial=True, family=family)
     return {"log_prob": lpn, "labels": labels, "resp": resp}[what]
 
 
@@ -191,7 +219,8 @@ def em_stats(source: DaskSource, kargs: KernelArgs, family: CovarianceFamily) ->
     """
     source = _require_dask_source(source)
     return _run_pass(source, _active_client(), "an EM pass", lambda bc: _block_tasks(
-        source, _block_em_stats, bc(kargs), family.name, name="em"), merge)
+        source, _block_em_stats, bc(kargs), family.spec(), _check_spec(source), name="em"),
+        _merge_any)
 
 
 def kmeans_stats(source: DaskSource, centers: np.ndarray,
@@ -201,7 +230,8 @@ def kmeans_stats(source: DaskSource, centers: np.ndarray,
     centers = np.ascontiguousarray(centers, dtype=np.float64)
     sshape = None if scatter_shape is None else tuple(scatter_shape)
     return _run_pass(source, _active_client(), "a k-means pass", lambda bc: _block_tasks(
-        source, _block_kmeans_stats, bc(centers), sshape, name="kmeans"), _merge_kmeans)
+        source, _block_kmeans_stats, bc(centers), sshape, _check_spec(source),
+        name="kmeans"), _merge_kmeans)
 
 
 def random_resp_stats(source: DaskSource, shift: np.ndarray, family: CovarianceFamily,
@@ -216,12 +246,33 @@ def random_resp_stats(source: DaskSource, shift: np.ndarray, family: CovarianceF
     shift = np.ascontiguousarray(shift, dtype=np.float64)
     return _run_pass(source, _active_client(), "the random initialisation",
                      lambda bc: _block_tasks(source, _block_random_resp_stats, bc(shift),
-                                             family.name, bc(seeds), name="random-resp"),
-                     merge)
+                                             family.spec(), _check_spec(source), bc(seeds),
+                                             name="random-resp"),
+                     _merge_any)
+
+
+def label_stats(source: DaskSource, centers: np.ndarray, anchor, family: ComponentFamily):
+    """Statistics of the hard assignment of every row to its nearest centre
+    (``family.resp_stats`` of one-hot responsibilities), one task per block."""
+    source = _require_dask_source(source)
+    centers = np.ascontiguousarray(centers, dtype=np.float64)
+    return _run_pass(source, _active_client(), "the initialisation",
+                     lambda bc: _block_tasks(source, _block_label_stats, bc(centers),
+                                             bc(anchor), family.spec(), _check_spec(source),
+                                             name="labels"), _merge_any)
+
+
+def _merge_any(parts: list):
+    """Sum of statistics in block order (any family's ``+``)."""
+    total = parts[0]
+    for p in parts[1:]:
+        total = total + p
+    return total
 
 
 def lazy_e_step(X: Any, kargs: KernelArgs, what: str, *, n_features: int,
-                owner: str = "GaussianMixture"):
+                owner: str = "GaussianMixture", family: Optional[ComponentFamily] = None,
+                n_components: Optional[int] = None):
     """Per-row E-step outputs of a Dask collection, as a lazy Dask array.
 
     Parameters
@@ -237,15 +288,19 @@ def lazy_e_step(X: Any, kargs: KernelArgs, what: str, *, n_features: int,
         Shape (n_samples,) for "log_prob" (float64) and "labels" (int64), (n_samples,
         n_components) for "resp".
     """
-    Xd = validate_dask_data(X, owner=owner, n_features=n_features)
+    if family is None:
+        Xd = validate_dask_data(X, owner=owner, n_features=n_features)
+    else:
+        Xd = validate_dask_data(X, owner=owner, n_features=n_features, family=family)
     shared = dask.delayed(kargs, pure=True, traverse=False)
+    extra = () if family is None else (family.spec(),)
     if what == "resp":
-        k = kargs.means.shape[0]
-        return Xd.map_blocks(_block_e_step, shared, what, dtype=np.float64,
+        k = kargs.means.shape[0] if n_components is None else int(n_components)
+        return Xd.map_blocks(_block_e_step, shared, what, *extra, dtype=np.float64,
                              chunks=(Xd.chunks[0], (k,)), meta=np.empty((0, 0)))
     dtype = np.int64 if what == "labels" else np.float64
-    return Xd.map_blocks(_block_e_step, shared, what, dtype=dtype, drop_axis=1,
+    return Xd.map_blocks(_block_e_step, shared, what, *extra, dtype=dtype, drop_axis=1,
                          meta=np.empty((0,), dtype))
 
 
-__all__ = ["em_stats", "kmeans_stats", "random_resp_stats", "lazy_e_step"]
+__all__ = ["em_stats", "kmeans_stats", "random_resp_stats", "label_stats", "lazy_e_step"]

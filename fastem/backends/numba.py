@@ -60,6 +60,49 @@ def random_resp_stats(source: ChunkSource, shift: np.ndarray, family: ComponentF
     return total
 
 
+#: Rows per block of one-hot responsibilities in :func:`chunk_label_stats` (bounds memory).
+_LABEL_BLOCK = 8192
+
+
+def chunk_label_stats(X: np.ndarray, sample_weight: Optional[np.ndarray],
+                      centers: np.ndarray, anchor, family: ComponentFamily,
+                      serial: bool = False) -> Statistics:
+    """Statistics of one block when every row is assigned to its nearest centre (hard
+    labels, as one-hot responsibilities given to ``family.resp_stats``; blocks of
+    ``_LABEL_BLOCK`` rows, so no ``n x K`` array)."""
+    kern = kmeans_pass_chunk.serial if serial else kmeans_pass_chunk.parallel
+    centers = np.ascontiguousarray(centers, dtype=np.float64)
+    k, d = centers.shape
+    n = X.shape[0]
+    labels = np.empty(n, np.int64)
+    w = as_weights(sample_weight)
+    kern(X.view(np.uint8) if X.dtype == np.bool_ else X, w, centers, np.zeros((1, k)), np.zeros((1, k, d)), np.zeros((1, 0, 0)),
+         np.zeros(1), labels)
+    total = None
+    for start in range(0, n, _LABEL_BLOCK):
+        stop = min(n, start + _LABEL_BLOCK)
+        resp = np.zeros((stop - start, k))
+        resp[np.arange(stop - start), labels[start:stop]] = 1.0
+        sw = None if sample_weight is None else sample_weight[start:stop]
+        part = family.resp_stats(X[start:stop], sw, resp, anchor, serial=serial)
+        total = part if total is None else total + part
+    if total is None:
+        raise ValueError("The data source yielded no rows.")
+    return total
+
+
+def label_stats(source: ChunkSource, centers: np.ndarray, anchor,
+                family: ComponentFamily) -> Statistics:
+    """:func:`chunk_label_stats` over every chunk of ``source``, in chunk order."""
+    total = None
+    for chunk in source.chunks():
+        part = chunk_label_stats(chunk.X, chunk.sample_weight, centers, anchor, family)
+        total = part if total is None else total + part
+    if total is None:
+        raise ValueError("The data source yielded no rows.")
+    return total
+
+
 def kmeans_stats(source: ChunkSource, centers: np.ndarray,
                  scatter_shape: Optional[tuple[int, ...]],
                  serial: bool = False) -> tuple[SuffStats, float]:
@@ -74,7 +117,9 @@ def kmeans_stats(source: ChunkSource, centers: np.ndarray,
     for chunk in source.chunks():
         w = as_weights(chunk.sample_weight)
 
-        def run(nk, s1, s2, extra, X=chunk.X, w=w):
+        Xc = chunk.X.view(np.uint8) if chunk.X.dtype == np.bool_ else chunk.X
+
+        def run(nk, s1, s2, extra, X=Xc, w=w):
             kern(X, w, centers, nk, s1, s2, extra[:, 0], no_labels)
 
         (nk, s1, s2), extra = run_in_slots(run, chunk.X.shape[0], ((k,), (k, d), sshape), 1)
@@ -94,4 +139,5 @@ def e_step_outputs(X: np.ndarray, kargs, *, labels: bool = False, resp: bool = F
 
 
 __all__ = ["em_stats", "chunk_em_stats", "resp_stats", "random_resp_stats", "kmeans_stats",
+           "label_stats", "chunk_label_stats",
            "e_step_outputs", "choose_n_slots", "compute_prec"]

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import numpy as np
+
 from .dask_source import is_dask_collection
 from .checked import CheckedSource
 from .open import is_out_of_core, open_source
@@ -10,7 +12,7 @@ from .sources import ArraySource, Chunk, ChunkSource
 
 
 def as_source(X: Any, sample_weight: Any = None, *, chunk_size: Optional[int] = None,
-              owner: str = "GaussianMixture") -> ChunkSource:
+              owner: str = "GaussianMixture", family=None) -> ChunkSource:
     """Wrap user input in a validated :class:`ChunkSource`.
 
     Parameters
@@ -22,15 +24,31 @@ def as_source(X: Any, sample_weight: Any = None, *, chunk_size: Optional[int] = 
     sample_weight : array-like of shape (n_samples,), optional
     chunk_size : int, optional
         Rows per block handed to a kernel.
+    family : ComponentFamily, optional
+        Check the data with this family (``prepare`` + ``validate``, dtype kept: bool and
+        integer tables stay compact) instead of the Gaussian rules (float, finite).
     """
     from .._validation import validate_data, validate_sample_weight
     if isinstance(X, ArraySource):
         return X
     if is_dask_collection(X):
         from .dask_source import make_dask_source
+        if family is not None:
+            return make_dask_source(X, sample_weight, owner=owner, family=family)
         return make_dask_source(X, sample_weight, owner=owner)
     if is_out_of_core(X):
-        return open_source(X, sample_weight=sample_weight, chunk_size=chunk_size)
+        return open_source(X, sample_weight=sample_weight, chunk_size=chunk_size,
+                           family=family)
+    if family is not None:
+        from .._validation import is_sparse
+        from .checked import check_family_chunk
+        shape = getattr(X, "shape", None) if is_sparse(X) else np.asarray(X).shape
+        w = (validate_sample_weight(sample_weight, shape[0])  # weights' errors come first
+             if sample_weight is not None and len(shape) == 2 else None)
+        Xv = check_family_chunk(X, family, owner=owner)
+        if w is None:
+            w = validate_sample_weight(sample_weight, Xv.shape[0])
+        return ArraySource(Xv, w, chunk_size)
     Xv = validate_data(X, owner=owner)
     w = validate_sample_weight(sample_weight, Xv.shape[0])
     return ArraySource(Xv, w, chunk_size)

@@ -52,6 +52,61 @@ def choose_chunk_rows(n_features: int, chunk_size: Optional[int]) -> int:
     return int(max(_MIN_CHUNK_ROWS, min(get_option("chunk_size"), by_memory)))
 
 
+def check_family_chunk(X, family, *, row_offset: int = 0, context: str = "",
+                       owner: Optional[str] = None, what: str = "X",
+                       n_features: Optional[int] = None) -> np.ndarray:
+    """A 2-D numeric block checked by a component family (non-Gaussian estimators).
+
+    The block keeps its dtype (``family.prepare`` when the family has it: bool and integer
+    tables stay compact), then ``family.validate(X, row_offset)`` refuses values outside the
+    family's domain, naming the global row, the column and the value; ``context`` (e.g.
+    ``" (chunk 3 of 'data.npy')"``) is appended to its message.
+    """
+    from .._validation import is_sparse
+    if is_sparse(X):
+        raise TypeError(f"Sparse data was passed for {what}, but dense data is required. Use "
+                        "'.toarray()' to convert to a dense numpy array (fastem does not "
+                        "support sparse input).")
+    arr = np.asarray(X)
+    owner = owner or type(family).__name__
+    if arr.dtype.kind == "O":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{what} has dtype object and holds values that are not numbers "
+                            f"({exc}); {owner} needs numeric data.") from None
+    if arr.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {what} has dtype {arr.dtype!s}; "
+                         f"{owner} needs real numbers{context}.")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{what} has dtype {arr.dtype!s}; {owner} needs numeric or boolean "
+                        f"data{context}.")
+    if arr.ndim != 2:
+        raise ValueError(f"Expected a 2D array for {what}, got an array with ndim={arr.ndim} "
+                         f"(shape {arr.shape}) instead{context}. Reshape your data with "
+                         "array.reshape(-1, 1) if it has a single feature or "
+                         "array.reshape(1, -1) if it is a single sample.")
+    if arr.shape[0] == 0 and not context:
+        raise ValueError(f"Found array with 0 sample(s) (shape={arr.shape}) while a minimum "
+                         f"of 1 is required by {owner}.")
+    if arr.shape[1] == 0:
+        raise ValueError(f"Found array with 0 feature(s) (shape={arr.shape}) while a minimum "
+                         f"of 1 is required by {owner}.")
+    if n_features is not None and arr.shape[1] != n_features:
+        raise ValueError(f"{what} has {arr.shape[1]} features, but {owner} is expecting "
+                         f"{n_features} features as input.")
+    prepare = getattr(family, "prepare", None)
+    if prepare is not None:
+        arr = prepare(arr)
+    try:
+        family.validate(arr, row_offset)
+    except ValueError as exc:
+        if not context:
+            raise
+        raise ValueError(f"{exc} (in{context})") from None
+    return arr
+
+
 class CheckedSource:
     """A validated, chunked view of a raw adapter (see module docstring).
 
@@ -65,8 +120,12 @@ class CheckedSource:
         Rows per chunk; default from ``fastem.set_options(chunk_memory=...)``.
     """
 
-    def __init__(self, adapter, sample_weight=None, chunk_size: Optional[int] = None) -> None:
+    def __init__(self, adapter, sample_weight=None, chunk_size: Optional[int] = None,
+                 family=None) -> None:
         self.adapter = adapter
+        #: A component family that checks (and keeps the dtype of) every chunk; ``None``:
+        #: the Gaussian rules (float32/float64, finite values).
+        self.family = family
         self.name = adapter.name
         self.sample_weight = None if sample_weight is None else np.asarray(sample_weight)
         if self.sample_weight is not None and self.sample_weight.ndim != 1:
@@ -90,6 +149,8 @@ class CheckedSource:
             raise TypeError(f"{self.name} has dtype {dtype!s}; fastem needs numeric data "
                             "(float32, float64, or integers, which are converted to float64).")
         self.dtype = dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
+        if family is not None:
+            self.dtype = dtype      # kept: the family's kernel reads it
         self.chunk_rows = choose_chunk_rows(self.n_features, chunk_size)
 
     # ------------------------------------------------------------------ checks
@@ -108,7 +169,11 @@ class CheckedSource:
             raise ValueError(
                 f"Chunk {i} (rows {start:,}-{start + n - 1:,}) of {self.name} has "
                 f"{arr.shape[1]} features; chunk 0 had {self.n_features}.")
-        arr = validate_data(arr, what="X", row_offset=start, context=f" ({where})")
+        if self.family is not None:
+            arr = check_family_chunk(arr, self.family, row_offset=start,
+                                     context=f" {where}")
+        else:
+            arr = validate_data(arr, what="X", row_offset=start, context=f" ({where})")
         if w is None and self.sample_weight is not None:
             if start + n > self.sample_weight.shape[0]:
                 raise ValueError(f"sample_weight has {self.sample_weight.shape[0]:,} values "

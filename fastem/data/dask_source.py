@@ -36,7 +36,7 @@ def import_dask():
 
 
 def validate_dask_data(X: Any, *, owner: str = "GaussianMixture", what: str = "X",
-                       n_features: Optional[int] = None):
+                       n_features: Optional[int] = None, family: Any = None):
     """A 2-D float32/float64 Dask array chunked along rows only, with known block sizes.
 
     * A numeric Dask DataFrame becomes an array (its partition lengths are computed).
@@ -67,7 +67,9 @@ def validate_dask_data(X: Any, *, owner: str = "GaussianMixture", what: str = "X
         raise ValueError(f"Expected a 2D array for {what}, got a Dask array with "
                          f"ndim={X.ndim} (shape {X.shape}) instead.")
     kind = X.dtype.kind
-    if kind in "biu" or (kind == "f" and X.dtype not in (np.float32, np.float64)):
+    if family is not None and kind in "biu":
+        pass        # a family's kernel reads bool and integer blocks as they are
+    elif kind in "biu" or (kind == "f" and X.dtype not in (np.float32, np.float64)):
         X = X.astype(np.float64)
     elif kind != "f":
         raise TypeError(f"{what} has dtype {X.dtype!s}; fastem needs numeric data "
@@ -129,8 +131,10 @@ class DaskSource:
         Same row blocks as ``X``.
     """
 
-    def __init__(self, X, sample_weight=None) -> None:
+    def __init__(self, X, sample_weight=None, family: Any = None) -> None:
         self.X = X
+        #: The component family that checks every block (``None``: the Gaussian rules).
+        self.family = family
         self.sample_weight = sample_weight
         self.n_samples, self.n_features = int(X.shape[0]), int(X.shape[1])
         self.dtype = np.dtype(X.dtype)
@@ -156,8 +160,13 @@ class DaskSource:
         for i, (xb, wb) in enumerate(self.blocks()):
             Xc, wc = dask.compute(xb, wb)
             start = int(self.starts[i])
-            Xc = validate_data(Xc, row_offset=start,
-                               context=f" (block {i} of {self.n_blocks} of {self!r})")
+            if self.family is not None:
+                from .checked import check_family_chunk
+                Xc = check_family_chunk(Xc, self.family, row_offset=start,
+                                        context=f" block {i} of {self.n_blocks} of {self!r}")
+            else:
+                Xc = validate_data(Xc, row_offset=start,
+                                   context=f" (block {i} of {self.n_blocks} of {self!r})")
             yield Chunk(start, Xc, wc)
 
     def take(self, indices: np.ndarray) -> np.ndarray:
@@ -182,8 +191,11 @@ class DaskSource:
 
 
 def make_dask_source(X: Any, sample_weight: Any = None, *,
-                     owner: str = "GaussianMixture") -> DaskSource:
-    """Validate a Dask collection (and weights) and wrap it in a :class:`DaskSource`."""
-    Xd = validate_dask_data(X, owner=owner)
+                     owner: str = "GaussianMixture", family: Any = None) -> DaskSource:
+    """Validate a Dask collection (and weights) and wrap it in a :class:`DaskSource`
+    (checked block by block by ``family`` when given)."""
+    Xd = validate_dask_data(X, owner=owner, family=family)
     w = _validate_dask_weights(sample_weight, Xd.chunks[0])
+    if family is not None:
+        return DaskSource(Xd, w, family=family)
     return DaskSource(Xd, w)

@@ -102,7 +102,7 @@ def _path_adapter(path: str, key: Optional[str], columns: Optional[Sequence[str]
 
 def open_source(data: Any, *, sample_weight: Any = None, chunk_size: Optional[int] = None,
                 key: Optional[str] = None,
-                columns: Optional[Sequence[str]] = None) -> CheckedSource:
+                columns: Optional[Sequence[str]] = None, family=None) -> CheckedSource:
     """Open out-of-core data as a validated, chunked source.
 
     Parameters
@@ -119,6 +119,9 @@ def open_source(data: Any, *, sample_weight: Any = None, chunk_size: Optional[in
         Dataset name inside an HDF5 file or Zarr group.
     columns : sequence of str, optional
         Parquet columns to use as features (default: every numeric column).
+    family : ComponentFamily, optional
+        Check every chunk with this family (``prepare`` + ``validate``) and keep its dtype,
+        instead of the Gaussian rules (float, finite).
 
     Returns
     -------
@@ -163,4 +166,6 @@ def open_source(data: Any, *, sample_weight: Any = None, chunk_size: Optional[in
                         "path (.npy, .h5, .zarr, .parquet), an np.memmap, an h5py.Dataset, a "
                         "zarr array, a pyarrow.Table, or a callable returning an iterator of "
                         "2-D arrays.")
+    if family is not None:
+        return CheckedSource(adapter, sample_weight, chunk_size, family=family)
     return CheckedSource(adapter, sample_weight, chunk_size)

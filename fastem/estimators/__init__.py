@@ -1,8 +1,9 @@
 """Estimators: the public, scikit-learn-compatible classes.
 
-``estimators.bernoulli.BernoulliMixture`` is the in-memory worked example of the
-component-family protocol; it is not exported until it runs on every path (issue 12).
+``FamilyMixture`` (:mod:`._mixture`) is the base of every non-Gaussian family's estimator;
+``BernoulliMixture`` is its worked example.
 """
+from .bernoulli import BernoulliMixture
 from .gaussian import GaussianMixture
 
-__all__ = ["GaussianMixture"]
+__all__ = ["BernoulliMixture", "GaussianMixture"]

@@ -170,14 +170,80 @@ class CovarianceFamily:
                 parts.append(params.means[j] + z @ chol.T)
         return np.vstack(parts), np.repeat(np.arange(k), counts)
 
-    def validate(self, X: np.ndarray) -> None:
+    def validate(self, X: np.ndarray, row_offset: int = 0) -> None:
         """Gaussian components accept any finite value; NaN or inf is an error naming the
-        first bad row and column."""
+        first bad row (global: ``row_offset`` is added) and column."""
         bad = first_nonfinite_row(X)
         if bad >= 0:
             col = int(np.flatnonzero(~np.isfinite(X[bad]))[0])
-            raise ValueError(f"X contains NaN or inf: row {bad:,}, column {col} is "
+            raise ValueError(f"X contains NaN or inf: row {bad + row_offset:,}, column {col} is "
                              f"{float(X[bad, col])!r}. Drop or impute those rows.")
+
+    # ---- persistence --------------------------------------------------------------------
+    def spec(self) -> dict:
+        """``{"family": "gaussian", "covariance_type": <name>}``."""
+        return {"family": "gaussian", "covariance_type": self.name}
+
+    def params_to_arrays(self, params: GaussianParams) -> dict[str, np.ndarray]:
+        """The four parameter arrays keyed by :attr:`fields`."""
+        return {f: np.asarray(getattr(params, f)) for f in self.fields}
+
+    def params_from_arrays(self, arrays, *, n_components: Optional[int] = None,
+                           n_features: Optional[int] = None) -> GaussianParams:
+        """Checked parameters from arrays keyed by :attr:`fields` (untrusted input).
+
+        Raises
+        ------
+        FieldError
+            Naming the array that is missing, not float, of the wrong shape, non-finite,
+            or out of range (negative weights, weights not summing to 1, non-positive
+            variances or precision-factor diagonals).
+        """
+        from .protocol import FieldError
+        names = self.fields
+        if n_components is None or n_features is None:
+            m = arrays.get("means")
+            if not isinstance(m, np.ndarray) or m.ndim != 2:
+                raise FieldError("means", f"shape {getattr(m, 'shape', None)}; expected "
+                                          "(n_components, n_features)")
+            n_components, n_features = m.shape
+        k, d = int(n_components), int(n_features)
+        cshape = self.covariance_shape(k, d)
+        w = _field_array(arrays, names[0], (k,))
+        m = _field_array(arrays, names[1], (k, d))
+        c = _field_array(arrays, names[2], cshape)
+        u = _field_array(arrays, names[3], cshape)
+        if (w < 0).any():
+            raise FieldError(names[0], f"weight {int(np.argmin(w))} is negative ({w.min()!r})")
+        if abs(w.sum() - 1.0) > 1e-6:
+            raise FieldError(names[0], f"the weights sum to {w.sum()!r}, not 1")
+        if self.square:
+            diag = np.diagonal(u.reshape((-1, d, d)), axis1=1, axis2=2)
+            cdiag = np.diagonal(c.reshape((-1, d, d)), axis1=1, axis2=2)
+        else:
+            diag, cdiag = u, c
+        if not (diag > 0).all():
+            raise FieldError(names[3], "a precision factor has a non-positive diagonal entry")
+        if not (cdiag > 0).all():
+            raise FieldError(names[2], "a covariance has a non-positive variance")
+        return GaussianParams(w, m, c, u)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+def _field_array(arrays, name: str, shape: tuple) -> np.ndarray:
+    """``arrays[name]`` as float64 of ``shape`` with finite values, or a ``FieldError``."""
+    from .protocol import FieldError
+    if name not in arrays:
+        raise FieldError(name, "the array is missing")
+    a = arrays[name]
+    if not isinstance(a, np.ndarray) or a.dtype.kind != "f" or a.dtype.itemsize not in (4, 8):
+        raise FieldError(name, f"dtype {getattr(a, 'dtype', type(a).__name__)!s}; expected "
+                               "float64")
+    if a.shape != shape:
+        raise FieldError(name, f"shape {a.shape}; the file's other arrays and header need "
+                               f"{shape}")
+    if not np.isfinite(a).all():
+        raise FieldError(name, "contains NaN or infinity")
+    return np.ascontiguousarray(a, dtype=np.float64)

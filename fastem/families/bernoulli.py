@@ -18,6 +18,7 @@ from typing import Optional
 import numpy as np
 
 from .._slots import run_in_slots
+from ..kernels.checks import first_nonfinite_row
 from ..kernels.linexp import linexp_pass_chunk
 
 _FLOOR = 10 * np.finfo(np.float64).eps
@@ -76,7 +77,7 @@ class BernoulliFamily:
     """Mixture components of independent Bernoulli features."""
 
     name = "bernoulli"
-    fields = ("weights", "means")
+    fields = ("weights", "means", "complements")
 
     def kernel_args(self, params: BernoulliParams) -> BernoulliKernelArgs:
         log_mu = np.log(params.means)
@@ -122,6 +123,10 @@ class BernoulliFamily:
 
     def e_step_outputs(self, X, kargs, *, labels=False, resp=False, serial=False):
         logp = np.asarray(X, dtype=np.float64) @ kargs.eta.T + kargs.const
+        if logp.shape[0] == 0:
+            k = kargs.eta.shape[0]
+            return (np.empty(0), np.empty(0, np.int64) if labels else None,
+                    np.empty((0, k)) if resp else None)
         top = logp.max(axis=1, keepdims=True)
         e = np.exp(logp - top)
         total = e.sum(axis=1)
@@ -140,13 +145,86 @@ class BernoulliFamily:
         X = (rng.uniform(size=(n_samples, d)) < params.means[y]).astype(np.float64)
         return X, y
 
-    def validate(self, X: np.ndarray) -> None:
-        """Every value must be 0 or 1 (bool or numeric); the first other value is an error
-        naming its row, column and value."""
+    def prepare(self, X: np.ndarray) -> np.ndarray:
+        """The chunk as the kernel reads it: bool and integer chunks stay as they are (a
+        uint8 table is never blown up to float64), float32/float64 too, other floats become
+        float64."""
+        X = np.asarray(X)
+        if not X.dtype.isnative:
+            X = X.astype(X.dtype.newbyteorder("="))
+        if X.dtype.kind == "f" and X.dtype not in (np.float32, np.float64):
+            X = X.astype(np.float64)
+        return X
+
+    def validate(self, X: np.ndarray, row_offset: int = 0) -> None:
+        """Every value must be 0 or 1 (bool or numeric); the first other value (NaN
+        included) is an error naming its row (``row_offset`` + its index in ``X``), column
+        and value."""
         if X.dtype == np.bool_:
             return
+        row = first_nonfinite_row(X) if X.dtype.kind == "f" else -1
+        if row >= 0:
+            col = int(np.flatnonzero(~np.isfinite(X[row]))[0])
+            raise ValueError(f"X contains NaN or inf: row {row + row_offset:,}, column {col} "
+                             f"is {float(X[row, col])!r}; BernoulliMixture needs 0/1 values.")
         bad = ~((X == 0) | (X == 1))
         if bad.any():
             row, col = (int(i) for i in np.argwhere(bad)[0])
-            raise ValueError(f"BernoulliMixture needs 0/1 values; row {row:,}, column {col} "
-                             f"is {X[row, col].item()!r}.")
+            raise ValueError(f"BernoulliMixture needs 0/1 values; row {row + row_offset:,}, "
+                             f"column {col} is {X[row, col].item()!r}.")
+
+    # ---- persistence ---------------------------------------------------------------------
+    def spec(self) -> dict:
+        """``{"family": "bernoulli"}`` (the smoothing ``alpha`` is the estimator's)."""
+        return {"family": "bernoulli"}
+
+    def params_to_arrays(self, params: BernoulliParams) -> dict[str, np.ndarray]:
+        """``weights`` (K,), ``means`` and ``complements`` (K, D), bit for bit."""
+        return {f: np.asarray(getattr(params, f)) for f in self.fields}
+
+    def params_from_arrays(self, arrays, *, n_components=None,
+                           n_features=None) -> BernoulliParams:
+        """Checked parameters (untrusted input): float arrays of matching shapes, weights
+        non-negative summing to 1, every probability strictly inside (0, 1)."""
+        from .protocol import FieldError
+        m = arrays.get("means")
+        if not isinstance(m, np.ndarray) or m.ndim != 2:
+            raise FieldError("means", f"shape {getattr(m, 'shape', None)}; expected "
+                                      "(n_components, n_features)")
+        k = m.shape[0] if n_components is None else int(n_components)
+        d = m.shape[1] if n_features is None else int(n_features)
+        out = {}
+        for name, shape in (("weights", (k,)), ("means", (k, d)), ("complements", (k, d))):
+            a = arrays.get(name)
+            if a is None:
+                raise FieldError(name, "the array is missing")
+            if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
+                raise FieldError(name, f"dtype {getattr(a, 'dtype', type(a).__name__)!s}; "
+                                       "expected float64")
+            if a.shape != shape:
+                raise FieldError(name, f"shape {a.shape}; the file's other arrays and header "
+                                       f"need {shape}")
+            if not np.isfinite(a).all():
+                raise FieldError(name, "contains NaN or infinity")
+            out[name] = np.ascontiguousarray(a, dtype=np.float64)
+        w = out["weights"]
+        if (w < 0).any():
+            raise FieldError("weights", f"weight {int(np.argmin(w))} is negative "
+                                        f"({w.min()!r})")
+        if abs(w.sum() - 1.0) > 1e-6:
+            raise FieldError("weights", f"the weights sum to {w.sum()!r}, not 1")
+        for name in ("means", "complements"):
+            a = out[name]
+            if not ((a > 0) & (a < 1)).all():
+                raise FieldError(name, "a probability is not strictly between 0 and 1")
+        return BernoulliParams(w, out["means"], out["complements"])
+
+    def stats_from_params(self, params: BernoulliParams, reg: float) -> BernoulliStats:
+        """Per-row statistics (weight sum 1) whose M-step with ``alpha = reg`` returns
+        ``params`` (up to rounding): ``s1 = mu (N_k + 2 alpha) - alpha``."""
+        w = np.asarray(params.weights, dtype=np.float64)
+        nk = w / w.sum()
+        denom = (nk + 2.0 * reg)[:, None]
+        s1 = np.maximum(params.means * denom - reg, 0.0)
+        s0 = np.maximum(params.complements * denom - reg, 0.0)
+        return BernoulliStats(nk, s1, s0, 0.0, 1.0, 0)

@@ -20,9 +20,23 @@ Initialisation from responsibilities (hard labels are one-hot responsibilities) 
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Protocol, runtime_checkable
+from typing import Any, Mapping, Optional, Protocol, runtime_checkable
 
 import numpy as np
+
+
+class FieldError(ValueError):
+    """A parameter array that is invalid (wrong shape, dtype, non-finite or out of range).
+
+    Raised by :meth:`ComponentFamily.params_from_arrays`; ``field`` names the array (one of
+    the family's ``fields``) and ``why`` says what is wrong. Model files and checkpoints turn
+    it into a :class:`~fastem.exceptions.ModelFileError` naming the file and the field.
+    """
+
+    def __init__(self, field: str, why: str) -> None:
+        super().__init__(f"{field!r}: {why}")
+        self.field = field
+        self.why = why
 
 
 @runtime_checkable
@@ -106,10 +120,45 @@ class ComponentFamily(Protocol):
         """``n_samples`` draws from the mixture and their components (sorted)."""
         ...
 
-    def validate(self, X: np.ndarray) -> None:
-        """Raise a ``ValueError`` naming the first bad row, column and value of ``X`` when
-        it holds values outside the family's domain."""
+    def validate(self, X: np.ndarray, row_offset: int = 0) -> None:
+        """Raise a ``ValueError`` naming the first bad row (``row_offset`` + its index in
+        ``X``, so rows are global across chunks), column and value of ``X`` when it holds
+        values outside the family's domain (NaN included)."""
+        ...
+
+    # ---- persistence (model files, checkpoints, Dask tasks, the CLI) --------------------
+    def spec(self) -> dict:
+        """``{"family": <registered name>, **hyper-parameters}``, JSON-able;
+        ``fastem.families.registry.make_family(spec)`` rebuilds an equal family."""
+        ...
+
+    def params_to_arrays(self, params: Any) -> dict[str, np.ndarray]:
+        """The parameters as arrays keyed by ``fields`` (saved bit for bit)."""
+        ...
+
+    def params_from_arrays(self, arrays: Mapping[str, np.ndarray], *,
+                           n_components: Optional[int] = None,
+                           n_features: Optional[int] = None) -> Any:
+        """Parameters from arrays keyed by ``fields`` (untrusted: read from a file).
+
+        Checks dtype, shape (against ``n_components``/``n_features`` when given, and
+        between the arrays), finiteness and ranges; raises :class:`FieldError` (a
+        ``ValueError``) naming the field. Never returns parameters a kernel could crash on.
+        """
         ...
 
 
-__all__ = ["ComponentFamily", "Statistics"]
+# Optional members a family may provide (looked up with ``getattr``):
+#
+# * ``prepare(X) -> X``: the chunk in the dtype the family's kernel reads (default: the
+#   chunk as it is; e.g. bool and uint8 stay compact for Bernoulli). Sources call it before
+#   ``validate``.
+# * ``lower_bound(stats, new_params, old_params) -> float``: the lower bound of an iteration
+#   (default ``stats.loglik / stats.weight_sum``), for families whose objective is not the
+#   plain mean log-likelihood (e.g. a variational bound).
+# * ``stats_from_params(params, reg) -> Statistics``: per-row statistics (weight sum 1)
+#   whose M-step returns ``params``; needed by online EM (``partial_fit``).
+# * ``Statistics.reshifted(shift, square)``: for statistics taken about a shift.
+
+
+__all__ = ["ComponentFamily", "FieldError", "Statistics"]
