@@ -1,7 +1,6 @@
 """fastem: fast, memory-bounded Expectation-Maximization for Gaussian mixtures."""
 from ._config import set_options
-from .estimators import BernoulliMixture, GaussianMixture
-from .estimators.bayesian import BayesianGaussianMixture
+from .estimators import BayesianGaussianMixture, BernoulliMixture, GaussianMixture
 from .exceptions import FitError, ModelFileError
 from .io import load
 

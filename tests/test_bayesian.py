@@ -47,11 +47,11 @@ def _soft_resp(n, k, seed=1):
 
 def _from_resp(est, X, resp, sample_weight=None):
     """Make ``est`` start from the M-step of ``resp`` (scikit-learn's ``_initialize``)."""
-    def initial(source, family, rng, backend):
+    def initial(source, family, rng, backend=None):
         stats = family.resp_stats(np.asarray(X, dtype=np.float64), sample_weight, resp,
                                   np.zeros((resp.shape[1], X.shape[1])))
         return family.m_step(stats, None, reg=est.reg_covar)
-    est._initial_params = initial
+    est._initialize = initial
     return est
 
 
@@ -289,7 +289,7 @@ def test_partial_fit_steps_and_continues_a_fit():
 def test_statistics_of_a_posterior_give_it_back(cov):
     X = _data(500, seed=16)
     est = _fit(X, n_components=3, covariance_type=cov, random_state=0, max_iter=20)
-    p = est._variational_params()
+    p = est._params_from_attributes()
     stats = _stats_of_posterior(p, est._fitted_priors, get_family(cov), est.reg_covar)
     again = VariationalGaussianFamily(get_family(cov), est._fitted_priors).m_step(
         stats, None, reg=est.reg_covar)

@@ -5,5 +5,6 @@
 """
 from .bernoulli import BernoulliMixture
 from .gaussian import GaussianMixture
+from .bayesian import BayesianGaussianMixture
 
-__all__ = ["BernoulliMixture", "GaussianMixture"]
+__all__ = ["BayesianGaussianMixture", "BernoulliMixture", "GaussianMixture"]

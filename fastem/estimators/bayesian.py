@@ -9,70 +9,49 @@ from __future__ import annotations
 
 import numbers
 import os
-import warnings
 from dataclasses import replace
 from typing import Any, Optional, Union
 
 import numpy as np
 
-from .. import exceptions
 from .._feature_names import check_feature_names, feature_names_of
-from .._params import (ARRAY_LIKE, BOOL, NONE, RANDOM_STATE, Interval, Options, TypeOf,
-                       validate_params)
-from .._validation import validate_data, validate_sample_weight
-from ..backends import BACKENDS, choose_backend
+from .._params import ARRAY_LIKE, NONE, Interval, Options, validate_params
+from .._validation import validate_sample_weight
+from ..backends import choose_backend
 from ..backends import numba as nb
-from ..data import ArraySource, as_source, is_out_of_core
-from ..data.checked import ONE_SHOT_REMEDY
-from ..data.dask_source import is_dask_collection
-from ..em import EMResult, fit_mixture
+from ..data import ArraySource
+from ..data.checked import check_family_chunk
 from ..families import FAMILIES, CovarianceFamily, get_family
-from ..families.variational import VariationalGaussianFamily, effective_n_components
+from ..families.registry import register_estimator
+from ..families.variational import (VariationalGaussianFamily, effective_n_components,
+                                    make_variational_family)
 from ..families.variational_mstep import PRIOR_TYPES, VariationalParams, VariationalPriors
-from ..inference import OUTPUTS, e_step_source, log_likelihood_sum
-from ..init import INITIALIZERS, _initial_stats
-from ..online import ALGORITHMS, ONLINE_CONSTRAINTS, default_chunk_size
-from ..progress import Progress, chain_hooks
+from ..online import default_chunk_size
 from ..stats import SuffStats
 from ..svi import SVI, SVIState
-from ._base import BaseEstimatorMixin, numba_threads
-from .gaussian import GaussianMixture, _make_rng
+from ._base import numba_threads
+from ._mixture import COMMON_CONSTRAINTS, FamilyMixture, make_rng
 
 ArrayLike = Any
 RandomStateLike = Union[None, int, np.random.RandomState, np.random.Generator]
 _POSITIVE = Interval("float", 0.0, None, "neither")
 
 _CONSTRAINTS = {
-    "n_components": [Interval("int", 1, None, "left")],
+    **{k: v for k, v in COMMON_CONSTRAINTS.items() if k != "weights_init"},
     "covariance_type": [Options(tuple(FAMILIES))],
-    "tol": [Interval("float", 0.0, None, "left")],
     "reg_covar": [Interval("float", 0.0, None, "left")],
-    "max_iter": [Interval("int", 0, None, "left")],
-    "n_init": [Interval("int", 1, None, "left")],
-    "init_params": [Options(INITIALIZERS)],
     "weight_concentration_prior_type": [Options(PRIOR_TYPES)],
     "weight_concentration_prior": [_POSITIVE, NONE],
     "mean_precision_prior": [_POSITIVE, NONE],
     "mean_prior": [ARRAY_LIKE, NONE],
     "degrees_of_freedom_prior": [_POSITIVE, NONE],
     "covariance_prior": [ARRAY_LIKE, _POSITIVE, NONE],
-    "random_state": [RANDOM_STATE, NONE],
-    "warm_start": [BOOL],
-    "verbose": [Interval("int", 0, None, "left"), BOOL],
-    "verbose_interval": [Interval("int", 1, None, "left")],
-    "chunk_size": [Interval("int", 1, None, "left"), NONE],
-    "n_threads": [Interval("int", 1, None, "left"), NONE],
-    "backend": [Options(BACKENDS)],
-    "algorithm": [Options(ALGORITHMS)],
-    **ONLINE_CONSTRAINTS,
     "total_samples": [_POSITIVE, NONE],
     "prune_threshold": [Interval("float", 0.0, 1.0, "neither"), NONE],
-    "progress": [BOOL],
-    "checkpoint": [TypeOf((str, os.PathLike), "a str or os.PathLike"), NONE],
 }
 
 
-class BayesianGaussianMixture(BaseEstimatorMixin):
+class BayesianGaussianMixture(FamilyMixture):
     """Variational Bayesian estimation of a Gaussian mixture.
 
     A drop-in replacement for :class:`sklearn.mixture.BayesianGaussianMixture`: the same
@@ -163,7 +142,8 @@ default="dirichlet_process"
     progress : bool, default=False
         Show a progress bar with the lower bound.
     checkpoint : str or os.PathLike, default=None
-        Not supported yet for this estimator (``ValueError`` when set).
+        Write the fit's state to this file after every iteration; an existing file resumes
+        the fit, which ends with the posterior an uninterrupted fit would have given.
 
     Attributes
     ----------
@@ -255,6 +235,10 @@ default="dirichlet_process"
         self.progress = progress
         self.checkpoint = checkpoint
 
+    _constraints = _CONSTRAINTS
+    #: No ``weights_init`` in scikit-learn's Bayesian mixture (the base class reads it).
+    weights_init = None
+
     # ------------------------------------------------------------------ fitting
     def fit(self, X: ArrayLike, y: Any = None, sample_weight: Optional[ArrayLike] = None, *,
             algorithm: Optional[str] = None) -> "BayesianGaussianMixture":
@@ -276,86 +260,106 @@ default="dirichlet_process"
         -------
         self : BayesianGaussianMixture
         """
-        self._validate_params()
         if algorithm is not None:
             validate_params(f"{type(self).__name__}.fit", {"algorithm": algorithm},
-                            {"algorithm": _CONSTRAINTS["algorithm"]})
-        if (algorithm or self.algorithm) == "online":
+                            {"algorithm": self._constraints["algorithm"]})
+        chosen = algorithm or self.algorithm
+        if chosen == "online":
+            self._validate_params()
             return self._fit_online(X, sample_weight)
-        self._refuse_checkpoint()
-        names = feature_names_of(X)
+        saved = self.algorithm
+        self.algorithm = "em"
+        try:
+            return super().fit(X, y, sample_weight)
+        finally:
+            self.algorithm = saved
+
+    # -------------------------------------------------------- FamilyMixture hooks
+    def _checker(self) -> VariationalGaussianFamily:
+        # Chunks are checked (float, finite) by the family's rules; the priors do not matter.
+        return make_variational_family(self.covariance_type)
+
+    def _make_family(self, n_features: Optional[int], source: Any
+                     ) -> VariationalGaussianFamily:
         gaussian = get_family(self.covariance_type)
-        source = as_source(X, sample_weight, chunk_size=self.chunk_size,
-                           owner=type(self).__name__)
-        if getattr(source, "reiterable", True) is False:
-            raise ValueError(f"fit needs several passes over the data, but {source!r} is a "
-                             f"one-shot iterator. {ONE_SHOT_REMEDY}")
-        n, d = source.n_samples, source.n_features
-        if n is not None and n < self.n_components:
-            raise ValueError(f"Expected n_samples >= n_components but got n_components = "
-                             f"{self.n_components}, n_samples = {n}")
+        if source is None:
+            return self._checker()
         backend = choose_backend(self.backend, source)
-        rng = _make_rng(self.random_state)
-        warm = None
-        if self.warm_start and hasattr(self, "means_"):
-            self._check_same_model("fit with warm_start=True", d)
-            warm = (self._variational_params(), self.lower_bound_)
         with numba_threads(self.n_threads):
-            priors = self._priors(data_moments(source, gaussian, backend), d)
-            family = VariationalGaussianFamily(gaussian, priors, self.prune_threshold)
+            moments = data_moments(source, gaussian, backend)
+        return VariationalGaussianFamily(gaussian, self._priors(moments, n_features),
+                                         self.prune_threshold)
 
-            def initializer(i: int) -> VariationalParams:
-                return self._initial_params(source, family, rng, backend)
+    def _reg(self) -> float:
+        return float(self.reg_covar)
 
-            def stats_fn(src, kargs, fam):
-                # The variational pass is the Gaussian pass under the variational arguments.
-                return backend.em_stats(src, kargs, fam.gaussian)
+    def _fitted_attributes(self, p: VariationalParams) -> dict:
+        gaussian = get_family(self.covariance_type)
+        wc = p.weight_concentration
+        return {
+            "weight_concentration_": (wc[0].copy(), wc[1].copy()) if wc.ndim == 2 else wc,
+            "mean_precision_": p.mean_precision,
+            "means_": p.means,
+            "degrees_of_freedom_": (float(p.degrees_of_freedom)
+                                    if np.ndim(p.degrees_of_freedom) == 0
+                                    else p.degrees_of_freedom),
+            "covariances_": p.covariances,
+            "precisions_cholesky_": p.precisions_cholesky,
+            "weights_": p.weights,
+            "precisions_": gaussian.precisions(p.precisions_cholesky),
+            "_active": None if p.active is None else p.active.copy(),
+        }
 
-            hooks = self._verbose_hooks()
-            if self.progress:
-                hooks = chain_hooks(hooks, Progress(self.max_iter, 1 if warm else self.n_init,
-                                                    n).hooks())
-            result = fit_mixture(
-                source, family, initializer=initializer, n_init=self.n_init,
-                stats_fn=stats_fn, max_iter=self.max_iter, tol=self.tol,
-                reg_covar=self.reg_covar, warm=warm, **hooks)
-        if names is not None and len(names) != d:
-            names = None
-        self._set_result(result, priors, d, rng, names)
-        self._online_state = None
-        return self
+    def _store_fit(self, params: VariationalParams, family: VariationalGaussianFamily,
+                   n_features: int, **kwargs: Any) -> None:
+        """The base class's attributes, then the effective priors (scikit-learn's
+        ``*_prior_`` attributes) of ``family``."""
+        super()._store_fit(params, family, n_features, **kwargs)
+        priors = family.priors
+        self.weight_concentration_prior_ = priors.weight_concentration_prior
+        self.mean_precision_prior_ = priors.mean_precision_prior
+        self.mean_prior_ = priors.mean_prior
+        self.degrees_of_freedom_prior_ = priors.degrees_of_freedom_prior
+        self.covariance_prior_ = priors.covariance_prior
+        self._fitted_covariance_type = family.gaussian.name
+        self._fitted_prior_type = priors.weight_concentration_prior_type
+        self._fitted_priors = priors
 
-    def _initial_params(self, source, family: VariationalGaussianFamily,
-                        rng: np.random.Generator, backend) -> VariationalParams:
-        """The M-step of ``init_params``'s responsibilities (scikit-learn's ``_initialize``)."""
-        stats = _initial_stats(source, family.gaussian, self.n_components, self.init_params,
-                               rng, backend)
-        return family.m_step(stats, None, reg=self.reg_covar,
-                             dtype_hint=getattr(source, "dtype", None))
+    def _params_from_attributes(self) -> VariationalParams:
+        wc = self.weight_concentration_
+        wc = np.vstack(wc) if isinstance(wc, tuple) else np.asarray(wc)
+        return VariationalParams(wc, self.mean_precision_, self.means_,
+                                 np.asarray(self.degrees_of_freedom_, dtype=np.float64),
+                                 self.covariances_, self.precisions_cholesky_,
+                                 getattr(self, "_active", None))
 
-    def _validate_params(self) -> None:
-        validate_params(type(self).__name__, self.get_params(), _CONSTRAINTS)
+    def _check_same_model(self, what: str, n_features: Optional[int] = None) -> None:
+        k = self.means_.shape[0]
+        if (k != self.n_components or self.covariance_type != self._fitted_covariance_type
+                or self.weight_concentration_prior_type != self._fitted_prior_type):
+            raise ValueError(
+                f"{what} continues the fitted model, which has n_components={k}, "
+                f"covariance_type={self._fitted_covariance_type!r} and "
+                f"weight_concentration_prior_type={self._fitted_prior_type!r}; got "
+                f"{self.n_components!r}, {self.covariance_type!r} and "
+                f"{self.weight_concentration_prior_type!r}. Call fit (with warm_start=False) "
+                "to start afresh.")
+        if n_features is not None and n_features != self.n_features_in_:
+            raise ValueError(f"X has {n_features} features, but {type(self).__name__} is "
+                             f"expecting {self.n_features_in_} features as input.")
 
-    def _refuse_checkpoint(self) -> None:
-        if self.checkpoint is not None:
-            raise ValueError(f"checkpoint={self.checkpoint!r}: {type(self).__name__} cannot "
-                             "checkpoint yet; set checkpoint=None.")
-
-    def fit_predict(self, X: ArrayLike, y: Any = None,
-                    sample_weight: Optional[ArrayLike] = None) -> np.ndarray:
-        """Fit, then return the most likely component of each row (``fit(X).predict(X)``).
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-        """
-        return self.fit(X, y, sample_weight=sample_weight).predict(X)
+    def _source(self, X: Any, family: Any):
+        # scikit-learn's wording for a feature-count mismatch ("X has ... features").
+        shape = np.shape(X) if isinstance(X, (list, tuple)) else getattr(X, "shape", None)
+        if shape is not None and len(shape) == 2 and shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {shape[1]} features, but {type(self).__name__} is "
+                             f"expecting {self.n_features_in_} features as input.")
+        return super()._source(X, family)
 
     # ---------------------------------------------------------------- the priors
     def _priors(self, moments: tuple[np.ndarray, Any], n_features: int) -> VariationalPriors:
         """The effective priors (scikit-learn's ``_check_parameters``), from the user's
-        values or the data's ``(mean, covariance)``; the covariance is only used when
-        ``covariance_prior`` is None."""
+        values or the data's ``(mean, covariance)``."""
         d = n_features
         cov_type = self.covariance_type
         wcp = (1.0 / self.n_components if self.weight_concentration_prior is None
@@ -381,80 +385,6 @@ default="dirichlet_process"
             self.covariance_prior, cov_type, d)
         return VariationalPriors(self.weight_concentration_prior_type, wcp, beta0,
                                  np.asarray(m0, dtype=np.float64), nu0, cov0)
-
-    # ------------------------------------------------------------ fitted state
-    def _set_result(self, result: EMResult, priors: VariationalPriors, n_features: int,
-                    rng: np.random.Generator, feature_names: Optional[np.ndarray]) -> None:
-        if not result.converged and self.max_iter > 0:
-            warnings.warn(
-                f"Best performing initialization did not converge after {result.n_iter} "
-                "iterations. Try different init parameters, or increase max_iter, tol, or "
-                "check for degenerate data.", exceptions.ConvergenceWarning, stacklevel=3)
-        self._store_fit(result.params, priors, n_features, converged=result.converged,
-                        n_iter=result.n_iter, lower_bound=result.lower_bound,
-                        lower_bounds=result.lower_bounds, rng=rng,
-                        feature_names=feature_names)
-
-    def _store_fit(self, p: VariationalParams, priors: VariationalPriors, n_features: int, *,
-                   converged: bool, n_iter: int, lower_bound: float, lower_bounds: list,
-                   rng: Optional[np.random.Generator],
-                   feature_names: Optional[np.ndarray] = None) -> None:
-        """Set every fitted attribute at once (nothing is written before a fit succeeds)."""
-        gaussian = get_family(self.covariance_type)
-        wc = p.weight_concentration
-        self.weight_concentration_ = (wc[0].copy(), wc[1].copy()) if wc.ndim == 2 else wc
-        self.mean_precision_ = p.mean_precision
-        self.means_ = p.means
-        self.degrees_of_freedom_ = (float(p.degrees_of_freedom)
-                                    if np.ndim(p.degrees_of_freedom) == 0
-                                    else p.degrees_of_freedom)
-        self.covariances_ = p.covariances
-        self.precisions_cholesky_ = p.precisions_cholesky
-        self.weights_ = p.weights
-        self.precisions_ = gaussian.precisions(p.precisions_cholesky)
-        self.weight_concentration_prior_ = priors.weight_concentration_prior
-        self.mean_precision_prior_ = priors.mean_precision_prior
-        self.mean_prior_ = priors.mean_prior
-        self.degrees_of_freedom_prior_ = priors.degrees_of_freedom_prior
-        self.covariance_prior_ = priors.covariance_prior
-        self.converged_ = bool(converged)
-        self.n_iter_ = int(n_iter)
-        self.lower_bound_ = float(lower_bound)
-        self.lower_bounds_ = [float(b) for b in lower_bounds]
-        self.n_features_in_ = n_features
-        if feature_names is not None:
-            self.feature_names_in_ = feature_names
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-        self._fitted_covariance_type = self.covariance_type
-        self._fitted_prior_type = priors.weight_concentration_prior_type
-        self._fitted_priors = priors
-        self._active = None if p.active is None else p.active.copy()
-        if rng is not None:
-            self._sample_rng = np.random.default_rng(rng.integers(0, 2**63 - 1))
-
-    def _variational_params(self) -> VariationalParams:
-        wc = self.weight_concentration_
-        wc = np.vstack(wc) if isinstance(wc, tuple) else np.asarray(wc)
-        return VariationalParams(wc, self.mean_precision_, self.means_,
-                                 np.asarray(self.degrees_of_freedom_, dtype=np.float64),
-                                 self.covariances_, self.precisions_cholesky_,
-                                 getattr(self, "_active", None))
-
-    def _check_same_model(self, what: str, n_features: Optional[int] = None) -> None:
-        k = self.means_.shape[0]
-        if (k != self.n_components or self.covariance_type != self._fitted_covariance_type
-                or self.weight_concentration_prior_type != self._fitted_prior_type):
-            raise ValueError(
-                f"{what} continues the fitted model, which has n_components={k}, "
-                f"covariance_type={self._fitted_covariance_type!r} and "
-                f"weight_concentration_prior_type={self._fitted_prior_type!r}; got "
-                f"{self.n_components!r}, {self.covariance_type!r} and "
-                f"{self.weight_concentration_prior_type!r}. Call fit (with warm_start=False) "
-                "to start afresh.")
-        if n_features is not None and n_features != self.n_features_in_:
-            raise ValueError(f"X has {n_features} features, but {type(self).__name__} is "
-                             f"expecting {self.n_features_in_} features as input.")
 
     @property
     def n_effective_components_(self) -> int:
@@ -482,20 +412,22 @@ default="dirichlet_process"
         """
         self._validate_params()
         owner = type(self).__name__
-        fitted = hasattr(self, "means_")
+        fitted = self._is_fitted()
         if fitted:
             self._check_same_model("partial_fit")
             names = getattr(self, "feature_names_in_", None)
             check_feature_names(names, X, owner)
+            Xv = check_family_chunk(X, self._checker(), owner=owner,
+                                    n_features=self.n_features_in_)
         else:
             names = feature_names_of(X)
-        Xv = validate_data(X, n_features=self.n_features_in_ if fitted else None, owner=owner)
+            Xv = check_family_chunk(X, self._checker(), owner=owner)
         w = validate_sample_weight(sample_weight, Xv.shape[0])
         engine = self._svi_engine(self.total_samples)
         rng = None
         with numba_threads(self.n_threads):
             if not fitted:
-                rng = _make_rng(self.random_state)
+                rng = make_rng(self.random_state)
                 state = self._svi_start(engine, Xv, w, rng)
             else:
                 state = getattr(self, "_online_state", None)
@@ -508,10 +440,9 @@ default="dirichlet_process"
 
     def _fit_online(self, X: ArrayLike, sample_weight: Optional[ArrayLike]):
         """``fit`` with ``algorithm="online"``: one SVI pass over ``X``'s chunks."""
-        self._refuse_checkpoint()
         names = feature_names_of(X)
         chunk = self.chunk_size or default_chunk_size(self.n_components)
-        source = as_source(X, sample_weight, chunk_size=chunk, owner=type(self).__name__)
+        source = self._open(X, sample_weight, chunk, self._checker())
         if isinstance(source, ArraySource) and not source.chunk_size:
             source = ArraySource(source.X, source.sample_weight, chunk)
         d = source.n_features
@@ -522,13 +453,13 @@ default="dirichlet_process"
             total = float(source.n_samples)
         engine = self._svi_engine(total)
         state = None
-        if self.warm_start and hasattr(self, "means_"):
+        if self.warm_start and self._is_fitted():
             self._check_same_model("fit with warm_start=True", d)
             state = getattr(self, "_online_state", None)
             if state is None:
                 state = self._svi_state_from_fit(engine, source.dtype)
         start_steps = 0 if state is None else state.n_steps
-        rng = _make_rng(self.random_state)
+        rng = make_rng(self.random_state)
         bounds: list[float] = []
         verbose_cb = self._verbose_hooks().get("callback")
 
@@ -560,76 +491,33 @@ default="dirichlet_process"
                 "SVI initialises from its first chunk, which needs at least n_components rows. "
                 "Pass a bigger first chunk.")
         source = ArraySource(X, w)
-        priors = self._priors(data_moments(source, engine.gaussian, nb), X.shape[1])
-        stats = _initial_stats(source, engine.gaussian, self.n_components, self.init_params,
-                               rng, nb)
-        return engine.start(priors, stats, X.dtype)
+        family = VariationalGaussianFamily(
+            engine.gaussian, self._priors(data_moments(source, engine.gaussian, nb),
+                                          X.shape[1]))
+        # The base class's initialisation on this chunk, as the statistics it implies.
+        stats = _stats_of_posterior(self._initialize(source, family, rng), family.priors,
+                                    engine.gaussian, float(self.reg_covar))
+        return engine.start(family.priors, stats, X.dtype)
 
     def _svi_state_from_fit(self, engine: SVI, dtype) -> SVIState:
         """An SVI state at the fitted posterior: the running statistics are those the
         posterior implies (:func:`_stats_of_posterior`), representing its ``N``."""
-        stats = _stats_of_posterior(self._variational_params(), self._fitted_priors,
+        stats = _stats_of_posterior(self._params_from_attributes(), self._fitted_priors,
                                     get_family(self.covariance_type), float(self.reg_covar))
         state = engine.start(self._fitted_priors, stats, dtype,
                              weight_seen=float(stats.weight_sum))
-        return replace(state, params=self._variational_params())
+        return replace(state, params=self._params_from_attributes())
 
     def _set_svi_result(self, state: SVIState, n_features: int,
                         rng: Optional[np.random.Generator], new_bounds: list, *,
                         restart: bool, feature_names: Optional[np.ndarray] = None) -> None:
         previous = [] if restart else list(getattr(self, "lower_bounds_", []))
-        self._store_fit(state.params, state.priors, n_features, converged=False,
+        family = VariationalGaussianFamily(get_family(self.covariance_type), state.priors)
+        self._store_fit(state.params, family, n_features, converged=False,
                         n_iter=state.n_steps, lower_bound=state.loglik,
                         lower_bounds=previous + [float(b) for b in new_bounds], rng=rng,
                         feature_names=feature_names)
         self._online_state = state
-
-    # --------------------------------------------------------------- inference
-    def _kernel_args(self):
-        p = self._variational_params()
-        fam = VariationalGaussianFamily(get_family(self._fitted_covariance_type),
-                                        self._fitted_priors)
-        return fam.kernel_args(VariationalParams(
-            p.weight_concentration, p.mean_precision, p.means, p.degrees_of_freedom,
-            p.covariances, p.precisions_cholesky))
-
-    def _e_step(self, X: ArrayLike, what: str, out: Any = None):
-        self._check_is_fitted()
-        self._check_names(X)
-        kargs = self._kernel_args()
-        if is_dask_collection(X):
-            from ..backends import dask as dask_backend
-            return dask_backend.lazy_e_step(X, kargs, what, n_features=self.n_features_in_,
-                                            owner=type(self).__name__)
-        pos = OUTPUTS[what][0]
-        with numba_threads(self.n_threads):
-            if out is None and not is_out_of_core(X):
-                Xv = validate_data(X, n_features=self.n_features_in_,
-                                   owner=type(self).__name__)
-                return nb.e_step_outputs(Xv, kargs, labels=(what == "labels"),
-                                         resp=(what == "resp"))[pos]
-            return e_step_source(self._source(X), kargs, what, out)
-
-    def _mean_log_likelihood(self, X: ArrayLike) -> tuple[float, int]:
-        if not is_out_of_core(X):
-            lp = self.score_samples(X)
-            return float(lp.mean()), lp.shape[0]
-        self._check_is_fitted()
-        self._check_names(X)
-        with numba_threads(self.n_threads):
-            total, rows = log_likelihood_sum(self._source(X), self._kernel_args())
-        return total / rows, rows
-
-    # The rest is GaussianMixture's, unchanged: they only call the methods above.
-    score_samples = GaussianMixture.score_samples
-    score = GaussianMixture.score
-    predict = GaussianMixture.predict
-    predict_proba = GaussianMixture.predict_proba
-    sample = GaussianMixture.sample
-    _params = GaussianMixture._params
-    _source = GaussianMixture._source
-    _check_names = GaussianMixture._check_names
-    _verbose_hooks = GaussianMixture._verbose_hooks
 
 
 def data_moments(source, gaussian: CovarianceFamily, backend) -> tuple[np.ndarray, Any]:
@@ -718,5 +606,7 @@ def _stats_of_posterior(p: VariationalParams, priors: VariationalPriors,
     return SuffStats(np.ascontiguousarray(xk), nk, np.zeros((k, d)), np.asarray(s2), 0.0,
                      float(nk.sum()), 0)
 
+
+register_estimator(VariationalGaussianFamily.registered_name, BayesianGaussianMixture)
 
 __all__ = ["BayesianGaussianMixture", "data_moments"]

@@ -41,9 +41,13 @@ class VariationalGaussianFamily:
         Share of the responsibilities (``N_k / N``) below which a component leaves the passes.
     """
 
-    #: The parameter arrays checkpoints and model files save, in order.
-    fields = ("weight_concentration", "mean_precision", "means", "degrees_of_freedom",
-              "covariances", "precisions_cholesky")
+    #: The parameter arrays checkpoints and model files save, in order (``weights`` are the
+    #: expected weights, derived from ``weight_concentration``; ``active`` is 1.0 for the
+    #: components the next pass computes, see ``prune_threshold``).
+    fields = ("weights", "weight_concentration", "mean_precision", "means",
+              "degrees_of_freedom", "covariances", "precisions_cholesky", "active")
+    #: The name this family is registered under (:mod:`fastem.families.registry`).
+    registered_name = "bayesian_gaussian"
 
     def __init__(self, gaussian: CovarianceFamily, priors: VariationalPriors,
                  prune_threshold: Optional[float] = None) -> None:
@@ -124,9 +128,83 @@ class VariationalGaussianFamily:
         scikit-learn's ``sample``."""
         return self.gaussian.sample(params.gaussian(), n_samples, rng)
 
-    def validate(self, X: np.ndarray) -> None:
+    def prepare(self, X: np.ndarray) -> np.ndarray:
+        """float32 and float64 blocks as they are (native byte order); any other numeric
+        or boolean block as float64, the dtypes the Gaussian kernels read."""
+        X = np.asarray(X)
+        if X.dtype in (np.float32, np.float64):
+            return X if X.dtype.isnative else X.astype(X.dtype.newbyteorder("="))
+        return X.astype(np.float64)
+
+    def validate(self, X: np.ndarray, row_offset: int = 0) -> None:
         """Any finite value (see :meth:`CovarianceFamily.validate`)."""
-        self.gaussian.validate(X)
+        self.gaussian.validate(X, row_offset)
+
+    # ---- persistence ----------------------------------------------------------------------
+    def spec(self) -> dict:
+        """``{"family": "bayesian_gaussian", "covariance_type": ..., **priors,
+        "prune_threshold": ...}`` (JSON-able; the priors are part of the family)."""
+        p = self.priors
+        cov0 = p.covariance_prior
+        return {"family": self.registered_name, "covariance_type": self.gaussian.name,
+                "weight_concentration_prior_type": p.weight_concentration_prior_type,
+                "weight_concentration_prior": float(p.weight_concentration_prior),
+                "mean_precision_prior": float(p.mean_precision_prior),
+                "mean_prior": np.asarray(p.mean_prior, dtype=np.float64).tolist(),
+                "degrees_of_freedom_prior": float(p.degrees_of_freedom_prior),
+                "covariance_prior": (float(cov0) if np.ndim(cov0) == 0
+                                     else np.asarray(cov0, dtype=np.float64).tolist()),
+                "prune_threshold": (None if self.prune_threshold is None
+                                    else float(self.prune_threshold))}
+
+    def params_to_arrays(self, params: VariationalParams) -> dict[str, np.ndarray]:
+        """The posterior's arrays keyed by :attr:`fields`."""
+        k = params.means.shape[0]
+        active = np.ones(k) if params.active is None else params.active.astype(np.float64)
+        return {"weights": np.asarray(params.weights),
+                "weight_concentration": np.asarray(params.weight_concentration),
+                "mean_precision": np.asarray(params.mean_precision),
+                "means": np.asarray(params.means),
+                "degrees_of_freedom": np.asarray(params.degrees_of_freedom, dtype=np.float64),
+                "covariances": np.asarray(params.covariances),
+                "precisions_cholesky": np.asarray(params.precisions_cholesky),
+                "active": active}
+
+    def params_from_arrays(self, arrays, *, n_components: Optional[int] = None,
+                           n_features: Optional[int] = None) -> VariationalParams:
+        """A checked posterior from arrays keyed by :attr:`fields` (untrusted input).
+
+        Raises
+        ------
+        FieldError
+            Naming the array that is missing, not float, of the wrong shape, non-finite or
+            out of range (non-positive concentrations, precisions or degrees of freedom).
+        """
+        from .base import _field_array
+        from .protocol import FieldError
+        gauss = self.gaussian.params_from_arrays(
+            {"weights": arrays.get("weights"), "means": arrays.get("means"),
+             "covariances": arrays.get("covariances"),
+             "precisions_cholesky": arrays.get("precisions_cholesky")},
+            n_components=n_components, n_features=n_features)
+        k = gauss.means.shape[0]
+        dp = self.priors.weight_concentration_prior_type == "dirichlet_process"
+        wc = _field_array(arrays, "weight_concentration", (2, k) if dp else (k,))
+        beta = _field_array(arrays, "mean_precision", (k,))
+        nu = _field_array(arrays, "degrees_of_freedom",
+                          () if self.gaussian.name == "tied" else (k,))
+        active = _field_array(arrays, "active", (k,))
+        for name, a in (("weight_concentration", wc), ("mean_precision", beta),
+                        ("degrees_of_freedom", nu)):
+            if not (a > 0).all():
+                raise FieldError(name, "holds a non-positive value")
+        if not np.isin(active, (0.0, 1.0)).all() or not active.any():
+            raise FieldError("active", "must hold 0.0 or 1.0, with at least one 1.0")
+        if not (nu > gauss.means.shape[1] - 1).all():
+            raise FieldError("degrees_of_freedom", "must exceed n_features - 1")
+        mask = None if active.all() else active.astype(bool)
+        return VariationalParams(wc, beta, gauss.means, nu, gauss.covariances,
+                                 gauss.precisions_cholesky, mask)
 
     def precisions(self, prec_chol: np.ndarray) -> np.ndarray:
         """Expected precisions from their Cholesky factors."""
@@ -136,8 +214,39 @@ class VariationalGaussianFamily:
         return f"<VariationalGaussianFamily {self.gaussian.name!r}>"
 
 
+def make_variational_family(covariance_type: str = "full",
+                            weight_concentration_prior_type: str = "dirichlet_process",
+                            weight_concentration_prior: float = 1.0,
+                            mean_precision_prior: float = 1.0, mean_prior=(0.0,),
+                            degrees_of_freedom_prior: float = 1.0, covariance_prior=1.0,
+                            prune_threshold: Optional[float] = None
+                            ) -> VariationalGaussianFamily:
+    """The family of a :meth:`VariationalGaussianFamily.spec` (the registry's factory)."""
+    from . import get_family
+    from .variational_mstep import PRIOR_TYPES
+    if weight_concentration_prior_type not in PRIOR_TYPES:
+        raise ValueError(f"weight_concentration_prior_type must be one of {PRIOR_TYPES!r}; "
+                         f"got {weight_concentration_prior_type!r}.")
+    cov0 = (float(covariance_prior) if np.ndim(covariance_prior) == 0
+            else np.asarray(covariance_prior, dtype=np.float64))
+    priors = VariationalPriors(weight_concentration_prior_type,
+                               float(weight_concentration_prior), float(mean_precision_prior),
+                               np.asarray(mean_prior, dtype=np.float64),
+                               float(degrees_of_freedom_prior), cov0)
+    return VariationalGaussianFamily(get_family(covariance_type), priors,
+                                     None if prune_threshold is None
+                                     else float(prune_threshold))
+
+
 def effective_n_components(weights: np.ndarray, threshold: float = 1e-3) -> int:
     """Components whose expected weight is at least ``threshold`` (the ones the data use)."""
     return int(np.count_nonzero(np.asarray(weights) >= threshold))
 
-__all__ = ["VariationalGaussianFamily", "effective_n_components"]
+def _register() -> None:
+    from .registry import register
+    register(VariationalGaussianFamily.registered_name, make_variational_family)
+
+
+_register()
+
+__all__ = ["VariationalGaussianFamily", "effective_n_components", "make_variational_family"]
