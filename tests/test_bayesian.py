@@ -383,3 +383,64 @@ def test_special_functions_match_scipy():
         assert float(betaln(x, y)) == pytest.approx(exact, rel=1e-13, abs=1e-14)
     with pytest.raises(ValueError, match="positive"):
         digamma([1.0, 0.0])
+
+
+# ------------------------------------------------------------ save/load and checkpoints
+@pytest.mark.parametrize("cov,prior", [("full", "dirichlet_process"),
+                                       ("tied", "dirichlet_distribution"),
+                                       ("spherical", "dirichlet_process")])
+def test_save_load_round_trip(tmp_path, cov, prior):
+    X = _data(600, seed=17)
+    est = _fit(X, n_components=4, covariance_type=cov, weight_concentration_prior_type=prior,
+               random_state=0, max_iter=10, prune_threshold=1e-9)
+    path = str(tmp_path / "bgm.npz")
+    est.save(path)
+    loaded = fastem.load(path)
+    assert type(loaded) is BayesianGaussianMixture
+    np.testing.assert_array_equal(loaded.score_samples(X), est.score_samples(X))
+    np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
+    for name in ("weights_", "means_", "covariances_", "mean_precision_",
+                 "degrees_of_freedom_", "mean_prior_", "covariance_prior_"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(est, name))
+    assert loaded.lower_bounds_ == est.lower_bounds_
+    assert loaded.get_params() == est.get_params()
+
+
+def test_damaged_model_file_names_the_field(tmp_path):
+    X = _data(300, seed=18)
+    est = _fit(X, n_components=2, random_state=0, max_iter=5)
+    path = str(tmp_path / "bgm.npz")
+    est.save(path)
+    with np.load(path) as f:
+        arrays = dict(f)
+    arrays["mean_precision_"] = -arrays["mean_precision_"]
+    np.savez(path, **arrays)
+    with pytest.raises(fastem.ModelFileError, match="mean_precision"):
+        fastem.load(path)
+
+
+def test_checkpoint_resume_is_bit_identical(tmp_path, monkeypatch):
+    from fastem.checkpoint import Checkpointer
+    X = _data(2000, seed=19)
+    path = tmp_path / "x.npy"
+    np.save(path, X)
+    ckpt = str(tmp_path / "fit.ckpt.npz")
+    kw = dict(n_components=4, max_iter=12, tol=0.0, n_init=2, random_state=3,
+              chunk_size=600, n_threads=1)
+    whole = _fit(str(path), **kw)
+    original = Checkpointer.callback
+
+    def interrupt(self, info):
+        original(self, info)
+        if info.init == 1 and info.n_iter == 4:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Checkpointer, "callback", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        _fit(str(path), checkpoint=ckpt, **kw)
+    monkeypatch.setattr(Checkpointer, "callback", original)
+    resumed = _fit(str(path), checkpoint=ckpt, **kw)
+    assert resumed.lower_bounds_ == whole.lower_bounds_
+    for name in ("means_", "covariances_", "weight_concentration_", "degrees_of_freedom_"):
+        np.testing.assert_array_equal(np.asarray(getattr(resumed, name)),
+                                      np.asarray(getattr(whole, name)))
