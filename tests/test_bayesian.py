@@ -444,3 +444,27 @@ def test_checkpoint_resume_is_bit_identical(tmp_path, monkeypatch):
     for name in ("means_", "covariances_", "weight_concentration_", "degrees_of_freedom_"):
         np.testing.assert_array_equal(np.asarray(getattr(resumed, name)),
                                       np.asarray(getattr(whole, name)))
+
+
+def test_cli_fit_model_bayesian_and_info(tmp_path, capsys):
+    from fastem.cli import main
+    rng = np.random.default_rng(20)
+    centers = rng.normal(0, 8, (3, 2))
+    X = centers[rng.integers(0, 3, 3000)] + rng.normal(0, 0.5, (3000, 2))
+    data, model = tmp_path / "x.npy", tmp_path / "m.npz"
+    np.save(data, X)
+    assert main(["fit", str(data), "-k", "6", "-o", str(model), "--model", "bayesian",
+                 "--weight-concentration-prior-type", "dirichlet_distribution",
+                 "--weight-concentration-prior", "0.001", "--max-iter", "300",
+                 "--random-state", "0", "-q"]) == 0
+    loaded = fastem.load(model)
+    assert type(loaded) is BayesianGaussianMixture
+    assert loaded.weight_concentration_prior_type == "dirichlet_distribution"
+    assert loaded.weight_concentration_prior_ == 0.001
+    capsys.readouterr()
+    assert main(["info", str(model)]) == 0
+    assert f"n effective components: {loaded.n_effective_components_}" in capsys.readouterr().out
+    assert main(["info", str(model), "--json"]) == 0
+    import json
+    info = json.loads(capsys.readouterr().out)
+    assert info["n_effective_components"] == loaded.n_effective_components_ == 3

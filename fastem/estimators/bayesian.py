@@ -392,6 +392,11 @@ default="dirichlet_process"
         self._check_is_fitted()
         return effective_n_components(self.weights_)
 
+    def _info_extra(self) -> dict:
+        # Shown by ``fastem info``.
+        return {"n_effective_components": self.n_effective_components_,
+                "lower_bound": "scikit-learn's variational bound, summed over rows"}
+
     # ------------------------------------------------------------------ SVI
     def partial_fit(self, X: ArrayLike, y: Any = None,
                     sample_weight: Optional[ArrayLike] = None) -> "BayesianGaussianMixture":
