@@ -161,7 +161,10 @@ def _memory_child(lib: str, n: int, d: int, k: int, cov: str, max_iter: int) -> 
     warnings.simplefilter("ignore")
     if lib == "fastem":
         from fastem import BayesianGaussianMixture
-        BayesianGaussianMixture(2, covariance_type=cov, max_iter=2).fit(H.make_data(500, d))
+        # Warm-up at the same K and D (JIT, thread pool, first-touch allocations: ~115 MB
+        # once per process, not per fit) on a small copy of the data.
+        BayesianGaussianMixture(k, covariance_type=cov, max_iter=2).fit(
+            H.make_data(max(50 * k, 5000), d, seed=7))
         est = BayesianGaussianMixture(k, covariance_type=cov, max_iter=max_iter, tol=0.0,
                                       random_state=0)
     else:
