@@ -246,6 +246,30 @@ def test_default_fit(benchmark, record):
     assert eff["fastem"] >= 1
 
 
+# --------------------------------------------------------------------------- pruning
+def test_prune(benchmark, record):
+    """``prune_threshold``: dead components leave the passes, so later iterations cost less."""
+    from benchmarks.conftest import run_once
+    from fastem import BayesianGaussianMixture
+    n = DEFAULT_FIT[0]
+    X = _five_clusters(n, 8, 5, seed=1)
+    kw = dict(n_components=32, init_params="random", weight_concentration_prior=1e-3,
+              max_iter=150, tol=0.0, random_state=0)
+    BayesianGaussianMixture(2, max_iter=2).fit(X[:1000])
+    with warnings.catch_warnings(), H.thread_setup(THREADS, 1):
+        warnings.simplefilter("ignore")
+        t_all, full = H.timed(lambda: BayesianGaussianMixture(**kw).fit(X))
+        t_pruned, pruned = H.timed(lambda: run_once(
+            benchmark, lambda: BayesianGaussianMixture(prune_threshold=1e-7, **kw).fit(X)))
+    alive = pruned._active
+    record("bayesian_prune", n=n, d=8, k=32, max_iter=150, unpruned_seconds=t_all,
+           pruned_seconds=t_pruned, speedup=t_all / t_pruned,
+           active_at_end=int(alive.sum()) if alive is not None else 32,
+           max_rel_diff_survivors=float(np.max(np.abs(pruned.means_[alive] - full.means_[alive])
+                                               / np.abs(full.means_[alive]).clip(1e-12)))
+           if alive is not None else 0.0)
+
+
 # ---------------------------------------------------------------------------- table
 def table(path: Path) -> str:
     """Markdown tables of the ``bayesian_*`` records in ``path`` (later records win)."""

@@ -1,9 +1,11 @@
 """``BayesianGaussianMixture``: scikit-learn's variational Gaussian mixture on fastem's pass.
 
-The estimator is a front-end: validation, priors and fitted attributes. The work is the
-variational family (:mod:`fastem.families.variational`) run by the unchanged EM driver
-(:func:`fastem.em.fit_mixture`) on the Gaussian fused kernel through any backend, and, for
-``partial_fit``, stochastic variational inference (:mod:`fastem.svi`).
+The estimator is a thin :class:`~fastem.estimators._mixture.FamilyMixture`: validation,
+priors and fitted attributes. The work is the variational family
+(:mod:`fastem.families.variational`, registered as ``"bayesian_gaussian"``) run by the
+unchanged EM driver on the Gaussian fused kernel through any source and backend, with the
+base class's initialisation, checkpoints, save/load and inference; ``partial_fit`` and
+``fit(..., algorithm="online")`` are stochastic variational inference (:mod:`fastem.svi`).
 """
 from __future__ import annotations
 
@@ -184,10 +186,12 @@ default="dirichlet_process"
     >>> import numpy as np
     >>> from fastem import BayesianGaussianMixture
     >>> X = np.array([[1, 2], [1, 4], [1, 0], [4, 2], [12, 4], [10, 7]])
-    >>> bgm = BayesianGaussianMixture(n_components=2, random_state=42).fit(X)
+    >>> bgm = BayesianGaussianMixture(n_components=2, random_state=0).fit(X)
     >>> bgm.means_.round(2)
-    array([[2.49, 2.29],
-           [8.45, 4.52]])
+    array([[2.5 , 2.29],
+           [8.46, 4.52]])
+    >>> bgm.predict([[0, 0], [9, 3]])
+    array([0, 1])
     """
 
     def __init__(self, n_components: int = 1, *, covariance_type: str = "full",
