@@ -200,3 +200,36 @@ def params_from_user(family: CovarianceFamily, weights_init, means_init,
     return GaussianParams(np.asarray(weights_init, float), np.asarray(means_init, float),
                           family.covariances_from_precisions(prec),
                           _user_prec_chol(family, prec))
+
+
+def family_initial_stats(source: ChunkSource, family, n_components: int, method: str,
+                         rng: np.random.Generator, backend=None):
+    """Statistics for the first M-step of any component family (the protocol only).
+
+    ``method`` finds hard labels as for the Gaussian (k-means / k-means++ / random rows on
+    the rows read as float64; see the table above) and returns
+    ``family.resp_stats`` of those one-hot responsibilities over every row (the backend's
+    ``label_stats``), or, for ``"random"``, of uniform random responsibilities (the
+    backend's ``random_resp_stats``). The statistics are taken about the weighted mean of
+    the sample (the ``anchor``; ignored by families without a shift). No ``n x K`` array.
+    """
+    backend = backend or nb
+    k, d = n_components, source.n_features
+    Xs, ws = draw_sample(source, sample_size(k), rng)
+    if Xs.shape[0] < k:
+        raise ValueError(f"Expected n_samples >= n_components but got n_components = {k}, "
+                         f"n_samples = {Xs.shape[0]}")
+    anchor = np.broadcast_to(np.average(Xs, axis=0, weights=ws), (k, d)).copy()
+    if method == "random":
+        return backend.random_resp_stats(source, anchor, family, rng)
+    if method == "random_from_data":
+        centers = Xs[np.sort(rng.choice(Xs.shape[0], size=k, replace=False))]
+    else:
+        centers = _kmeanspp(Xs, ws, k, rng)
+        if method == "kmeans":
+            centers = _lloyd_on_sample(Xs, ws, centers)
+            for _ in range(_LLOYD_FULL_PASSES):
+                centers = _lloyd_centers(backend.kmeans_stats(source, centers, None)[0],
+                                         centers)
+    return backend.label_stats(source, centers, anchor, family)
+

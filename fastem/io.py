@@ -279,7 +279,10 @@ def _load_family_model(path: str, header: dict, arrays: dict):
             try:
                 value = np.asarray(value, dtype=np.float64)
             except (TypeError, ValueError):
-                raise fc.bad(path, f"params.{name}", "not an array of numbers") from None
+                try:    # a list of arrays of different shapes (one per column, say)
+                    value = [np.asarray(v, dtype=np.float64) for v in value]
+                except (TypeError, ValueError):
+                    raise fc.bad(path, f"params.{name}", "not an array of numbers") from None
         kwargs[name] = value
     try:
         model = cls(**kwargs)

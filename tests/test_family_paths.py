@@ -132,6 +132,23 @@ def test_callable_and_hdf5_sources_equal_in_memory(in_memory, tmp_path):
     _same(_fit(path, chunk_size=1000), in_memory)
 
 
+def test_zarr_and_parquet_sources_equal_in_memory_and_stay_compact(in_memory, tmp_path):
+    from fastem.data import open_source
+    zarr = pytest.importorskip("zarr")
+    path = str(tmp_path / "x.zarr")
+    z = zarr.open(path, mode="w", shape=XU.shape, chunks=(500, XU.shape[1]), dtype="u1")
+    z[:] = XU
+    _same(_fit(path, chunk_size=800), in_memory)
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+    table = pa.table({f"q{j}": X[:, j].astype(bool) for j in range(X.shape[1])})
+    ppath = str(tmp_path / "x.parquet")
+    pq.write_table(table, ppath, row_group_size=1000)
+    src = open_source(ppath, chunk_size=1000, family=BernoulliFamily())
+    assert {c.X.dtype for c in src.chunks()} == {np.dtype(bool)}
+    _same(_fit(ppath, chunk_size=1000), in_memory)
+
+
 def test_sample_weight_equals_repeated_rows(npy):
     counts = np.random.default_rng(4).integers(0, 3, len(X))
     weighted = _fit(npy, sample_weight=counts.astype(float), chunk_size=1000)
@@ -164,10 +181,37 @@ def test_dask_array_equals_in_memory(in_memory):
         labels = in_memory.predict(Xd)
         assert isinstance(labels, da.Array)
         assert np.array_equal(labels.compute(), in_memory.predict(X))
+        # k-means initialisation on the blocks (sample by index, Lloyd and label passes as
+        # tasks), sample weights and the score.
+        sw = np.random.default_rng(5).uniform(0.5, 2.0, len(X))
+        kw = dict(weights_init=None, means_init=None, init_params="kmeans", random_state=0)
+        _same(_fit(Xd, sample_weight=da.from_array(sw, chunks=600), **kw),
+              _fit(X, sample_weight=sw, **kw))
+        assert np.isclose(in_memory.score(Xd), in_memory.score(X), rtol=1e-12)
+        random = _fit(Xd, init_params="random", weights_init=None, means_init=None)
+        assert np.isfinite(random.lower_bound_)
         bad = XU.copy()
         bad[1900, 1] = 7
         with pytest.raises(ValueError, match=r"row 1,900, column 1 is 7.*block 3 of"):
             _fit(da.from_array(bad, chunks=(600, -1)))
+
+
+def test_warm_start_n_init_verbose_progress_and_criteria(npy, capsys):
+    model = BernoulliMixture(3, random_state=0, max_iter=300, tol=1e-6, n_init=2,
+                             verbose=2, verbose_interval=1).fit(npy)
+    out = capsys.readouterr().out
+    assert "Initialization 1" in out and "Iteration 1" in out
+    again = BernoulliMixture(3, random_state=0, max_iter=300, tol=1e-6, n_init=2).fit(X)
+    assert np.array_equal(again.means_, model.means_)
+    model.set_params(warm_start=True, verbose=0, n_init=1)
+    model.fit(npy)
+    assert model.n_iter_ <= 2 and model.converged_
+    assert model.lower_bounds_[0] >= again.lower_bound_ - 1e-12   # it went on from there
+    assert np.allclose(model.means_, again.means_, atol=5e-3)
+    assert np.isclose(model.bic(npy), model.bic(X), rtol=1e-12)
+    assert np.isclose(model.aic(X), -2 * model.score(X) * len(X) + 2 * (3 * 6 + 2))
+    labels = BernoulliMixture(3, random_state=0, progress=True).fit_predict(npy)
+    assert labels.shape == (len(X),) and set(np.unique(labels)) <= {0, 1, 2}
 
 
 # ------------------------------------------------------------------ online EM
@@ -221,6 +265,14 @@ def test_checkpoint_resume_is_bit_identical(npy, tmp_path, monkeypatch):
     for name in ("weights_", "means_", "_complements"):
         assert np.array_equal(getattr(resumed, name), getattr(whole, name))
     assert resumed.lower_bounds_ == whole.lower_bounds_
+    # A tampered checkpoint is refused, naming the field.
+    z = dict(np.load(ckpt))
+    z["complements"] = z["complements"].copy()
+    z["complements"][0, 0] = 1.5
+    with open(ckpt, "wb") as f:
+        np.savez(f, **z)
+    with pytest.raises(ModelFileError, match="invalid 'complements'"):
+        BernoulliMixture(checkpoint=ckpt, **kw).fit(npy)
 
 
 def test_save_load_round_trip_and_bad_files(in_memory, tmp_path):
@@ -260,7 +312,11 @@ def test_initialisation_never_locks_a_probability_at_0_or_1(init):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(Xi)
-    assert (model.means_ > 1e-7).all() and (model._complements > 1e-7).all()
+    # The documented rule: 0.9 * (smoothed M-step) + 0.1 * the column's frequency.
+    p1 = Xi.mean(axis=0)
+    assert (model.means_ >= 0.1 * p1 * (1 - 1e-9)).all()
+    assert (model._complements >= 0.1 * (1 - p1) * (1 - 1e-9)).all()
+    assert model.means_[:, 5].min() > 0.005
     fitted = BernoulliMixture(3, init_params=init, random_state=0, max_iter=200).fit(Xi)
     assert np.isfinite(fitted.lower_bound_)
 
@@ -319,3 +375,47 @@ def test_cli_fits_predicts_and_describes_a_bernoulli_model(npy, tmp_path, capsys
     assert code == 1 and "row 10, column 2 is 9" in err
     code, _, err = _cli(capsys, "score", model, bad)
     assert code == 1 and "row 10, column 2 is 9" in err
+
+
+# ------------------------------------------------------------------ real size (pytest -m slow)
+@pytest.mark.slow
+def test_local_cluster_and_a_million_rows_match_in_memory(tmp_path):
+    """1e6 rows: a .npy file in chunks and a Dask array on a LocalCluster (2 worker
+    processes) give the in-memory fit; the truth is recovered."""
+    distributed = pytest.importorskip("distributed")
+    import dask.array as da
+    rng = np.random.default_rng(11)
+    n = 1_000_000
+    y = rng.choice(3, size=n, p=[0.5, 0.3, 0.2])
+    Xbig = (rng.uniform(size=(n, TRUE.shape[1])) < TRUE[y]).astype(np.uint8)
+    path = str(tmp_path / "big.npy")
+    np.save(path, Xbig)
+    kw = dict(n_components=3, max_iter=30, tol=0.0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = BernoulliMixture(**kw).fit(Xbig)
+        ooc = BernoulliMixture(chunk_size=100_000, **kw).fit(path)
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      host="127.0.0.1", dashboard_address=None) as cluster, \
+                distributed.Client(cluster):
+            dsk = BernoulliMixture(**kw).fit(da.from_array(Xbig, chunks=(125_000, -1)))
+    _same(ooc, ref)
+    _same(dsk, ref)
+    for init in ("kmeans", "k-means++", "random_from_data"):
+        conv = BernoulliMixture(3, tol=1e-8, max_iter=2000, random_state=0,
+                                init_params=init).fit(Xbig)
+        order = [int(np.argmin(np.abs(conv.means_ - t).sum(axis=1))) for t in TRUE]
+        np.testing.assert_allclose(conv.means_[order], TRUE, atol=0.02)
+        np.testing.assert_allclose(conv.weights_[order], [0.5, 0.3, 0.2], atol=0.01)
+
+
+def test_sources_opened_without_the_family_are_checked_by_it(tmp_path):
+    from fastem.data import ArraySource, open_source
+    Xb = X.copy()
+    Xb[123, 3] = 0.5
+    path = str(tmp_path / "half.npy")
+    np.save(path, Xb)
+    with pytest.raises(ValueError, match=r"row 123, column 3 is 0\.5"):
+        BernoulliMixture(2).fit(open_source(path, chunk_size=100))
+    with pytest.raises(ValueError, match=r"row 123, column 3 is 0\.5"):
+        BernoulliMixture(2).fit(ArraySource(Xb))

@@ -36,15 +36,14 @@ from .._params import (ARRAY_LIKE, BOOL, NONE, RANDOM_STATE, Interval, Options, 
 from .._validation import validate_sample_weight
 from ..backends import BACKENDS, choose_backend
 from ..backends import numba as nb
-from ..data import ArraySource, as_source, is_out_of_core
+from ..data import ArraySource, CheckedSource, as_source
 from ..data.checked import ONE_SHOT_REMEDY, check_family_chunk, choose_chunk_rows
 from ..data.dask_source import is_dask_collection
 from ..em import EMResult, fit_mixture
 from ..families.protocol import ComponentFamily
 from ..families.registry import make_family
 from ..inference import OUTPUTS, e_step_source, log_likelihood_sum
-from ..init import INITIALIZERS, _kmeanspp, _lloyd_centers, _lloyd_on_sample, draw_sample, \
-    sample_size
+from ..init import INITIALIZERS, family_initial_stats
 from ..mstep import m_step
 from ..online import ALGORITHMS, ONLINE_CONSTRAINTS, OnlineEM, OnlineState, default_chunk_size
 from ..progress import Progress, chain_hooks
@@ -113,6 +112,11 @@ class FamilyMixture(BaseEstimatorMixin):
         """Initial parameters given entirely by the user (``means_init``, ...), or None."""
         return None
 
+    def _smooth_initial(self, params: Any, stats: Any) -> Any:
+        """The initial parameters estimated from ``stats`` (hard labels or random
+        responsibilities), adjusted before EM starts (default: unchanged)."""
+        return params
+
     def _fitted_attributes(self, params: Any) -> dict:
         """The fitted attributes (``weights_``, ``means_``, ...) of ``params``."""
         raise NotImplementedError
@@ -177,26 +181,10 @@ class FamilyMixture(BaseEstimatorMixin):
         weights = self._check_weights_init()
         params = self._user_init_params(family, k, d)
         if params is None:
-            Xs, ws = draw_sample(source, sample_size(k), rng)
-            if Xs.shape[0] < k:
-                raise ValueError(f"Expected n_samples >= n_components but got n_components = "
-                                 f"{k}, n_samples = {Xs.shape[0]}")
-            anchor = np.broadcast_to(np.average(Xs, axis=0, weights=ws), (k, d)).copy()
-            method = self.init_params
-            if method == "random":
-                stats = backend.random_resp_stats(source, anchor, family, rng)
-            else:
-                if method == "random_from_data":
-                    centers = Xs[np.sort(rng.choice(Xs.shape[0], size=k, replace=False))]
-                else:
-                    centers = _kmeanspp(Xs, ws, k, rng)
-                    if method == "kmeans":
-                        centers = _lloyd_on_sample(Xs, ws, centers)
-                        centers = _lloyd_centers(backend.kmeans_stats(source, centers, None)[0],
-                                                 centers)
-                stats = backend.label_stats(source, centers, anchor, family)
+            stats = family_initial_stats(source, family, k, self.init_params, rng, backend)
             params = m_step(family, stats, self._init_reg(),
                             dtype_hint=getattr(source, "dtype", None))
+            params = self._smooth_initial(params, stats)
         if weights is not None:
             arrays = dict(family.params_to_arrays(params))
             arrays["weights"] = weights
@@ -205,6 +193,15 @@ class FamilyMixture(BaseEstimatorMixin):
 
     # ------------------------------------------------------------------ fitting
     def _open(self, X: Any, sample_weight: Any, chunk_size: Optional[int], family: Any):
+        """``X`` as a source whose every chunk ``family`` checks (a source opened without
+        a family, e.g. by ``fastem.data.open_source(path)``, is reopened with it)."""
+        if isinstance(X, CheckedSource) and getattr(X, "family", None) is None:
+            X = CheckedSource(X.adapter, X.sample_weight if sample_weight is None
+                              else sample_weight, chunk_size or X.chunk_rows, family=family)
+        elif isinstance(X, ArraySource):      # validated as floats, not by the family
+            sample_weight = X.sample_weight if sample_weight is None else sample_weight
+            chunk_size = chunk_size or X.chunk_size
+            X = X.X
         return as_source(X, sample_weight, chunk_size=chunk_size, owner=type(self).__name__,
                          family=family)
 
@@ -414,7 +411,10 @@ class FamilyMixture(BaseEstimatorMixin):
         if isinstance(source, ArraySource) and source.chunk_size is None:
             source.chunk_size = choose_chunk_rows(source.n_features, None)
         if source.n_features != self.n_features_in_:
-            raise ValueError(f"{source!r} has {source.n_features} features, but "
+            # scikit-learn's wording for an in-memory array (its
+            # check_n_features_in_after_fitting matches it); other sources are named.
+            what = "X" if isinstance(source, ArraySource) else repr(source)
+            raise ValueError(f"{what} has {source.n_features} features, but "
                              f"{type(self).__name__} is expecting {self.n_features_in_} "
                              "features as input.")
         return source

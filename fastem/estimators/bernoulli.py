@@ -19,6 +19,8 @@ from ._mixture import COMMON_CONSTRAINTS, FamilyMixture
 #: Smoothing of the first M-step (from hard labels or random responsibilities) when
 #: ``alpha`` is smaller: no probability starts at exactly 0 or 1.
 INIT_ALPHA = 1e-3
+#: Weight of every column's overall frequency in the initial probabilities.
+INIT_SHRINK = 0.1
 
 
 class BernoulliMixture(FamilyMixture):
@@ -41,8 +43,10 @@ class BernoulliMixture(FamilyMixture):
         centre and the parameters are estimated from those hard labels. ``"k-means++"`` and
         ``"random_from_data"`` assign rows to the k-means++ seeds or to random distinct
         rows; ``"random"`` uses uniform random responsibilities. That first M-step is
-        smoothed with ``max(alpha, 1e-3)`` so that a component whose rows are all 0 (or 1)
-        in a column does not start locked at a probability of exactly 0 (or 1).
+        smoothed: ``alpha`` is at least 1e-3, and the probabilities are then shrunk by 10%
+        towards each column's overall frequency, ``0.9 * mu + 0.1 * mean(x_d)``. Hard
+        labels often make a component pure in a column; without this it would start at a
+        probability of (almost) exactly 0 or 1, which EM never leaves.
     weights_init : array-like of shape (n_components,), optional
     means_init : array-like of shape (n_components, n_features), optional
         Initial ``P(x_d = 1 | k)``, strictly between 0 and 1; the data is then not read to
@@ -65,7 +69,7 @@ class BernoulliMixture(FamilyMixture):
     >>> from fastem import BernoulliMixture
     >>> X = np.array([[1, 1, 0], [1, 1, 0], [0, 0, 1], [0, 0, 1]], dtype=np.uint8)
     >>> bm = BernoulliMixture(n_components=2, random_state=0).fit(X)
-    >>> bm.predict(X)[0] != bm.predict(X)[2]
+    >>> bool(bm.predict(X)[0] != bm.predict(X)[2])
     True
     """
 
@@ -129,6 +133,17 @@ class BernoulliMixture(FamilyMixture):
             raise ValueError(f"means_init must be strictly between 0 and 1; "
                              f"means_init[{i}, {j}] is {means[i, j]!r}.")
         return BernoulliParams(np.full(k, 1.0 / k), means, 1.0 - means)
+
+    def _smooth_initial(self, params: BernoulliParams, stats) -> BernoulliParams:
+        """Shrink the initial probabilities by ``INIT_SHRINK`` towards every column's
+        overall frequency: hard labels often make a component pure in a column
+        (probability 0 or 1), which EM would never leave."""
+        lam = INIT_SHRINK
+        total = float(stats.nk.sum())
+        p1 = stats.s1.sum(axis=0) / total
+        p0 = stats.s0.sum(axis=0) / total
+        return BernoulliParams(params.weights, (1 - lam) * params.means + lam * p1,
+                               (1 - lam) * params.complements + lam * p0)
 
     def _fitted_attributes(self, params: BernoulliParams) -> dict:
         return {"weights_": params.weights, "means_": params.means,
