@@ -352,14 +352,6 @@ default="dirichlet_process"
             raise ValueError(f"X has {n_features} features, but {type(self).__name__} is "
                              f"expecting {self.n_features_in_} features as input.")
 
-    def _source(self, X: Any, family: Any):
-        # scikit-learn's wording for a feature-count mismatch ("X has ... features").
-        shape = np.shape(X) if isinstance(X, (list, tuple)) else getattr(X, "shape", None)
-        if shape is not None and len(shape) == 2 and shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {shape[1]} features, but {type(self).__name__} is "
-                             f"expecting {self.n_features_in_} features as input.")
-        return super()._source(X, family)
-
     # ---------------------------------------------------------------- the priors
     def _priors(self, moments: tuple[np.ndarray, Any], n_features: int) -> VariationalPriors:
         """The effective priors (scikit-learn's ``_check_parameters``), from the user's
