@@ -471,3 +471,15 @@ def test_cli_fit_model_bayesian_and_info(tmp_path, capsys):
     import json
     info = json.loads(capsys.readouterr().out)
     assert info["n_effective_components"] == loaded.n_effective_components_ == 3
+
+
+def test_warm_start_continues_the_fit():
+    X = _data(800, seed=21)
+    kw = dict(n_components=3, random_state=0, tol=0.0)
+    ten = _fit(X, max_iter=10, **kw)
+    est = _fit(X, max_iter=4, **kw)
+    est.set_params(warm_start=True, max_iter=6)
+    _fit_quiet(est, X)
+    assert est.lower_bounds_ == ten.lower_bounds_[4:]
+    np.testing.assert_array_equal(est.means_, ten.means_)
+    np.testing.assert_array_equal(est.covariances_, ten.covariances_)
