@@ -1,6 +1,6 @@
 """fastem: fast, memory-bounded Expectation-Maximization for mixture models."""
 from ._config import set_options
-from .estimators import (BernoulliMixture, CategoricalMixture,
+from .estimators import (BayesianGaussianMixture, BernoulliMixture, CategoricalMixture,
                          GaussianMixture, MixedTypeMixture, PoissonMixture, StudentMixture)
 from .estimators.selection import GaussianMixtureSelection, MixtureSelection
 from .exceptions import FitError, ModelFileError
@@ -8,7 +8,7 @@ from .io import load
 
 __version__ = "0.1.0"
 
-__all__ = ["GaussianMixture", "BernoulliMixture",
+__all__ = ["GaussianMixture", "BayesianGaussianMixture", "BernoulliMixture",
            "CategoricalMixture", "PoissonMixture", "StudentMixture", "MixedTypeMixture",
            "GaussianMixtureSelection", "MixtureSelection", "set_options",
            "ConvergenceWarning", "FitError", "ModelFileError", "NotFittedError", "load",

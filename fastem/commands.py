@@ -81,13 +81,16 @@ def _cmd_info_family(args: argparse.Namespace, model) -> int:
                           "lower_bound_": model.lower_bound_,
                           "lower_bounds_": [float(v) for v in model.lower_bounds_],
                           **{k: np.asarray(v).tolist() if isinstance(v, np.ndarray) else
-                             [np.asarray(a).tolist() for a in v] for k, v in arrays.items()}}))
+                             [np.asarray(a).tolist() for a in v] for k, v in arrays.items()},
+                          **_info_extra(model)}))
         return 0
     k, d = len(model.weights_), model.n_features_in_
     print(f"{args.model}: {type(model).__name__}, {k} components, {d} features, family "
           f"{model._family_spec!r}")
     print(f"fit: {model.n_iter_} iterations, converged={model.converged_}, mean "
           f"log-likelihood {model.lower_bound_:.6f}")
+    for key, value in _info_extra(model).items():
+        print(f"{key.replace('_', ' ')}: {value}")
     means = getattr(model, "means_", None)
     order = np.argsort(-model.weights_)
     print(f"{'component':>9}  {'weight':>8}" + ("  mean" if means is not None else ""))
@@ -96,6 +99,13 @@ def _cmd_info_family(args: argparse.Namespace, model) -> int:
             f"{v:.4g}" for v in means[j][:6]) + (", ...)" if d > 6 else ")")
         print(f"{j:>9}  {model.weights_[j]:>8.4f}{row}")
     return 0
+
+
+def _info_extra(model) -> dict:
+    """What a model adds to ``fastem info`` (e.g. a Bayesian mixture's effective number of
+    components), from its ``_info_extra()`` when it has one."""
+    extra = getattr(model, "_info_extra", None)
+    return {} if extra is None else dict(extra())
 
 
 def _check_outputs(args: argparse.Namespace, source, *outputs: tuple) -> None:
@@ -112,6 +122,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from . import GaussianMixture
     from .data.open import same_file
     from .exceptions import ConvergenceWarning
+    if getattr(args, "model", None) == "bayesian":   # --model bayesian: variational Bayes
+        args.family = "bayesian_gaussian"
     if getattr(args, "family", "gaussian") != "gaussian":
         return _cmd_fit_family(args)
     source = _open(args)
@@ -305,6 +317,17 @@ def add_commands(sub, add_data_args: Callable[[argparse.ArgumentParser], None]) 
     fit.add_argument("--checkpoint", default=None,
                      help="write the state here after every iteration; rerun the same "
                           "command to resume an interrupted fit (default: no checkpoint)")
+    fit.add_argument("--model", choices=("gaussian", "bayesian"), default=None,
+                     help="'bayesian': a BayesianGaussianMixture fitted by variational "
+                          "Bayes, which can leave unneeded components empty (same as "
+                          "--family bayesian_gaussian; default: the Gaussian mixture)")
+    from .families.variational_mstep import PRIOR_TYPES
+    fit.add_argument("--weight-concentration-prior-type", choices=PRIOR_TYPES, default=None,
+                     help="--model bayesian: prior on the weights (default: "
+                          "dirichlet_process)")
+    fit.add_argument("--weight-concentration-prior", type=float, default=None,
+                     help="--model bayesian: concentration of the weight prior; smaller "
+                          "leaves more components empty (default: 1 / n_components)")
     fit.add_argument("--algorithm", choices=("em", "online"), default="em",
                      help="'em': exact EM, a pass per iteration; 'online': one pass of "
                           "stepwise online EM, a step per chunk (default: %(default)s)")

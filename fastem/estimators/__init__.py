@@ -6,9 +6,10 @@
 from .bernoulli import BernoulliMixture
 from .categorical import CategoricalMixture
 from .gaussian import GaussianMixture
+from .bayesian import BayesianGaussianMixture
 from .mixed import MixedTypeMixture
 from .poisson import PoissonMixture
 from .student import StudentMixture
 
-__all__ = ["BernoulliMixture", "CategoricalMixture",
+__all__ = ["BayesianGaussianMixture", "BernoulliMixture", "CategoricalMixture",
            "GaussianMixture", "MixedTypeMixture", "PoissonMixture", "StudentMixture"]
