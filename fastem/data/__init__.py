@@ -10,7 +10,7 @@ from .sources import ArraySource, Chunk, ChunkSource
 
 
 def as_source(X: Any, sample_weight: Any = None, *, chunk_size: Optional[int] = None,
-              owner: str = "GaussianMixture") -> ChunkSource:
+              owner: str = "GaussianMixture", allow_nan: bool = False) -> ChunkSource:
     """Wrap user input in a validated :class:`ChunkSource`.
 
     Parameters
@@ -22,16 +22,22 @@ def as_source(X: Any, sample_weight: Any = None, *, chunk_size: Optional[int] = 
     sample_weight : array-like of shape (n_samples,), optional
     chunk_size : int, optional
         Rows per block handed to a kernel.
+    allow_nan : bool, default=False
+        Accept NaN entries (``nan_policy`` "omit" or "marginalize"); inf is still an error.
     """
     from .._validation import validate_data, validate_sample_weight
     if isinstance(X, ArraySource):
         return X
     if is_dask_collection(X):
         from .dask_source import make_dask_source
-        return make_dask_source(X, sample_weight, owner=owner)
+        source = make_dask_source(X, sample_weight, owner=owner)
+        source.allow_nan = allow_nan
+        return source
     if is_out_of_core(X):
-        return open_source(X, sample_weight=sample_weight, chunk_size=chunk_size)
-    Xv = validate_data(X, owner=owner)
+        source = open_source(X, sample_weight=sample_weight, chunk_size=chunk_size)
+        source.allow_nan = allow_nan
+        return source
+    Xv = validate_data(X, owner=owner, allow_nan=allow_nan)
     w = validate_sample_weight(sample_weight, Xv.shape[0])
     return ArraySource(Xv, w, chunk_size)
 

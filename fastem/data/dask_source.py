@@ -157,7 +157,8 @@ class DaskSource:
             Xc, wc = dask.compute(xb, wb)
             start = int(self.starts[i])
             Xc = validate_data(Xc, row_offset=start,
-                               context=f" (block {i} of {self.n_blocks} of {self!r})")
+                               context=f" (block {i} of {self.n_blocks} of {self!r})",
+                               allow_nan=getattr(self, "allow_nan", False))
             yield Chunk(start, Xc, wc)
 
     def take(self, indices: np.ndarray) -> np.ndarray:

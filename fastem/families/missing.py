@@ -219,9 +219,6 @@ class MeanImputedSource:
         for chunk in self.source.chunks():
             yield Chunk(chunk.start, self._fill(chunk.X), chunk.sample_weight)
 
-    def take(self, indices: np.ndarray) -> np.ndarray:
-        return np.asarray(self._fill(self.source.take(indices)), dtype=np.float64)
-
     def weights_at(self, indices: np.ndarray) -> np.ndarray:
         return self.source.weights_at(indices)
 
