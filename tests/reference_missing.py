@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.special import logsumexp
-from scipy.stats import multivariate_normal
 
 
 def full_covs(cov_type, cov, k, d):
@@ -38,7 +37,10 @@ def row_terms(x, weights, means, covs):
         S = covs[j]
         Soo = S[np.ix_(o, o)]
         Smo = S[np.ix_(m, o)]
-        logp[j] = np.log(weights[j]) + multivariate_normal(means[j, o], Soo).logpdf(x[o])
+        diff = x[o] - means[j, o]
+        logdet = np.linalg.slogdet(Soo)[1]
+        maha = diff @ np.linalg.solve(Soo, diff)
+        logp[j] = np.log(weights[j]) - 0.5 * (o.size * np.log(2 * np.pi) + logdet + maha)
         B = np.linalg.solve(Soo, Smo.T).T
         cmean[j] = means[j, m] + B @ (x[o] - means[j, o])
         ccov[j] = S[np.ix_(m, m)] - B @ Smo.T

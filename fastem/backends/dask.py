@@ -123,9 +123,15 @@ def _block_tasks(source: DaskSource, fn, *shared, name: str) -> tuple[list, str]
 
 
 # ----------------------------------------------------------------------------- worker side
-def _checked(X: np.ndarray, start: int, index: int, n_blocks: int) -> np.ndarray:
-    """The block as a 2-D float array, or a ``ValueError`` naming its first bad global row."""
+def _checked(X: np.ndarray, start: int, index: int, n_blocks: int,
+             allow_nan: bool = False) -> np.ndarray:
+    """The block as a 2-D float array, or a ``ValueError`` naming its first bad global row
+    (NaN is accepted with ``allow_nan``: nan_policy "omit" or "marginalize"; inf never)."""
     X = np.asarray(X)
+    if allow_nan:
+        from ..families.missing import nan_row_masks
+        nan_row_masks(X, start, f" (block {index} of {n_blocks})")
+        return X
     if X.shape[0]:
         bad = first_nonfinite_row.serial(X)
         if bad >= 0:
@@ -137,7 +143,7 @@ def _checked(X: np.ndarray, start: int, index: int, n_blocks: int) -> np.ndarray
 
 def _block_em_stats(X, w, kargs: KernelArgs, family_name: str, start: int, index: int,
                     n_blocks: int) -> SuffStats:
-    X = _checked(X, start, index, n_blocks)
+    X = _checked(X, start, index, n_blocks, kargs.nan_policy != "raise")
     return nb.chunk_em_stats(X, w, kargs, get_family(family_name), serial=True)
 
 
@@ -167,7 +173,7 @@ def _block_e_step(X, kargs: KernelArgs, what: str, block_info=None):
     start = block_info[0]["array-location"][0][0]
     index = block_info[0]["chunk-location"][0]
     n_blocks = block_info[0]["num-chunks"][0]
-    X = _checked(X, start, index, n_blocks)
+    X = _checked(X, start, index, n_blocks, kargs.nan_policy != "raise")
     lpn, labels, resp = nb.e_step_outputs(X, kargs, labels=what == "labels",
                                           resp=what == "resp", serial=True)
     return {"log_prob": lpn, "labels": labels, "resp": resp}[what]
