@@ -1,4 +1,4 @@
-"""Slow, obviously-correct NumPy/SciPy oracles for EM with missing values (no fastem imports).
+"""Slow, obviously-correct NumPy/SciPy oracles for EM with missing values (no fastem imports; NumPy only).
 
 Per row: split the coordinates into observed ``o`` and missing ``m``; the density is the
 marginal ``N(x_o | mu_o, Sigma_oo)``; the missing block's conditional given ``x_o`` has mean
@@ -9,7 +9,12 @@ precision form). Rows with every coordinate missing are left out.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import logsumexp
+
+
+def logsumexp(a):
+    """``log(sum(exp(a)))`` computed stably."""
+    top = np.max(a)
+    return top + np.log(np.sum(np.exp(a - top)))
 
 
 def full_covs(cov_type, cov, k, d):
@@ -35,15 +40,15 @@ def row_terms(x, weights, means, covs):
     ccov = np.empty((k, m.size, m.size))
     for j in range(k):
         S = covs[j]
-        Soo = S[np.ix_(o, o)]
-        Smo = S[np.ix_(m, o)]
+        Soo = S[o][:, o]
+        Smo = S[m][:, o]
         diff = x[o] - means[j, o]
         logdet = np.linalg.slogdet(Soo)[1]
         maha = diff @ np.linalg.solve(Soo, diff)
         logp[j] = np.log(weights[j]) - 0.5 * (o.size * np.log(2 * np.pi) + logdet + maha)
         B = np.linalg.solve(Soo, Smo.T).T
         cmean[j] = means[j, m] + B @ (x[o] - means[j, o])
-        ccov[j] = S[np.ix_(m, m)] - B @ Smo.T
+        ccov[j] = S[m][:, m] - B @ Smo.T
     return logp, cmean, ccov, o, m
 
 
