@@ -21,8 +21,9 @@ from typing import Optional
 
 import numpy as np
 
-from ..kernels.missing_pass import (missing_e_step_chunk, missing_impute_chunk,
-                                    missing_stats_chunk, nan_rows)
+from ..kernels.missing_pass import (missing_diag_stats_chunk, missing_e_step_chunk,
+                                    missing_impute_chunk, missing_square_stats_chunk,
+                                    nan_rows)
 from .._slots import run_in_slots
 from ..stats import SuffStats
 
@@ -92,7 +93,10 @@ def chunk_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], kargs,
     if not has.any():
         return None
     n = X.shape[0]
-    keep = ~has
+    diagonal = np.ndim(kargs.prec) == 2 and kargs.nan_policy == "marginalize"
+    # Diagonal layouts: the tiled missing-data kernel is as fast as the complete one, so the
+    # whole chunk goes through it (no copy of the complete rows).
+    keep = np.zeros(n, bool) if diagonal else ~has
     total = SuffStats.zeros(kargs.means, scatter_shape)
     if keep.any():
         w = None if sample_weight is None else sample_weight[keep]
@@ -101,12 +105,21 @@ def chunk_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], kargs,
     if kargs.nan_policy == "marginalize":
         k, d = kargs.means.shape
         U, lam = kernel_layout(kargs)
-        rows = _rows_for_kernel(X, has, U.ndim == 3)
+        rows = (np.arange(n, dtype=np.int64) if diagonal
+                else _rows_for_kernel(X, has, U.ndim == 3))
         w = as_weights(sample_weight)
-        kern = missing_stats_chunk.serial if serial else missing_stats_chunk.parallel
+        if U.ndim == 3:
+            kern = (missing_square_stats_chunk.serial if serial
+                    else missing_square_stats_chunk.parallel)
+        else:
+            kern = (missing_diag_stats_chunk.serial if serial
+                    else missing_diag_stats_chunk.parallel)
 
         def run(nk, s1, s2, ll):
-            kern(X, w, rows, kargs.means, U, lam, kargs.const, nk, s1, s2, ll)
+            if U.ndim == 3:
+                kern(X, w, rows, kargs.means, U, lam, kargs.const, nk, s1, s2, ll)
+            else:
+                kern(X, w, rows, kargs.means, U, kargs.const, nk, s1, s2, ll)
 
         (nk, s1, s2), ll = run_in_slots(run, rows.shape[0],
                                         ((k,), (k, d), tuple(scatter_shape)), 2)

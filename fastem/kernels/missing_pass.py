@@ -1,7 +1,8 @@
 """The fused pass over rows with missing (NaN) entries: exact EM over the observed coordinates.
 
-Only rows holding a NaN come here (complete rows of the same chunk go through the unchanged
-kernels of :mod:`.em_pass`). For a row with observed coordinates ``o`` and missing ``m``, and a
+Chunks without NaN never come here (they go through the unchanged kernels of :mod:`.em_pass`);
+of a chunk with NaN, full and tied layouts send only the rows holding a NaN, diagonal layouts
+every row (their tiled kernel costs what the complete one does). For a row with observed coordinates ``o`` and missing ``m``, and a
 component with mean ``mu`` and precision ``Lam = U U^T``, the *precision* form of the Gaussian
 conditional is used:
 
@@ -33,8 +34,10 @@ import math
 import numpy as np
 from numba import prange
 
-from ._jit import helper, kernel
+from ._jit import TILE, helper, kernel
 from .linalg import cholesky_into
+from .blocked import mahalanobis_tile, padded_factor, padded_width, scatter_tile
+from .tiles import local_scatter, normalise_tile
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -206,63 +209,6 @@ def _scratch(n_components, n_lam, d):
             np.zeros(n_components))
 
 
-# signature: (X[n,d] f32|f64 with NaN, sample_weight[n] f64 or [0], rows[m] i64 (the rows to
-#             process; full/tied sorted by pattern), means[K,d] f64, U f64 (K|1,d,d) upper or
-#             (K,d), lam f64 same layout (dense precisions, or squared diagonal factors),
-#             const[K], nk[S,K], s1[S,K,d], s2[S,K|1,d,d] or [S,K,d], ll[S,2]) -> None
-@kernel
-def missing_stats_chunk(X, sample_weight, rows, means, U, lam, const, nk, s1, s2, ll):
-    """Expected statistics (about ``means``) and log-likelihood sums of rows with NaN."""
-    n_components, d = means.shape
-    m = rows.shape[0]
-    n_slots = nk.shape[0]
-    per_slot = (m + n_slots - 1) // n_slots
-    weighted = sample_weight.shape[0] > 0
-    for s in prange(n_slots):
-        mask, obs, mis, A, L, C, ldm, E, g, lp = _scratch(n_components, lam.shape[0], d)
-        Rk = np.zeros(n_components)
-        have = False
-        no = 0
-        nm = 0
-        ll_sum = 0.0
-        w_sum = 0.0
-        for p in range(s * per_slot, min(m, (s + 1) * per_slot)):
-            i = rows[p]
-            if not same_pattern(X, i, mask, have):
-                if have:
-                    flush_conditional(Rk, C, mis, nm, s2[s])
-                no, nm = read_pattern(X, i, mask, obs, mis)
-                factor_pattern(lam, mis, nm, A, L, C, ldm)
-                have = True
-            if no == 0:
-                continue
-            w = sample_weight[i] if weighted else 1.0
-            row_log_prob(X, i, means, U, lam, const, obs, no, mis, nm, C, ldm, E, g, lp)
-            lse = normalise_row(lp)
-            ll_sum += w * lse
-            w_sum += w
-            for k in range(n_components):
-                r = lp[k] * w
-                if r == 0.0:
-                    continue
-                nk[s, k] += r
-                Rk[k] += r
-                ks = k if s2.shape[1] > 1 else 0
-                for a in range(d):
-                    ea = E[k, a]
-                    s1[s, k, a] += r * ea
-                    re = r * ea
-                    if s2.ndim == 4:
-                        for b in range(a + 1):
-                            s2[s, ks, a, b] += re * E[k, b]
-                    else:
-                        s2[s, k, a] += re * ea
-        if have:
-            flush_conditional(Rk, C, mis, nm, s2[s])
-        ll[s, 0] = ll_sum
-        ll[s, 1] = w_sum
-
-
 # signature: (X[n,d] with NaN, rows[m] i64, means, U, lam, const, lpn[n] f64 out, labels[n]
 #             i64 or [0], resp[n,K] f64 or [0,K]) -> None   (writes only the given rows)
 @kernel
@@ -380,3 +326,252 @@ def nan_rows(X):
             first = bad[b]
             break
     return has, every, first
+
+
+# signature: (X[n,d] f32|f64 with NaN, sample_weight[n] f64 or [0], rows[m] i64, means[K,d],
+#             prec[K,d] f64 (diagonal precision factors), const[K], nk[S,K], s1[S,K,d],
+#             s2[S,K,d], ll[S,2]) -> None
+@kernel
+def missing_diag_stats_chunk(X, sample_weight, rows, means, prec, const, nk, s1, s2, ll):
+    """Expected statistics of rows with NaN for diagonal layouts, a tile of rows at a time.
+
+    Diagonal components need no factorisation: the conditional of a missing entry is its
+    component's own mean and variance. A tile holds the rows with NaN read as 0 and a 0/1
+    mask of the observed entries, so every loop runs over the tile's rows and vectorises as
+    the complete-data kernel does: ``log p_k = const_k + sum_missing (1/2 log(2 pi) - log
+    prec_kj) - 1/2 sum_observed ((x_j - mu_kj) prec_kj)^2``; the statistics add
+    ``r (x_j - mu_kj)`` and ``r (x_j - mu_kj)^2`` for observed entries and ``r sigma_kj^2``
+    to the second moment of missing ones. A row with nothing observed gets weight 0.
+    """
+    n_components, d = means.shape
+    m = rows.shape[0]
+    n_slots = nk.shape[0]
+    per_slot = (m + n_slots - 1) // n_slots
+    weighted = sample_weight.shape[0] > 0
+    half = 0.5 * _LOG_2PI
+    for s in prange(n_slots):
+        p0 = s * per_slot
+        p1 = min(m, p0 + per_slot)
+        xt = np.zeros((d, TILE))
+        ot = np.zeros((d, TILE))
+        logp = np.zeros((n_components, TILE))
+        lpn = np.empty(TILE)
+        wt = np.zeros(TILE)
+        rw = np.zeros(TILE)
+        nmis = np.zeros(TILE)
+        ll_sum = 0.0
+        w_sum = 0.0
+        for t0 in range(p0, p1, TILE):
+            nt = min(TILE, p1 - t0)
+            for t in range(TILE):
+                if t >= nt:
+                    wt[t] = 0.0
+                    continue
+                i = rows[t0 + t]
+                cnt = 0
+                for j in range(d):
+                    v = X[i, j]
+                    if math.isnan(v):
+                        xt[j, t] = 0.0
+                        ot[j, t] = 0.0
+                        cnt += 1
+                    else:
+                        xt[j, t] = v
+                        ot[j, t] = 1.0
+                nmis[t] = cnt
+                wt[t] = 0.0 if cnt == d else (sample_weight[i] if weighted else 1.0)
+            for k in range(n_components):
+                c = const[k]
+                for t in range(TILE):
+                    logp[k, t] = c + half * nmis[t]
+                for j in range(d):
+                    mu = means[k, j]
+                    p = prec[k, j]
+                    p2 = -0.5 * p * p
+                    lg = math.log(p)
+                    for t in range(TILE):
+                        o = ot[j, t]
+                        v = (xt[j, t] - mu) * o
+                        logp[k, t] += p2 * v * v - (1.0 - o) * lg
+            normalise_tile(logp, lpn)
+            for t in range(nt):
+                ll_sum += wt[t] * lpn[t]
+                w_sum += wt[t]
+            for k in range(n_components):
+                tot = 0.0
+                for t in range(TILE):
+                    r = logp[k, t] * wt[t]
+                    rw[t] = r
+                    tot += r
+                nk[s, k] += tot
+                if tot == 0.0:
+                    continue
+                for j in range(d):
+                    mu = means[k, j]
+                    var = 1.0 / (prec[k, j] * prec[k, j])
+                    a1 = 0.0
+                    a2 = 0.0
+                    for t in range(TILE):
+                        o = ot[j, t]
+                        dv = (xt[j, t] - mu) * o
+                        r = rw[t]
+                        a1 += r * dv
+                        a2 += r * (dv * dv + (1.0 - o) * var)
+                    s1[s, k, j] += a1
+                    s2[s, k, j] += a2
+        ll[s, 0] = ll_sum
+        ll[s, 1] = w_sum
+
+
+# signature: (X[n,d] f32|f64 with NaN, sample_weight[n] f64 or [0], rows[m] i64 (sorted by
+#             pattern), means[K,d] f64, U (K|1,d,d) f64 upper, lam (K|1,d,d) f64 dense, const[K],
+#             nk[S,K], s1[S,K,d], s2[S,K|1,d,d], ll[S,2]) -> None
+@kernel
+def missing_square_stats_chunk(X, sample_weight, rows, means, U, lam, const, nk, s1, s2, ll):
+    """Expected statistics (about ``means``) and log-likelihood sums of rows with NaN, for
+    full and tied layouts (``U (K|1, d, d)`` upper factors, ``lam`` dense precisions), a tile
+    of rows at a time.
+
+    Per run of rows sharing a pattern (loops over the run's rows, which vectorise): the filled
+    difference ``e = (x_o - mu_o, delta)`` of every component, with the factor of ``Lam_mm``
+    of the pattern (refactored only when the pattern changes; rows come sorted by pattern). Per tile (the complete-data kernel's
+    register-blocked helpers): ``|U^T e|^2``, responsibilities, and the first moment and
+    scatter of ``e``. Then per run of one pattern in the tile: ``(sum_rows r_k) C_k`` into the
+    scatter's missing block (the tile is walked backwards, so the pattern still factored from
+    the first walk is used first).
+    """
+    n_components, d = means.shape
+    m = rows.shape[0]
+    n_slots = nk.shape[0]
+    per_slot = (m + n_slots - 1) // n_slots
+    weighted = sample_weight.shape[0] > 0
+    n_lam = lam.shape[0]
+    factor = padded_factor(U)
+    dp = padded_width(d, means)
+    half = 0.5 * _LOG_2PI
+    for s in prange(n_slots):
+        p0 = s * per_slot
+        p1 = min(m, p0 + per_slot)
+        mask, obs, mis, A, L, C, ldm, E, g, lp = _scratch(n_components, n_lam, d)
+        diffs = np.zeros((n_components, d, TILE))
+        xt = np.zeros((d, TILE))
+        g2 = np.zeros((d, TILE))
+        maha = np.zeros(TILE)
+        logp = np.zeros((n_components, TILE))
+        lpn = np.empty(TILE)
+        wt = np.zeros(TILE)
+        rw = np.zeros(TILE)
+        halfm = np.zeros(TILE)
+        ldmt = np.zeros((n_lam, TILE))
+        diff_r = np.zeros((TILE, dp))
+        rd_r = np.zeros((TILE, dp))
+        S = local_scatter(s2[s], dp)
+        S1 = np.zeros((n_components, d))
+        Rk = np.zeros(n_components)
+        have = False
+        no = 0
+        nm = 0
+        ll_sum = 0.0
+        w_sum = 0.0
+        for t0 in range(p0, p1, TILE):
+            nt = min(TILE, p1 - t0)
+            for t in range(nt):
+                i = rows[t0 + t]
+                for j in range(d):
+                    v = X[i, j]
+                    xt[j, t] = 0.0 if math.isnan(v) else v
+            for k in range(n_components):
+                for j in range(d):
+                    mu = means[k, j]
+                    for t in range(TILE):
+                        diffs[k, j, t] = xt[j, t] - mu
+            # Runs of one pattern: delta = -C Lam_mo e_o for all the run's rows at once.
+            ta = 0
+            while ta < nt:
+                i = rows[t0 + ta]
+                if not same_pattern(X, i, mask, have):
+                    no, nm = read_pattern(X, i, mask, obs, mis)
+                    factor_pattern(lam, mis, nm, A, L, C, ldm)
+                    have = True
+                tb = ta + 1
+                while tb < nt and same_pattern(X, rows[t0 + tb], mask, True):
+                    tb += 1
+                for t in range(ta, tb):
+                    wt[t] = 0.0 if no == 0 else (
+                        sample_weight[rows[t0 + t]] if weighted else 1.0)
+                    halfm[t] = half * nm
+                    for kk in range(n_lam):
+                        ldmt[kk, t] = ldm[kk]
+                if nm > 0:
+                    for k in range(n_components):
+                        kk = k if n_lam > 1 else 0
+                        for a in range(nm):
+                            for t in range(ta, tb):
+                                g2[a, t] = 0.0
+                            for b in range(no):
+                                coef = lam[kk, mis[a], obs[b]]
+                                ob = obs[b]
+                                for t in range(ta, tb):
+                                    g2[a, t] += coef * diffs[k, ob, t]
+                        for a in range(nm):
+                            ma = mis[a]
+                            for t in range(ta, tb):
+                                diffs[k, ma, t] = 0.0
+                            for b in range(nm):
+                                coef = -C[kk, a, b]
+                                for t in range(ta, tb):
+                                    diffs[k, ma, t] += coef * g2[b, t]
+                ta = tb
+            for t in range(nt, TILE):
+                wt[t] = 0.0
+            for k in range(n_components):
+                kk = k if n_lam > 1 else 0
+                mahalanobis_tile(diffs[k], factor, kk, maha)
+                c = const[k]
+                for t in range(TILE):
+                    logp[k, t] = c + halfm[t] - 0.5 * ldmt[kk, t] - 0.5 * maha[t]
+            normalise_tile(logp, lpn)
+            for t in range(nt):
+                ll_sum += wt[t] * lpn[t]
+                w_sum += wt[t]
+            for k in range(n_components):
+                tot = 0.0
+                for t in range(TILE):
+                    r = logp[k, t] * wt[t]
+                    rw[t] = r
+                    tot += r
+                nk[s, k] += tot
+                if tot == 0.0:
+                    continue
+                ks = k if S.shape[0] > 1 else 0
+                for j in range(d):
+                    a1 = 0.0
+                    for t in range(nt):
+                        v = diffs[k, j, t]
+                        diff_r[t, j] = v
+                        rd = rw[t] * v
+                        rd_r[t, j] = rd
+                        a1 += rd
+                    S1[k, j] += a1
+                scatter_tile(nt, diff_r, rd_r, ks, S)
+            # Conditional covariances, per run of one pattern, walking the tile backwards.
+            for t in range(nt - 1, -1, -1):
+                i = rows[t0 + t]
+                if not same_pattern(X, i, mask, have):
+                    flush_conditional(Rk, C, mis, nm, s2[s])
+                    no, nm = read_pattern(X, i, mask, obs, mis)
+                    factor_pattern(lam, mis, nm, A, L, C, ldm)
+                if nm == 0:
+                    continue
+                for k in range(n_components):
+                    Rk[k] += logp[k, t] * wt[t]
+            flush_conditional(Rk, C, mis, nm, s2[s])
+        for k in range(n_components):
+            for j in range(d):
+                s1[s, k, j] += S1[k, j]
+        for kq in range(s2.shape[1]):
+            for i in range(d):
+                for j in range(i + 1):
+                    s2[s, kq, i, j] += S[kq, i, j]
+        ll[s, 0] = ll_sum
+        ll[s, 1] = w_sum
