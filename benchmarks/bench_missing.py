@@ -169,7 +169,7 @@ def _model(k, cov):
     from fastem.exceptions import ConvergenceWarning
     warnings.simplefilter("ignore", ConvergenceWarning)
     return GaussianMixture(k, covariance_type=cov, nan_policy="marginalize", random_state=0,
-                           reg_covar=1e-3, max_iter=200, tol=1e-4)
+                           reg_covar=1e-3, max_iter=100, tol=1e-3)
 
 
 def _sklearn(kind: str):
