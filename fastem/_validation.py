@@ -13,7 +13,8 @@ from .kernels.checks import first_nonfinite_row
 
 
 def validate_data(X, *, n_features: Optional[int] = None, owner: str = "GaussianMixture",
-                  what: str = "X", row_offset: int = 0, context: str = "") -> np.ndarray:
+                  what: str = "X", row_offset: int = 0, context: str = "",
+                  allow_nan: bool = False) -> np.ndarray:
     """A 2-D float32/float64 array with finite values (any memory layout is kept).
 
     Parameters
@@ -25,6 +26,9 @@ def validate_data(X, *, n_features: Optional[int] = None, owner: str = "Gaussian
         Added to row numbers in messages (for chunks of a larger source).
     context : str
         Appended to the location in messages, e.g. " (chunk 12 of NpySource('big.npy'))".
+    allow_nan : bool
+        Accept NaN (missing values, for ``nan_policy`` "omit" or "marginalize"); inf is
+        still an error.
     """
     if is_sparse(X):
         raise TypeError(f"Sparse data was passed for {what}, but dense data is required. Use "
@@ -50,10 +54,19 @@ def validate_data(X, *, n_features: Optional[int] = None, owner: str = "Gaussian
     if n_features is not None and arr.shape[1] != n_features:
         raise ValueError(f"{what} has {arr.shape[1]} features, but {owner} is expecting "
                          f"{n_features} features as input.")
+    if allow_nan:
+        from .families.missing import nan_row_masks
+        nan_row_masks(arr, row_offset, context)
+        return arr
     bad = first_nonfinite_row(arr)
     if bad >= 0:
+        col = int(np.flatnonzero(~np.isfinite(arr[bad]))[0])
+        value = float(arr[bad, col])
+        hint = (" (or fit with nan_policy='omit' to skip them, or 'marginalize' to use "
+                "their observed values)") if np.isnan(value) else ""
         raise ValueError(f"{what} contains NaN or inf; first bad row is {bad + row_offset:,}"
-                         f"{context}. Drop or impute those rows.")
+                         f"{context}, column {col} is {value!r}. Drop or impute those "
+                         f"rows{hint}.")
     return arr
 
 

@@ -137,7 +137,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         reg_covar=args.reg_covar, max_iter=args.max_iter, n_init=args.n_init,
         init_params=args.init_params, random_state=args.random_state,
         chunk_size=args.chunk_size, progress=not args.quiet, checkpoint=args.checkpoint,
-        algorithm=args.algorithm)
+        algorithm=args.algorithm, nan_policy=args.nan_policy)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         gm.fit(source)
@@ -177,6 +177,19 @@ def _cmd_score(args: argparse.Namespace) -> int:
     mean, n = gm._mean_log_likelihood(source)
     print(f"mean log-likelihood {mean:.6f} over {n:,} rows; BIC "
           f"{-2 * mean * n + gm._n_parameters() * np.log(n):.1f}")
+    return 0
+
+
+def _cmd_impute(args: argparse.Namespace) -> int:
+    from .io import load
+    gm = load(args.model)
+    source = _open(args)
+    _check_outputs(args, source, (args.output, "imputed data file (-o)"))
+    filled = gm.impute(source, sample=args.sample, random_state=args.random_state,
+                       out=args.output)
+    how = "draws from the conditionals" if args.sample else "conditional means"
+    print(f"Wrote {filled.shape[0]:,} x {filled.shape[1]} rows with missing values filled "
+          f"by {how} to {args.output}")
     return 0
 
 
@@ -331,6 +344,11 @@ def add_commands(sub, add_data_args: Callable[[argparse.ArgumentParser], None]) 
     fit.add_argument("--algorithm", choices=("em", "online"), default="em",
                      help="'em': exact EM, a pass per iteration; 'online': one pass of "
                           "stepwise online EM, a step per chunk (default: %(default)s)")
+    from .families.missing import NAN_POLICIES
+    fit.add_argument("--nan-policy", choices=NAN_POLICIES, default="raise",
+                     help="NaN (missing values) in DATA: 'raise' an error, 'omit' the rows "
+                          "holding one, or 'marginalize' them (exact EM over each row's "
+                          "observed values) (default: %(default)s)")
     fit.add_argument("-q", "--quiet", action="store_true",
                      help="no progress bar (default: show it)")
     add_data_args(fit)
@@ -399,6 +417,23 @@ def add_commands(sub, add_data_args: Callable[[argparse.ArgumentParser], None]) 
                      help="no progress lines (default: one line per pass)")
     add_data_args(sel)
     sel.set_defaults(func=_cmd_select)
+
+    imp = sub.add_parser("impute", help="fill the missing values (NaN) of data from a model",
+                         description="Replace every NaN of DATA by its conditional mean "
+                                     "given the row's observed values under a saved model "
+                                     "(or a draw from that conditional), chunk by chunk; "
+                                     "the result goes to a .npy file.")
+    imp.add_argument("model", metavar="MODEL", help="model file written by 'fastem fit'")
+    imp.add_argument("data", metavar="DATA", help=data_help)
+    imp.add_argument("-o", "--output", required=True,
+                     help="imputed data file to write, .npy float64 (required)")
+    imp.add_argument("--sample", action="store_true",
+                     help="draw each missing block from its conditional (default: the "
+                          "conditional mean)")
+    imp.add_argument("--random-state", type=int, default=None,
+                     help="seed of the draws with --sample (default: a fresh random seed)")
+    add_data_args(imp)
+    imp.set_defaults(func=_cmd_impute)
 
     info = sub.add_parser("info", help="describe a saved model",
                           description="Print the parameters and components of a model file.")

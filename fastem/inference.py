@@ -117,4 +117,10 @@ def log_likelihood_sum(source, kargs: KernelArgs, family: Any = None) -> tuple[f
         lp = nb.e_step_outputs(chunk.X, kargs, family=family)[0]
         total += float(lp.sum())
         rows += lp.shape[0]
+        if kargs.nan_policy != "raise":  # rows entirely missing are not counted
+            from .families.missing import nan_row_masks
+            rows -= int(nan_row_masks(chunk.X)[1].sum())
+    if rows == 0:
+        raise ValueError("Every row of the data is entirely missing (NaN); there is no "
+                         "observed value to score.")
     return total, rows

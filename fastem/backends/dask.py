@@ -125,9 +125,15 @@ def _block_tasks(source: DaskSource, fn, *shared, name: str) -> tuple[list, str]
 
 
 # ----------------------------------------------------------------------------- worker side
-def _checked(X: np.ndarray, start: int, index: int, n_blocks: int) -> np.ndarray:
-    """The block as a 2-D float array, or a ``ValueError`` naming its first bad global row."""
+def _checked(X: np.ndarray, start: int, index: int, n_blocks: int,
+             allow_nan: bool = False) -> np.ndarray:
+    """The block as a 2-D float array, or a ``ValueError`` naming its first bad global row
+    (NaN is accepted with ``allow_nan``: nan_policy "omit" or "marginalize"; inf never)."""
     X = np.asarray(X)
+    if allow_nan:
+        from ..families.missing import nan_row_masks
+        nan_row_masks(X, start, f" (block {index} of {n_blocks})")
+        return X
     if X.shape[0]:
         bad = first_nonfinite_row.serial(X)
         if bad >= 0:
@@ -138,14 +144,19 @@ def _checked(X: np.ndarray, start: int, index: int, n_blocks: int) -> np.ndarray
 
 
 def _checked_by(check_spec: Optional[dict], X, start: int, index: int,
-                n_blocks: int) -> np.ndarray:
-    """The block checked by the Gaussian rules (``check_spec`` None) or by the family of
-    ``check_spec`` (its ``prepare`` and ``validate``, global row numbers)."""
+                n_blocks: int, allow_nan: bool = False) -> np.ndarray:
+    """The block checked by the Gaussian rules (``check_spec`` None; NaN accepted when
+    ``allow_nan``) or by the family of ``check_spec`` (its ``prepare`` and ``validate``,
+    global row numbers)."""
     if check_spec is None:
-        return _checked(X, start, index, n_blocks)
+        return _checked(X, start, index, n_blocks, allow_nan)
     from ..data.checked import check_family_chunk
     return check_family_chunk(X, make_family(check_spec), row_offset=start,
                               context=f" block {index} of {n_blocks}")
+
+
+def _nan_allowed(kargs: Any) -> bool:
+    return getattr(kargs, "nan_policy", "raise") != "raise"
 
 
 def _check_spec(source: DaskSource) -> Optional[dict]:
@@ -155,7 +166,7 @@ def _check_spec(source: DaskSource) -> Optional[dict]:
 
 def _block_em_stats(X, w, kargs: KernelArgs, spec: dict, check_spec: Optional[dict],
                     start: int, index: int, n_blocks: int) -> SuffStats:
-    X = _checked_by(check_spec, X, start, index, n_blocks)
+    X = _checked_by(check_spec, X, start, index, n_blocks, _nan_allowed(kargs))
     return nb.chunk_em_stats(X, w, kargs, make_family(spec), serial=True)
 
 
@@ -194,7 +205,7 @@ def _block_e_step(X, kargs: KernelArgs, what: str, spec: Optional[dict] = None,
     start = block_info[0]["array-location"][0][0]
     index = block_info[0]["chunk-location"][0]
     n_blocks = block_info[0]["num-chunks"][0]
-    X = _checked_by(spec, X, start, index, n_blocks)
+    X = _checked_by(spec, X, start, index, n_blocks, _nan_allowed(kargs))
     family = None if spec is None else make_family(spec)
     lpn, labels, resp = nb.e_step_outputs(X, kargs, labels=what == "labels",
                                           resp=what == "resp", serial=True, family=family)

@@ -12,7 +12,8 @@ from .sources import ArraySource, Chunk, ChunkSource
 
 
 def as_source(X: Any, sample_weight: Any = None, *, chunk_size: Optional[int] = None,
-              owner: str = "GaussianMixture", family=None) -> ChunkSource:
+              owner: str = "GaussianMixture", family=None,
+              allow_nan: bool = False) -> ChunkSource:
     """Wrap user input in a validated :class:`ChunkSource`.
 
     Parameters
@@ -27,6 +28,8 @@ def as_source(X: Any, sample_weight: Any = None, *, chunk_size: Optional[int] = 
     family : ComponentFamily, optional
         Check the data with this family (``prepare`` + ``validate``, dtype kept: bool and
         integer tables stay compact) instead of the Gaussian rules (float, finite).
+    allow_nan : bool, default=False
+        Accept NaN entries (``nan_policy`` "omit" or "marginalize"); inf is still an error.
     """
     from .._validation import validate_data, validate_sample_weight
     if isinstance(X, ArraySource):
@@ -35,10 +38,14 @@ def as_source(X: Any, sample_weight: Any = None, *, chunk_size: Optional[int] = 
         from .dask_source import make_dask_source
         if family is not None:
             return make_dask_source(X, sample_weight, owner=owner, family=family)
-        return make_dask_source(X, sample_weight, owner=owner)
+        source = make_dask_source(X, sample_weight, owner=owner)
+        source.allow_nan = allow_nan
+        return source
     if is_out_of_core(X):
-        return open_source(X, sample_weight=sample_weight, chunk_size=chunk_size,
-                           family=family)
+        source = open_source(X, sample_weight=sample_weight, chunk_size=chunk_size,
+                             family=family)
+        source.allow_nan = allow_nan
+        return source
     if family is not None:
         from .._validation import is_sparse
         from .checked import check_family_chunk
@@ -49,7 +56,7 @@ def as_source(X: Any, sample_weight: Any = None, *, chunk_size: Optional[int] = 
         if w is None:
             w = validate_sample_weight(sample_weight, Xv.shape[0])
         return ArraySource(Xv, w, chunk_size)
-    Xv = validate_data(X, owner=owner)
+    Xv = validate_data(X, owner=owner, allow_nan=allow_nan)
     w = validate_sample_weight(sample_weight, Xv.shape[0])
     return ArraySource(Xv, w, chunk_size)
 

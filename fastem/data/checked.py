@@ -139,6 +139,8 @@ class CheckedSource:
         if self.n_samples == 0:
             raise ValueError(f"{self.name} has 0 rows; the data source is empty.")
         self.reiterable = bool(adapter.reiterable)
+        #: Accept NaN entries (set for ``nan_policy`` "omit" or "marginalize"); inf never.
+        self.allow_nan = False
         self._passes = 0
         if adapter.n_features is None:
             # Callables cannot say n_features up front: read (and keep) their first block.
@@ -173,7 +175,8 @@ class CheckedSource:
             arr = check_family_chunk(arr, self.family, row_offset=start,
                                      context=f" {where}")
         else:
-            arr = validate_data(arr, what="X", row_offset=start, context=f" ({where})")
+            arr = validate_data(arr, what="X", row_offset=start, context=f" ({where})",
+                                allow_nan=self.allow_nan)
         if w is None and self.sample_weight is not None:
             if start + n > self.sample_weight.shape[0]:
                 raise ValueError(f"sample_weight has {self.sample_weight.shape[0]:,} values "

@@ -166,7 +166,8 @@ class DaskSource:
                                         context=f" block {i} of {self.n_blocks} of {self!r}")
             else:
                 Xc = validate_data(Xc, row_offset=start,
-                                   context=f" (block {i} of {self.n_blocks} of {self!r})")
+                                   context=f" (block {i} of {self.n_blocks} of {self!r})",
+                                   allow_nan=getattr(self, "allow_nan", False))
             yield Chunk(start, Xc, wc)
 
     def take(self, indices: np.ndarray) -> np.ndarray:

@@ -73,7 +73,7 @@ class OnlineMixin:
             since the model was fitted. The model is unchanged.
         """
         self._validate_params()
-        family = get_family(self.covariance_type)
+        family = self._online_family()
         owner = type(self).__name__
         fitted = hasattr(self, "means_")
         if fitted:
@@ -82,7 +82,8 @@ class OnlineMixin:
             check_feature_names(names, X, owner)
         else:
             names = feature_names_of(X)
-        Xv = validate_data(X, n_features=self.n_features_in_ if fitted else None, owner=owner)
+        Xv = validate_data(X, n_features=self.n_features_in_ if fitted else None, owner=owner,
+                           allow_nan=self._online_nan_policy() != "raise")
         w = validate_sample_weight(sample_weight, Xv.shape[0])
         engine = self._online_engine(family)
         state = self._online_state if fitted else None
@@ -101,10 +102,11 @@ class OnlineMixin:
     # -------------------------------------------------------------------------- helpers
     def _fit_online(self, X: Any, sample_weight: Optional[Any]):
         """``fit`` with ``algorithm="online"``: one stepwise-EM pass over ``X``'s chunks."""
-        family = get_family(self.covariance_type)
+        family = self._online_family()
         names = feature_names_of(X)
         chunk = self.chunk_size or default_chunk_size(self.n_components)
-        source = as_source(X, sample_weight, chunk_size=chunk, owner=type(self).__name__)
+        source = as_source(X, sample_weight, chunk_size=chunk, owner=type(self).__name__,
+                           allow_nan=self._online_nan_policy() != "raise")
         if isinstance(source, ArraySource) and not source.chunk_size:
             source = ArraySource(source.X, source.sample_weight, chunk)
         d = source.n_features
@@ -137,6 +139,14 @@ class OnlineMixin:
                                 feature_names=names)
         return self
 
+    def _online_nan_policy(self) -> str:
+        return getattr(self, "nan_policy", "raise")
+
+    def _online_family(self) -> CovarianceFamily:
+        """The covariance family under the host's ``nan_policy`` (missing values: each
+        step's statistics marginalise or omit NaN like a pass of exact EM)."""
+        return get_family(self.covariance_type).with_nan_policy(self._online_nan_policy())
+
     def _online_engine(self, family: CovarianceFamily) -> OnlineEM:
         return OnlineEM(family, float(self.reg_covar), float(self.learning_decay),
                         float(self.learning_offset))
@@ -154,7 +164,11 @@ class OnlineMixin:
                 "initialises from its first chunk, which needs at least n_components rows. "
                 "Pass a bigger first chunk, or give weights_init, means_init and "
                 "precisions_init.")
-        return initialize(ArraySource(X, w), family, k, self.init_params, rng,
+        source = ArraySource(X, w)
+        if self._online_nan_policy() != "raise":
+            from ..impute import mean_imputed
+            source = mean_imputed(source)  # initialise on mean-imputed rows
+        return initialize(source, family, k, self.init_params, rng,
                           self.reg_covar, weights_init=inits[0], means_init=inits[1],
                           precisions_init=inits[2])
 

@@ -19,8 +19,10 @@ from ..data import ArraySource, as_source, is_out_of_core
 from ..data.checked import ONE_SHOT_REMEDY, choose_chunk_rows
 from ..data.dask_source import is_dask_collection
 from ..em import EMResult, IterationInfo, fit_mixture
+from ..impute import count_all_missing, count_missing, mean_imputed
 from .. import exceptions
 from ..families import FAMILIES, GaussianParams, get_family
+from ..families.missing import NAN_POLICIES
 from ..inference import OUTPUTS, e_step_source, log_likelihood_sum
 from ..init import INITIALIZERS, initialize
 from ..online import ALGORITHMS, ONLINE_CONSTRAINTS
@@ -53,6 +55,7 @@ _CONSTRAINTS = {
     **ONLINE_CONSTRAINTS,
     "progress": [BOOL],
     "checkpoint": [TypeOf((str, os.PathLike), "a str or os.PathLike"), NONE],
+    "nan_policy": [Options(NAN_POLICIES)],
 }
 
 
@@ -127,6 +130,18 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
         Write the fit's state to this file after every iteration (atomically). If the file
         exists when ``fit`` starts, the fit resumes from it and ends with the parameters an
         uninterrupted fit would have given.
+    nan_policy : {"raise", "omit", "marginalize"}, default="raise"
+        What a NaN (a missing value) in ``X`` means. ``"raise"``: an error naming its first
+        row and column. ``"omit"``: rows holding a NaN are left out of the fit (counted in
+        ``n_rows_omitted_``). ``"marginalize"``: exact EM over each row's observed
+        coordinates (the missing entries are latent variables: the density of a row is the
+        marginal of its observed block, and the statistics use the conditional mean of the
+        missing block plus its conditional covariance). Initialisation then runs on
+        mean-imputed data (NaN replaced by the column's observed mean). Under "omit" and
+        "marginalize", ``predict``, ``predict_proba``, ``score_samples``, ``score``,
+        ``bic`` and ``aic`` use each row's observed coordinates; a row entirely missing gets
+        ``score_samples`` 0.0 and is not counted in ``score``, ``bic`` and ``aic``.
+        ``inf`` is an error under every policy. See also :meth:`impute`.
 
     Attributes
     ----------
@@ -146,6 +161,11 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Column names of the DataFrame given to ``fit``; only set when they are all strings.
         Later calls warn or raise as scikit-learn does when the names differ.
+    n_rows_omitted_ : int
+        Rows left out of the fit because they hold a NaN (``nan_policy="omit"``; else 0).
+    n_rows_all_missing_ : int
+        Rows of the fitted data with every value missing (they add nothing to the fit and
+        are left out of the lower bound's denominator).
 
     For online EM (:meth:`partial_fit` or ``algorithm="online"``), ``n_iter_`` counts the
     steps (chunks) since the online state started, ``lower_bounds_`` holds each chunk's mean
@@ -174,7 +194,8 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
                  backend: str = "auto", algorithm: str = "em",
                  learning_decay: float = 0.7, learning_offset: float = 10.0,
                  progress: bool = False,
-                 checkpoint: Optional[Union[str, os.PathLike]] = None) -> None:
+                 checkpoint: Optional[Union[str, os.PathLike]] = None,
+                 nan_policy: str = "raise") -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -197,6 +218,7 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
         self.learning_offset = learning_offset
         self.progress = progress
         self.checkpoint = checkpoint
+        self.nan_policy = nan_policy
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X: ArrayLike, y: Any = None, sample_weight: Optional[ArrayLike] = None, *,
@@ -224,9 +246,10 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
         if (algorithm or self.algorithm) == "online":
             return self._fit_online(X, sample_weight)
         names = feature_names_of(X)
-        family = get_family(self.covariance_type)
+        family = self._family(self.covariance_type)
         source = as_source(X, sample_weight, chunk_size=self.chunk_size,
-                           owner=type(self).__name__)
+                           owner=type(self).__name__,
+                           allow_nan=self.nan_policy != "raise")
         if getattr(source, "reiterable", True) is False:
             raise ValueError(f"fit needs several passes over the data, but {source!r} is a "
                              f"one-shot iterator. {ONE_SHOT_REMEDY}")
@@ -243,8 +266,10 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
             self._check_same_model("fit with warm_start=True", d)
             warm = (self._params(), self.lower_bound_)
 
+        init_source = source if self.nan_policy == "raise" else mean_imputed(source)
+
         def initializer(i: int) -> GaussianParams:
-            return initialize(source, family, self.n_components, self.init_params, rng,
+            return initialize(init_source, family, self.n_components, self.init_params, rng,
                               self.reg_covar, weights_init=inits[0], means_init=inits[1],
                               precisions_init=inits[2], backend=backend)
 
@@ -266,8 +291,73 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
         if names is not None and len(names) != d:
             names = None  # a table whose non-numeric columns were left out
         self._set_result(result, family.name, d, rng, names)
+        self._set_missing_counts(source)
         self._online_state = None  # a later partial_fit restarts its step counter from here
         return self
+
+    def _family(self, covariance_type: str):
+        """The covariance family of ``covariance_type`` under this estimator's nan_policy."""
+        return get_family(covariance_type).with_nan_policy(
+            getattr(self, "nan_policy", "raise"))
+
+    def _set_missing_counts(self, source) -> None:
+        """``n_rows_omitted_`` and ``n_rows_all_missing_`` (one counting pass, only when NaN
+        are allowed)."""
+        n_nan = n_all = 0
+        if self.nan_policy != "raise":
+            n_nan, n_all = count_missing(source)
+        self.n_rows_omitted_ = n_nan if self.nan_policy == "omit" else 0
+        self.n_rows_all_missing_ = n_all
+        if self.verbose and self.nan_policy != "raise":
+            what = "omitted" if self.nan_policy == "omit" else "marginalised"
+            print(f"{n_nan:,} rows with missing values {what} ({n_all:,} entirely missing).")
+
+    def _nan_ok(self) -> bool:
+        return getattr(self, "nan_policy", "raise") != "raise"
+
+    def impute(self, X: ArrayLike, *, sample: bool = False,
+               random_state: RandomStateLike = None, out: Any = None) -> np.ndarray:
+        """``X`` with every NaN replaced from the fitted mixture (works under any
+        ``nan_policy``).
+
+        Each missing entry becomes ``E[x_mis | x_obs]``: the mix of the components'
+        conditional means given the row's observed values, weighted by the row's
+        responsibilities (computed from its observed values). A row entirely missing gets
+        the mixture's mean. With ``sample=True`` each row instead draws a component from its
+        responsibilities, then its missing block from that component's conditional.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or out-of-core data
+            NaN marks a missing value; inf is an error.
+        sample : bool, default=False
+            Draw from the conditional instead of taking its mean.
+        random_state : int, RandomState, Generator or None, default=None
+            Seed of the draws (``sample=True`` only).
+        out : ndarray or path, optional
+            Where to write the result: a float64 array (or memmap) of X's shape, or a path
+            for a ``.npy`` file (returned memory-mapped); chunk by chunk, so it need not fit
+            in memory.
+
+        Returns
+        -------
+        X_filled : ndarray of shape (n_samples, n_features)
+        """
+        from ..impute import impute_source
+        self._check_is_fitted()
+        self._check_names(X)
+        kargs = self._family(self._fitted_covariance_type).kernel_args(self._params())
+        rng = _make_rng(random_state) if sample else None
+        with numba_threads(self.n_threads):
+            source = as_source(X, chunk_size=self.chunk_size, owner=type(self).__name__,
+                               allow_nan=True)
+            if source.n_features != self.n_features_in_:
+                raise ValueError(f"{source!r} has {source.n_features} features, but "
+                                 f"{type(self).__name__} is expecting {self.n_features_in_} "
+                                 "features as input.")
+            if isinstance(source, ArraySource) and source.chunk_size is None and out is not None:
+                source.chunk_size = choose_chunk_rows(source.n_features, None)
+            return impute_source(source, kargs, rng, out)
 
     def _validate_params(self) -> None:
         validate_params(type(self).__name__, self.get_params(), _CONSTRAINTS)
@@ -361,7 +451,8 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
     def _source(self, X: ArrayLike):
         """``X`` as a chunked source with the fitted number of features (arrays are cut into
         ``chunk_size`` blocks too, so outputs written to ``out`` need no full-size temporary)."""
-        source = as_source(X, chunk_size=self.chunk_size, owner=type(self).__name__)
+        source = as_source(X, chunk_size=self.chunk_size, owner=type(self).__name__,
+                           allow_nan=self._nan_ok())
         if isinstance(source, ArraySource) and source.chunk_size is None:
             source.chunk_size = choose_chunk_rows(source.n_features, None)
         if source.n_features != self.n_features_in_:
@@ -379,19 +470,19 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
         self._check_names(X)
         if is_dask_collection(X):
             return self._lazy_e_step(X, what)
-        kargs = get_family(self._fitted_covariance_type).kernel_args(self._params())
+        kargs = self._family(self._fitted_covariance_type).kernel_args(self._params())
         pos = OUTPUTS[what][0]
         with numba_threads(self.n_threads):
             if out is None and not is_out_of_core(X):
                 Xv = validate_data(X, n_features=self.n_features_in_,
-                                   owner=type(self).__name__)
+                                   owner=type(self).__name__, allow_nan=self._nan_ok())
                 return nb.e_step_outputs(Xv, kargs, labels=(what == "labels"),
                                          resp=(what == "resp"))[pos]
             return e_step_source(self._source(X), kargs, what, out)
 
     def _lazy_e_step(self, X: Any, what: str):
         from ..backends import dask as dask_backend
-        kargs = get_family(self._fitted_covariance_type).kernel_args(self._params())
+        kargs = self._family(self._fitted_covariance_type).kernel_args(self._params())
         out = dask_backend.lazy_e_step(X, kargs, what, n_features=self.n_features_in_,
                                        owner=type(self).__name__)
         return out
@@ -425,10 +516,18 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
     def _mean_log_likelihood(self, X: ArrayLike) -> tuple[float, int]:
         if not is_out_of_core(X):
             lp = self.score_samples(X)
+            n = lp.shape[0]
+            if self._nan_ok():  # rows entirely missing carry no information
+                n -= count_all_missing(X if is_dask_collection(X)
+                                       else validate_data(X, allow_nan=True))
+                if n == 0:
+                    raise ValueError("Every row of X is entirely missing (NaN); there is no "
+                                     "observed value to score.")
+                return float(lp.sum() / n), n
             return float(lp.mean()), lp.shape[0]
         self._check_is_fitted()
         self._check_names(X)
-        kargs = get_family(self._fitted_covariance_type).kernel_args(self._params())
+        kargs = self._family(self._fitted_covariance_type).kernel_args(self._params())
         with numba_threads(self.n_threads):
             total, rows = log_likelihood_sum(self._source(X), kargs)
         return total / rows, rows

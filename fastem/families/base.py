@@ -31,6 +31,9 @@ class CovarianceFamily:
     fields: tuple[str, ...] = ("weights", "means", "covariances", "precisions_cholesky")
     #: Number of dimensions of the kernel's precision array: 3 (square factors) or 2 (diagonal).
     square: bool = True
+    #: How rows holding NaN are treated: "raise", "omit" or "marginalize"
+    #: (:mod:`fastem.families.missing`); set on a copy by :meth:`with_nan_policy`.
+    nan_policy: str = "raise"
 
     # ---- shapes -------------------------------------------------------------------------
     def covariance_shape(self, n_components: int, n_features: int) -> tuple[int, ...]:
@@ -114,7 +117,16 @@ class CovarianceFamily:
             logw = np.log(params.weights)
         const = logw + logdet - 0.5 * d * math.log(2.0 * math.pi)
         return KernelArgs(np.ascontiguousarray(params.means, dtype=np.float64), prec,
-                          np.ascontiguousarray(const, dtype=np.float64))
+                          np.ascontiguousarray(const, dtype=np.float64), self.nan_policy)
+
+    def with_nan_policy(self, nan_policy: str) -> "CovarianceFamily":
+        """This family with another ``nan_policy`` (``self`` for the default "raise")."""
+        if nan_policy == self.nan_policy:
+            return self
+        import copy
+        twin = copy.copy(self)
+        twin.nan_policy = nan_policy
+        return twin
 
     def n_parameters(self, n_components: int, n_features: int) -> int:
         """Free parameters of the mixture: covariances, means and weights."""

@@ -37,6 +37,11 @@ def as_weights(w: Optional[np.ndarray]) -> np.ndarray:
 def chunk_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], kargs: KernelArgs,
                 scatter_shape: tuple[int, ...], serial: bool = False) -> SuffStats:
     """One fused E+M pass over the block ``X``: statistics about ``kargs.means``."""
+    if kargs.nan_policy != "raise":  # rows with NaN: fastem.families.missing
+        from .missing import chunk_stats as missing_stats
+        out = missing_stats(X, sample_weight, kargs, scatter_shape, serial=serial)
+        if out is not None:
+            return out
     kern = em_pass_chunk.serial if serial else em_pass_chunk.parallel
     k, d = kargs.means.shape
     w = as_weights(sample_weight)
@@ -70,6 +75,11 @@ def resp_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], resp: np.ndar
 def e_step_outputs(X: np.ndarray, kargs: KernelArgs, *, labels: bool = False,
                    resp: bool = False, serial: bool = False):
     """Per-row log-likelihood, and optionally labels and responsibilities, of one block."""
+    if kargs.nan_policy != "raise":  # rows with NaN: fastem.families.missing
+        from .missing import e_step_outputs as missing_outputs
+        out = missing_outputs(X, kargs, labels=labels, resp=resp, serial=serial)
+        if out is not None:
+            return out
     n = X.shape[0]
     k = kargs.means.shape[0]
     lpn = np.empty(n)

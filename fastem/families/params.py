@@ -43,6 +43,8 @@ class KernelArgs:
     means: np.ndarray
     prec: np.ndarray
     const: np.ndarray
+    #: How rows holding NaN are treated (see :mod:`fastem.families.missing`).
+    nan_policy: str = "raise"
 
     def key(self) -> tuple:
         """A hashable fingerprint of the parameters (for shift checks and caching)."""

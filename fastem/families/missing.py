@@ -1,0 +1,239 @@
+"""Missing values (NaN) in Gaussian mixtures: the policies, pattern grouping, and the
+dispatch of a chunk's rows with NaN to :mod:`fastem.kernels.missing_pass`.
+
+``nan_policy`` (see :data:`NAN_POLICIES`):
+
+* ``"raise"`` - any NaN is an error naming its first row and column (the default);
+* ``"omit"`` - rows holding a NaN are left out of the fit (counted in ``n_rows_omitted_``);
+* ``"marginalize"`` - exact EM over each row's observed coordinates (the missing entries are
+  latent; Ghahramani & Jordan, 1994).
+
+``inf`` is an error under every policy. A chunk without NaN always goes through the
+complete-data kernels unchanged, so without NaN every policy gives bit-identical results.
+In a chunk with NaN, the complete rows still go through those kernels and only the rows with
+NaN through the missing-data kernel; both accumulate about the same shift, so their
+statistics add.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import numpy as np
+
+from ..kernels.missing_pass import (missing_diag_stats_chunk, missing_e_step_chunk,
+                                    missing_impute_chunk, missing_square_stats_chunk,
+                                    nan_rows)
+from .._slots import run_in_slots
+from ..stats import SuffStats
+
+#: Valid values of ``nan_policy`` (the only source of these strings).
+NAN_POLICIES = ("raise", "omit", "marginalize")
+
+
+def check_no_inf(X: np.ndarray, first_inf: int, row_offset: int = 0, context: str = "") -> None:
+    """Raise a ``ValueError`` naming the first row and column holding an inf."""
+    if first_inf >= 0:
+        col = int(np.flatnonzero(np.isinf(X[first_inf]))[0])
+        raise ValueError(f"X contains inf; row {first_inf + row_offset:,}{context}, column "
+                         f"{col} is {float(X[first_inf, col])!r}. inf is an error under "
+                         "every nan_policy (only NaN marks a missing value).")
+
+
+def nan_row_masks(X: np.ndarray, row_offset: int = 0,
+                  context: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``X`` holding a NaN, and rows entirely NaN; an inf is an error."""
+    has, every, first_inf = nan_rows(X)
+    check_no_inf(X, int(first_inf), row_offset, context)
+    return has, every
+
+
+def kernel_layout(kargs) -> tuple[np.ndarray, np.ndarray]:
+    """The precision factor ``U`` and the precisions ``Lam`` in the kernel's layout:
+    dense ``U U^T`` for square factors, squared factors for diagonal ones."""
+    U = np.ascontiguousarray(kargs.prec, dtype=np.float64)
+    if U.ndim == 3:
+        lam = np.ascontiguousarray(U @ np.swapaxes(U, -1, -2))
+    else:
+        lam = U * U
+    return U, lam
+
+
+def pattern_sorted(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``rows`` sorted by missingness pattern (stable), so that consecutive rows of one
+    pattern share one factorisation in the kernel."""
+    if rows.size < 2:
+        return rows
+    packed = np.packbits(np.isnan(X[rows]), axis=1)
+    if packed.shape[1] <= 8:
+        key = np.zeros((rows.size, 8), np.uint8)
+        key[:, :packed.shape[1]] = packed
+        key = key.view(np.uint64).ravel()
+    else:
+        key = np.unique(packed, axis=0, return_inverse=True)[1].ravel()
+    return rows[np.argsort(key, kind="stable")]
+
+
+def _rows_for_kernel(X: np.ndarray, has: np.ndarray, square: bool) -> np.ndarray:
+    rows = np.flatnonzero(has).astype(np.int64)
+    return pattern_sorted(X, rows) if square else rows
+
+
+def _complete_kargs(kargs):
+    return dataclasses.replace(kargs, nan_policy="raise")
+
+
+def chunk_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], kargs,
+                scatter_shape: tuple[int, ...], serial: bool = False) -> Optional[SuffStats]:
+    """Statistics of a chunk holding NaN under ``kargs.nan_policy``, or ``None`` when the
+    chunk has no NaN (the caller then runs the complete-data kernel on it unchanged)."""
+    from .gaussian_pass import as_weights
+    from .gaussian_pass import chunk_stats as complete_stats
+    has, _ = nan_row_masks(X)
+    if not has.any():
+        return None
+    n = X.shape[0]
+    diagonal = np.ndim(kargs.prec) == 2 and kargs.nan_policy == "marginalize"
+    # Diagonal layouts: the tiled missing-data kernel is as fast as the complete one, so the
+    # whole chunk goes through it (no copy of the complete rows).
+    keep = np.zeros(n, bool) if diagonal else ~has
+    total = SuffStats.zeros(kargs.means, scatter_shape)
+    if keep.any():
+        w = None if sample_weight is None else sample_weight[keep]
+        total = total + complete_stats(X[keep], w, _complete_kargs(kargs), scatter_shape,
+                                       serial=serial)
+    if kargs.nan_policy == "marginalize":
+        k, d = kargs.means.shape
+        U, lam = kernel_layout(kargs)
+        rows = (np.arange(n, dtype=np.int64) if diagonal
+                else _rows_for_kernel(X, has, U.ndim == 3))
+        w = as_weights(sample_weight)
+        if U.ndim == 3:
+            kern = (missing_square_stats_chunk.serial if serial
+                    else missing_square_stats_chunk.parallel)
+        else:
+            kern = (missing_diag_stats_chunk.serial if serial
+                    else missing_diag_stats_chunk.parallel)
+
+        def run(nk, s1, s2, ll):
+            if U.ndim == 3:
+                kern(X, w, rows, kargs.means, U, lam, kargs.const, nk, s1, s2, ll)
+            else:
+                kern(X, w, rows, kargs.means, U, kargs.const, nk, s1, s2, ll)
+
+        (nk, s1, s2), ll = run_in_slots(run, rows.shape[0],
+                                        ((k,), (k, d), tuple(scatter_shape)), 2)
+        ll = ll.sum(axis=0)
+        total = total + SuffStats(kargs.means, nk, s1, s2, float(ll[0]), float(ll[1]), 0)
+    return dataclasses.replace(total, n_rows=n)
+
+
+def e_step_outputs(X: np.ndarray, kargs, *, labels: bool = False, resp: bool = False,
+                   serial: bool = False):
+    """Per-row outputs of a chunk holding NaN, each row over its observed coordinates (a row
+    with every coordinate missing gets log-likelihood 0.0), or ``None`` without NaN."""
+    from .gaussian_pass import e_step_outputs as complete_outputs
+    has, _ = nan_row_masks(X)
+    if not has.any():
+        return None
+    n = X.shape[0]
+    k = kargs.means.shape[0]
+    lpn = np.empty(n)
+    lab = np.empty(n if labels else 0, np.int64)
+    rsp = np.empty((n if resp else 0, k))
+    keep = ~has
+    if keep.any():
+        c_lpn, c_lab, c_rsp = complete_outputs(X[keep], _complete_kargs(kargs), labels=labels,
+                                               resp=resp, serial=serial)
+        lpn[keep] = c_lpn
+        if labels:
+            lab[keep] = c_lab
+        if resp:
+            rsp[keep] = c_rsp
+    U, lam = kernel_layout(kargs)
+    rows = _rows_for_kernel(X, has, U.ndim == 3)
+    kern = missing_e_step_chunk.serial if serial else missing_e_step_chunk.parallel
+    kern(X, rows, kargs.means, U, lam, kargs.const, lpn, lab, rsp)
+    return lpn, (lab if labels else None), (rsp if resp else None)
+
+
+def impute_chunk(X: np.ndarray, kargs, rng: Optional[np.random.Generator] = None,
+                 serial: bool = False) -> np.ndarray:
+    """``X`` (float64 copy) with every NaN replaced by its conditional mean under the
+    mixture, or by a draw from the conditional when ``rng`` is given."""
+    out = np.array(X, dtype=np.float64, order="C")
+    has, _ = nan_row_masks(X)
+    rows = np.flatnonzero(has).astype(np.int64)
+    if rng is not None:
+        u = rng.uniform(size=X.shape[0])
+        z = rng.standard_normal(size=X.shape)
+    else:
+        u = np.empty(0)
+        z = np.empty((0, X.shape[1]))
+    if rows.size == 0:
+        return out
+    U, lam = kernel_layout(kargs)
+    rows = pattern_sorted(X, rows) if U.ndim == 3 else rows
+    kern = missing_impute_chunk.serial if serial else missing_impute_chunk.parallel
+    kern(X, rows, kargs.means, U, lam, kargs.const, u, z, out)
+    return out
+
+
+def count_missing(source) -> tuple[int, int]:
+    """Rows of ``source`` holding a NaN, and rows entirely NaN (one pass)."""
+    n_nan = n_all = 0
+    for chunk in source.chunks():
+        has, every = nan_row_masks(chunk.X, chunk.start)
+        n_nan += int(has.sum())
+        n_all += int(every.sum())
+    return n_nan, n_all
+
+
+def column_means(source) -> np.ndarray:
+    """Mean of every column over its observed (non-NaN) entries, 0.0 for a column with none
+    (one pass; for the mean-imputed initialisation)."""
+    tot = None
+    cnt = None
+    for chunk in source.chunks():
+        X = np.asarray(chunk.X, dtype=np.float64)
+        obs = ~np.isnan(X)
+        s = np.where(obs, X, 0.0).sum(axis=0)
+        c = obs.sum(axis=0)
+        tot = s if tot is None else tot + s
+        cnt = c if cnt is None else cnt + c
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(cnt > 0, tot / np.maximum(cnt, 1), 0.0)
+    return means
+
+
+class MeanImputedSource:
+    """A view of a source whose NaN entries read as the column means (for initialisation:
+    k-means and the other initialisers run on mean-imputed data)."""
+
+    def __init__(self, source, means: np.ndarray) -> None:
+        self.source = source
+        self.means = np.asarray(means, dtype=np.float64)
+        self.n_features = source.n_features
+        self.n_samples = source.n_samples
+        self.dtype = source.dtype
+        self.reiterable = getattr(source, "reiterable", True)
+
+    def _fill(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X)
+        nan = np.isnan(X)
+        if not nan.any():
+            return X
+        out = np.array(X, dtype=X.dtype)
+        out[nan] = np.broadcast_to(self.means.astype(X.dtype), X.shape)[nan]
+        return out
+
+    def chunks(self):
+        from ..data.sources import Chunk
+        for chunk in self.source.chunks():
+            yield Chunk(chunk.start, self._fill(chunk.X), chunk.sample_weight)
+
+    def weights_at(self, indices: np.ndarray) -> np.ndarray:
+        return self.source.weights_at(indices)
+
+    def __repr__(self) -> str:
+        return f"MeanImputed({self.source!r})"

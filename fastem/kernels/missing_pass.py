@@ -1,0 +1,577 @@
+"""The fused pass over rows with missing (NaN) entries: exact EM over the observed coordinates.
+
+Chunks without NaN never come here (they go through the unchanged kernels of :mod:`.em_pass`);
+of a chunk with NaN, full and tied layouts send only the rows holding a NaN, diagonal layouts
+every row (their tiled kernel costs what the complete one does). For a row with observed coordinates ``o`` and missing ``m``, and a
+component with mean ``mu`` and precision ``Lam = U U^T``, the *precision* form of the Gaussian
+conditional is used:
+
+* the conditional of ``x_m`` given ``x_o`` has covariance ``C = Lam_mm^{-1}`` and mean
+  ``mu_m + delta`` with ``delta = -C Lam_mo (x_o - mu_o)``;
+* the filled difference ``e = (x_o - mu_o, delta)`` has ``e^T Lam e = (x_o - mu_o)^T
+  Sigma_oo^{-1} (x_o - mu_o)`` (the minimum of the quadratic form over ``x_m``), and
+  ``log det Sigma_oo^{-1} = log det Lam - log det Lam_mm``;
+* so ``log w + log N(x_o | mu_o, Sigma_oo) = const + |m|/2 log(2 pi) - 1/2 log det Lam_mm
+  - 1/2 |U^T e|^2`` with the kernels' ``const = log w + log det U - d/2 log(2 pi)``.
+
+The expected statistics use ``e`` (the missing block filled by its conditional mean) and add
+``C`` to the scatter's missing block. One Cholesky factor of ``Lam_mm`` (``|m| x |m|``, small
+when few entries are missing) serves every consecutive row of the same missingness pattern:
+the caller sorts full and tied rows by pattern; diagonal layouts need no sorting (``Lam_mm`` is
+diagonal and ``delta`` is zero: fill with ``mu`` and add the variances).
+
+A row with every coordinate missing adds nothing to the statistics or the log-likelihood
+sums; its per-row log-likelihood is 0.0 (the integral of the density over everything).
+
+Rows go to ``n_slots`` fixed ranges of ``rows`` (chosen by the caller from the shape, never
+the thread count); the caller sums the slabs in slot order, so results are bit-identical on
+any number of threads. Statistics are float64 and about ``means`` (the shift).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import prange
+
+from ._jit import TILE, helper, kernel
+from .linalg import cholesky_into
+from .blocked import mahalanobis_tile, padded_factor, padded_width, scatter_tile
+from .tiles import local_scatter, normalise_tile
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+# signature: (X[n,d], i, mask[d] bool, have bool) -> bool  (row i has the pattern in mask)
+@helper
+def same_pattern(X, i, mask, have):
+    if not have:
+        return False
+    for j in range(X.shape[1]):
+        if math.isnan(X[i, j]) != mask[j]:
+            return False
+    return True
+
+
+# signature: (X[n,d], i, mask[d] bool out, obs[d] i64 out, mis[d] i64 out) -> (n_obs, n_mis)
+@helper
+def read_pattern(X, i, mask, obs, mis):
+    """The observed and missing coordinates of row ``i`` (ascending)."""
+    no = 0
+    nm = 0
+    for j in range(X.shape[1]):
+        if math.isnan(X[i, j]):
+            mask[j] = True
+            mis[nm] = j
+            nm += 1
+        else:
+            mask[j] = False
+            obs[no] = j
+            no += 1
+    return no, nm
+
+
+# signature: (lam (K|1,d,d) dense precisions or (K,d) diagonal precisions, mis[d], nm,
+#             A[d,d], L[K',d,d] out (lower factor of Lam_mm), C[K',d,d] out (Lam_mm^-1),
+#             ldm[K'] out (log det Lam_mm)) -> None
+@helper
+def factor_pattern(lam, mis, nm, A, L, C, ldm):
+    """Per component: the Cholesky factor of ``Lam_mm``, its inverse ``C`` and log-det."""
+    for kk in range(lam.shape[0]):
+        if lam.ndim == 3:
+            for a in range(nm):
+                for b in range(nm):
+                    A[a, b] = lam[kk, mis[a], mis[b]]
+            Lk = L[kk, :nm, :nm]
+            cholesky_into(A[:nm, :nm], Lk)
+            ld = 0.0
+            for a in range(nm):
+                ld += math.log(Lk[a, a])
+            ldm[kk] = 2.0 * ld
+            # C = L^-T L^-1: invert the lower factor column by column into A, then C = A^T A.
+            for b in range(nm):
+                for a in range(nm):
+                    A[a, b] = 0.0
+                A[b, b] = 1.0 / Lk[b, b]
+                for a in range(b + 1, nm):
+                    v = 0.0
+                    for p in range(b, a):
+                        v -= Lk[a, p] * A[p, b]
+                    A[a, b] = v / Lk[a, a]
+            for a in range(nm):
+                for b in range(a + 1):
+                    v = 0.0
+                    for p in range(a, nm):
+                        v += A[p, a] * A[p, b]
+                    C[kk, a, b] = v
+                    C[kk, b, a] = v
+        else:
+            ld = 0.0
+            for a in range(nm):
+                v = lam[kk, mis[a]]
+                ld += math.log(v)
+                C[kk, a, a] = 1.0 / v
+                L[kk, a, a] = math.sqrt(v)
+            ldm[kk] = ld
+
+
+# signature: (X[n,d], i, means[K,d], U (K|1,d,d) upper factors or (K,d), lam, const[K],
+#             obs, no, mis, nm, C, ldm, E[K,d] out (filled differences), g[d] scratch,
+#             lp[K] out) -> None
+@helper
+def row_log_prob(X, i, means, U, lam, const, obs, no, mis, nm, C, ldm, E, g, lp):
+    """Log of weight times marginal density of row ``i``'s observed block, per component,
+    and the filled differences ``E[k] = (x_o - mu_o, delta)``."""
+    n_components, d = means.shape
+    half_m = 0.5 * nm * _LOG_2PI
+    for k in range(n_components):
+        kk = k if lam.shape[0] > 1 else 0
+        for a in range(no):
+            j = obs[a]
+            E[k, j] = X[i, j] - means[k, j]
+        if lam.ndim == 3:
+            for a in range(nm):
+                v = 0.0
+                for b in range(no):
+                    v += lam[kk, mis[a], obs[b]] * E[k, obs[b]]
+                g[a] = v
+            for a in range(nm):
+                v = 0.0
+                for b in range(nm):
+                    v -= C[kk, a, b] * g[b]
+                E[k, mis[a]] = v
+            maha = 0.0
+            for j in range(d):
+                v = 0.0
+                for p in range(j + 1):
+                    v += U[kk, p, j] * E[k, p]
+                maha += v * v
+        else:
+            for a in range(nm):
+                E[k, mis[a]] = 0.0
+            maha = 0.0
+            for a in range(no):
+                j = obs[a]
+                v = E[k, j]
+                maha += v * v * lam[k, j]
+        lp[k] = const[k] + half_m - 0.5 * ldm[kk] - 0.5 * maha
+
+
+# signature: (lp[K] in: log-densities, out: responsibilities) -> log-sum-exp
+@helper
+def normalise_row(lp):
+    top = lp[0]
+    for k in range(1, lp.shape[0]):
+        if lp[k] > top:
+            top = lp[k]
+    if top == -np.inf:
+        for k in range(lp.shape[0]):
+            lp[k] = 0.0
+        return top
+    tot = 0.0
+    for k in range(lp.shape[0]):
+        x = lp[k] - top
+        e = math.exp(x) if x > -50.0 else 0.0
+        lp[k] = e
+        tot += e
+    inv = 1.0 / tot
+    for k in range(lp.shape[0]):
+        lp[k] *= inv
+    return top + math.log(tot)
+
+
+# signature: (Rk[K], C, mis, nm, s2 slab of one slot) -> None
+@helper
+def flush_conditional(Rk, C, mis, nm, s2):
+    """Add ``sum_rows r_k * C_k`` (the conditional covariances) into the scatter."""
+    n_components = Rk.shape[0]
+    for k in range(n_components):
+        r = Rk[k]
+        if r == 0.0:
+            continue
+        kk = k if C.shape[0] > 1 else 0
+        ks = k if s2.shape[0] > 1 else 0
+        if s2.ndim == 3:
+            for a in range(nm):
+                for b in range(a + 1):
+                    s2[ks, mis[a], mis[b]] += r * C[kk, a, b]
+        else:
+            for a in range(nm):
+                s2[k, mis[a]] += r * C[kk, a, a]
+        Rk[k] = 0.0
+
+
+@helper
+def _scratch(n_components, n_lam, d):
+    return (np.zeros(d, np.bool_), np.zeros(d, np.int64), np.zeros(d, np.int64),
+            np.zeros((d, d)), np.zeros((n_lam, d, d)), np.zeros((n_lam, d, d)),
+            np.zeros(n_lam), np.zeros((n_components, d)), np.zeros(d),
+            np.zeros(n_components))
+
+
+# signature: (X[n,d] with NaN, rows[m] i64, means, U, lam, const, lpn[n] f64 out, labels[n]
+#             i64 or [0], resp[n,K] f64 or [0,K]) -> None   (writes only the given rows)
+@kernel
+def missing_e_step_chunk(X, rows, means, U, lam, const, lpn_out, labels_out, resp_out):
+    """Per-row log-likelihood over the observed coordinates, labels and responsibilities."""
+    n_components, d = means.shape
+    m = rows.shape[0]
+    n_blocks = max(1, min(64, (m + 255) // 256))
+    per = (m + n_blocks - 1) // n_blocks
+    want_labels = labels_out.shape[0] > 0
+    want_resp = resp_out.shape[0] > 0
+    for s in prange(n_blocks):
+        mask, obs, mis, A, L, C, ldm, E, g, lp = _scratch(n_components, lam.shape[0], d)
+        have = False
+        no = 0
+        nm = 0
+        for p in range(s * per, min(m, (s + 1) * per)):
+            i = rows[p]
+            if not same_pattern(X, i, mask, have):
+                no, nm = read_pattern(X, i, mask, obs, mis)
+                factor_pattern(lam, mis, nm, A, L, C, ldm)
+                have = True
+            row_log_prob(X, i, means, U, lam, const, obs, no, mis, nm, C, ldm, E, g, lp)
+            if want_labels:
+                best = 0
+                for k in range(1, n_components):
+                    if lp[k] > lp[best]:
+                        best = k
+                labels_out[i] = best
+            lse = normalise_row(lp)
+            lpn_out[i] = 0.0 if no == 0 else lse
+            if want_resp:
+                for k in range(n_components):
+                    resp_out[i, k] = lp[k]
+
+
+# signature: (X[n,d] with NaN, rows[m] i64, means, U, lam, const, u[n] f64 (uniform draws, or
+#             [0] for the conditional mean), z[n,d] f64 (standard normal draws, or [0,d]),
+#             out[n,d] f64 (X's rows copied; NaN entries overwritten)) -> None
+@kernel
+def missing_impute_chunk(X, rows, means, U, lam, const, u, z, out):
+    """Fill each NaN: the responsibility-weighted conditional mean, or (with draws ``u``,
+    ``z``) a component drawn from the responsibilities and a draw from its conditional."""
+    n_components, d = means.shape
+    m = rows.shape[0]
+    n_blocks = max(1, min(64, (m + 255) // 256))
+    per = (m + n_blocks - 1) // n_blocks
+    draw = u.shape[0] > 0
+    for s in prange(n_blocks):
+        mask, obs, mis, A, L, C, ldm, E, g, lp = _scratch(n_components, lam.shape[0], d)
+        v = np.zeros(d)
+        have = False
+        no = 0
+        nm = 0
+        for p in range(s * per, min(m, (s + 1) * per)):
+            i = rows[p]
+            if not same_pattern(X, i, mask, have):
+                no, nm = read_pattern(X, i, mask, obs, mis)
+                factor_pattern(lam, mis, nm, A, L, C, ldm)
+                have = True
+            row_log_prob(X, i, means, U, lam, const, obs, no, mis, nm, C, ldm, E, g, lp)
+            normalise_row(lp)
+            if not draw:
+                for a in range(nm):
+                    j = mis[a]
+                    acc = 0.0
+                    for k in range(n_components):
+                        acc += lp[k] * (means[k, j] + E[k, j])
+                    out[i, j] = acc
+                continue
+            k = n_components - 1
+            c = 0.0
+            for kq in range(n_components):
+                c += lp[kq]
+                if u[i] < c:
+                    k = kq
+                    break
+            kk = k if lam.shape[0] > 1 else 0
+            # v = L^-T z_m has covariance L^-T L^-1 = Lam_mm^-1 (back substitution).
+            for a in range(nm - 1, -1, -1):
+                t = z[i, mis[a]]
+                if lam.ndim == 3:
+                    for b in range(a + 1, nm):
+                        t -= L[kk, b, a] * v[b]
+                v[a] = t / L[kk, a, a]
+            for a in range(nm):
+                j = mis[a]
+                out[i, j] = means[k, j] + E[k, j] + v[a]
+
+
+# signature: (X[n,d] f32|f64) -> (has_nan[n] bool, all_nan[n] bool, first_inf_row i64 or -1)
+@kernel
+def nan_rows(X):
+    """Which rows hold a NaN, which are entirely NaN, and the first row holding an inf."""
+    n, d = X.shape
+    has = np.zeros(n, np.bool_)
+    every = np.zeros(n, np.bool_)
+    n_blocks = max(1, min(n, 256))
+    per = (n + n_blocks - 1) // n_blocks
+    bad = np.full(n_blocks, n, np.int64)
+    for b in prange(n_blocks):
+        for r in range(b * per, min(n, (b + 1) * per)):
+            cnt = 0
+            for j in range(d):
+                v = X[r, j]
+                if math.isnan(v):
+                    cnt += 1
+                elif math.isinf(v) and bad[b] == n:
+                    bad[b] = r
+            has[r] = cnt > 0
+            every[r] = cnt == d
+    first = -1
+    for b in range(n_blocks):
+        if bad[b] < n:
+            first = bad[b]
+            break
+    return has, every, first
+
+
+# signature: (X[n,d] f32|f64 with NaN, sample_weight[n] f64 or [0], rows[m] i64, means[K,d],
+#             prec[K,d] f64 (diagonal precision factors), const[K], nk[S,K], s1[S,K,d],
+#             s2[S,K,d], ll[S,2]) -> None
+@kernel
+def missing_diag_stats_chunk(X, sample_weight, rows, means, prec, const, nk, s1, s2, ll):
+    """Expected statistics of rows with NaN for diagonal layouts, a tile of rows at a time.
+
+    Diagonal components need no factorisation: the conditional of a missing entry is its
+    component's own mean and variance. A tile holds the rows with NaN read as 0 and a 0/1
+    mask of the observed entries, so every loop runs over the tile's rows and vectorises as
+    the complete-data kernel does: ``log p_k = const_k + sum_missing (1/2 log(2 pi) - log
+    prec_kj) - 1/2 sum_observed ((x_j - mu_kj) prec_kj)^2``; the statistics add
+    ``r (x_j - mu_kj)`` and ``r (x_j - mu_kj)^2`` for observed entries and ``r sigma_kj^2``
+    to the second moment of missing ones. A row with nothing observed gets weight 0.
+    """
+    n_components, d = means.shape
+    m = rows.shape[0]
+    n_slots = nk.shape[0]
+    per_slot = (m + n_slots - 1) // n_slots
+    weighted = sample_weight.shape[0] > 0
+    half = 0.5 * _LOG_2PI
+    for s in prange(n_slots):
+        p0 = s * per_slot
+        p1 = min(m, p0 + per_slot)
+        xt = np.zeros((d, TILE))
+        ot = np.zeros((d, TILE))
+        logp = np.zeros((n_components, TILE))
+        lpn = np.empty(TILE)
+        wt = np.zeros(TILE)
+        rw = np.zeros(TILE)
+        nmis = np.zeros(TILE)
+        ll_sum = 0.0
+        w_sum = 0.0
+        for t0 in range(p0, p1, TILE):
+            nt = min(TILE, p1 - t0)
+            for t in range(TILE):
+                if t >= nt:
+                    wt[t] = 0.0
+                    continue
+                i = rows[t0 + t]
+                cnt = 0
+                for j in range(d):
+                    v = X[i, j]
+                    if math.isnan(v):
+                        xt[j, t] = 0.0
+                        ot[j, t] = 0.0
+                        cnt += 1
+                    else:
+                        xt[j, t] = v
+                        ot[j, t] = 1.0
+                nmis[t] = cnt
+                wt[t] = 0.0 if cnt == d else (sample_weight[i] if weighted else 1.0)
+            for k in range(n_components):
+                c = const[k]
+                for t in range(TILE):
+                    logp[k, t] = c + half * nmis[t]
+                for j in range(d):
+                    mu = means[k, j]
+                    p = prec[k, j]
+                    p2 = -0.5 * p * p
+                    lg = math.log(p)
+                    for t in range(TILE):
+                        o = ot[j, t]
+                        v = (xt[j, t] - mu) * o
+                        logp[k, t] += p2 * v * v - (1.0 - o) * lg
+            normalise_tile(logp, lpn)
+            for t in range(nt):
+                ll_sum += wt[t] * lpn[t]
+                w_sum += wt[t]
+            for k in range(n_components):
+                tot = 0.0
+                for t in range(TILE):
+                    r = logp[k, t] * wt[t]
+                    rw[t] = r
+                    tot += r
+                nk[s, k] += tot
+                if tot == 0.0:
+                    continue
+                for j in range(d):
+                    mu = means[k, j]
+                    var = 1.0 / (prec[k, j] * prec[k, j])
+                    a1 = 0.0
+                    a2 = 0.0
+                    for t in range(TILE):
+                        o = ot[j, t]
+                        dv = (xt[j, t] - mu) * o
+                        r = rw[t]
+                        a1 += r * dv
+                        a2 += r * (dv * dv + (1.0 - o) * var)
+                    s1[s, k, j] += a1
+                    s2[s, k, j] += a2
+        ll[s, 0] = ll_sum
+        ll[s, 1] = w_sum
+
+
+# signature: (X[n,d] f32|f64 with NaN, sample_weight[n] f64 or [0], rows[m] i64 (sorted by
+#             pattern), means[K,d] f64, U (K|1,d,d) f64 upper, lam (K|1,d,d) f64 dense, const[K],
+#             nk[S,K], s1[S,K,d], s2[S,K|1,d,d], ll[S,2]) -> None
+@kernel
+def missing_square_stats_chunk(X, sample_weight, rows, means, U, lam, const, nk, s1, s2, ll):
+    """Expected statistics (about ``means``) and log-likelihood sums of rows with NaN, for
+    full and tied layouts (``U (K|1, d, d)`` upper factors, ``lam`` dense precisions), a tile
+    of rows at a time.
+
+    Per run of rows sharing a pattern (loops over the run's rows, which vectorise): the filled
+    difference ``e = (x_o - mu_o, delta)`` of every component, with the factor of ``Lam_mm``
+    of the pattern (refactored only when the pattern changes; rows come sorted by pattern). Per tile (the complete-data kernel's
+    register-blocked helpers): ``|U^T e|^2``, responsibilities, and the first moment and
+    scatter of ``e``. Then per run of one pattern in the tile: ``(sum_rows r_k) C_k`` into the
+    scatter's missing block (the tile is walked backwards, so the pattern still factored from
+    the first walk is used first).
+    """
+    n_components, d = means.shape
+    m = rows.shape[0]
+    n_slots = nk.shape[0]
+    per_slot = (m + n_slots - 1) // n_slots
+    weighted = sample_weight.shape[0] > 0
+    n_lam = lam.shape[0]
+    factor = padded_factor(U)
+    dp = padded_width(d, means)
+    half = 0.5 * _LOG_2PI
+    for s in prange(n_slots):
+        p0 = s * per_slot
+        p1 = min(m, p0 + per_slot)
+        mask, obs, mis, A, L, C, ldm, E, g, lp = _scratch(n_components, n_lam, d)
+        diffs = np.zeros((n_components, d, TILE))
+        xt = np.zeros((d, TILE))
+        g2 = np.zeros((d, TILE))
+        maha = np.zeros(TILE)
+        logp = np.zeros((n_components, TILE))
+        lpn = np.empty(TILE)
+        wt = np.zeros(TILE)
+        rw = np.zeros(TILE)
+        halfm = np.zeros(TILE)
+        ldmt = np.zeros((n_lam, TILE))
+        diff_r = np.zeros((TILE, dp))
+        rd_r = np.zeros((TILE, dp))
+        S = local_scatter(s2[s], dp)
+        S1 = np.zeros((n_components, d))
+        Rk = np.zeros(n_components)
+        have = False
+        no = 0
+        nm = 0
+        ll_sum = 0.0
+        w_sum = 0.0
+        for t0 in range(p0, p1, TILE):
+            nt = min(TILE, p1 - t0)
+            for t in range(nt):
+                i = rows[t0 + t]
+                for j in range(d):
+                    v = X[i, j]
+                    xt[j, t] = 0.0 if math.isnan(v) else v
+            for k in range(n_components):
+                for j in range(d):
+                    mu = means[k, j]
+                    for t in range(TILE):
+                        diffs[k, j, t] = xt[j, t] - mu
+            # Runs of one pattern: delta = -C Lam_mo e_o for all the run's rows at once.
+            ta = 0
+            while ta < nt:
+                i = rows[t0 + ta]
+                if not same_pattern(X, i, mask, have):
+                    no, nm = read_pattern(X, i, mask, obs, mis)
+                    factor_pattern(lam, mis, nm, A, L, C, ldm)
+                    have = True
+                tb = ta + 1
+                while tb < nt and same_pattern(X, rows[t0 + tb], mask, True):
+                    tb += 1
+                for t in range(ta, tb):
+                    wt[t] = 0.0 if no == 0 else (
+                        sample_weight[rows[t0 + t]] if weighted else 1.0)
+                    halfm[t] = half * nm
+                    for kk in range(n_lam):
+                        ldmt[kk, t] = ldm[kk]
+                if nm > 0:
+                    for k in range(n_components):
+                        kk = k if n_lam > 1 else 0
+                        for a in range(nm):
+                            for t in range(ta, tb):
+                                g2[a, t] = 0.0
+                            for b in range(no):
+                                coef = lam[kk, mis[a], obs[b]]
+                                ob = obs[b]
+                                for t in range(ta, tb):
+                                    g2[a, t] += coef * diffs[k, ob, t]
+                        for a in range(nm):
+                            ma = mis[a]
+                            for t in range(ta, tb):
+                                diffs[k, ma, t] = 0.0
+                            for b in range(nm):
+                                coef = -C[kk, a, b]
+                                for t in range(ta, tb):
+                                    diffs[k, ma, t] += coef * g2[b, t]
+                ta = tb
+            for t in range(nt, TILE):
+                wt[t] = 0.0
+            for k in range(n_components):
+                kk = k if n_lam > 1 else 0
+                mahalanobis_tile(diffs[k], factor, kk, maha)
+                c = const[k]
+                for t in range(TILE):
+                    logp[k, t] = c + halfm[t] - 0.5 * ldmt[kk, t] - 0.5 * maha[t]
+            normalise_tile(logp, lpn)
+            for t in range(nt):
+                ll_sum += wt[t] * lpn[t]
+                w_sum += wt[t]
+            for k in range(n_components):
+                tot = 0.0
+                for t in range(TILE):
+                    r = logp[k, t] * wt[t]
+                    rw[t] = r
+                    tot += r
+                nk[s, k] += tot
+                if tot == 0.0:
+                    continue
+                ks = k if S.shape[0] > 1 else 0
+                for j in range(d):
+                    a1 = 0.0
+                    for t in range(nt):
+                        v = diffs[k, j, t]
+                        diff_r[t, j] = v
+                        rd = rw[t] * v
+                        rd_r[t, j] = rd
+                        a1 += rd
+                    S1[k, j] += a1
+                scatter_tile(nt, diff_r, rd_r, ks, S)
+            # Conditional covariances, per run of one pattern, walking the tile backwards.
+            for t in range(nt - 1, -1, -1):
+                i = rows[t0 + t]
+                if not same_pattern(X, i, mask, have):
+                    flush_conditional(Rk, C, mis, nm, s2[s])
+                    no, nm = read_pattern(X, i, mask, obs, mis)
+                    factor_pattern(lam, mis, nm, A, L, C, ldm)
+                if nm == 0:
+                    continue
+                for k in range(n_components):
+                    Rk[k] += logp[k, t] * wt[t]
+            flush_conditional(Rk, C, mis, nm, s2[s])
+        for k in range(n_components):
+            for j in range(d):
+                s1[s, k, j] += S1[k, j]
+        for kq in range(s2.shape[1]):
+            for i in range(d):
+                for j in range(i + 1):
+                    s2[s, kq, i, j] += S[kq, i, j]
+        ll[s, 0] = ll_sum
+        ll[s, 1] = w_sum
