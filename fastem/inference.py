@@ -117,7 +117,7 @@ def log_likelihood_sum(source, kargs: KernelArgs, family: Any = None) -> tuple[f
         lp = nb.e_step_outputs(chunk.X, kargs, family=family)[0]
         total += float(lp.sum())
         rows += lp.shape[0]
-        if kargs.nan_policy != "raise":  # rows entirely missing are not counted
+        if getattr(kargs, "nan_policy", "raise") != "raise":  # rows entirely missing are not counted
             from .families.missing import nan_row_masks
             rows -= int(nan_row_masks(chunk.X)[1].sum())
     if rows == 0:
