@@ -235,20 +235,20 @@ def main(argv: list[str] | None = None) -> int:
         args.baseline.write_text(json.dumps(doc, indent=1) + "\n")
         print(f"gate: wrote {args.baseline} ({seconds:.0f} s). Review and commit it.")
         for name, m in measured.items():
-            print(f"  {name:18s} ratio {m['ratio']:.4f}")
+            print(f"  {name:32s} ratio {m['ratio']:.4f}")
         return 0
 
     geo, failed = compare(measured, baseline, tolerance, case_tolerance)
     print(f"gate: fastem/scikit-learn per-iteration ratio vs baseline ({seconds:.0f} s, N={N}); "
           f"fails when the geometric mean of now/base exceeds {tolerance} or one case "
           f"exceeds {case_tolerance}")
-    print(f"  {'case':18s} {'baseline':>9s} {'now':>9s} {'now/base':>9s}  rounds")
+    print(f"  {'case':32s} {'baseline':>9s} {'now':>9s} {'now/base':>9s}  rounds")
     for name, m in measured.items():
         base = baseline["cases"].get(name, {}).get("ratio", np.nan)
         flag = "FAIL" if name in failed else ("new" if np.isnan(base) else "ok")
-        print(f"  {name:18s} {base:9.4f} {m['ratio']:9.4f} {m['ratio'] / base:9.3f}  "
+        print(f"  {name:32s} {base:9.4f} {m['ratio']:9.4f} {m['ratio'] / base:9.3f}  "
               f"{' '.join(f'{r:.4f}' for r in m['ratios'])}  {flag}")
-    print(f"  {'geometric mean':18s} {'':9s} {'':9s} {geo:9.3f}")
+    print(f"  {'geometric mean':32s} {'':9s} {'':9s} {geo:9.3f}")
     if failed:
         print(f"gate: FAILED: {', '.join(failed)} slowed down relative to scikit-learn "
               f"beyond the tolerance (x{tolerance} geometric mean, x{case_tolerance} per "
