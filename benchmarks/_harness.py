@@ -14,7 +14,9 @@ the README all mean the same thing:
   without the k-means initialisation and the final E-step that ``fit`` adds. The reported time
   is the median over the timed iterations.
 * **oneDAL** (``daal4py.em_gmm``, optional): no per-iteration hook, so
-  ``(time(max_iter=a+b) - time(max_iter=a)) / b``.
+  ``(time(max_iter=a+b) - time(max_iter=a)) / (n(a+b) - n(a))`` with ``n`` the iterations
+  oneDAL reports it ran; every run's ``nIterations`` and goal function is recorded, and a
+  timing with a run that stopped early is rejected (:func:`onedal_iterations`).
 """
 from __future__ import annotations
 
@@ -234,12 +236,54 @@ def import_daal4py():
         return None
 
 
+class OneDALStoppedEarly(RuntimeError):
+    """oneDAL ran fewer EM iterations than requested, so a difference timing is meaningless."""
+
+
+@dataclass
+class OneDALTimes(IterTimes):
+    """oneDAL's difference timing plus every run behind it.
+
+    ``runs`` holds one dict per ``compute`` call: ``max_iter`` requested, ``n_iterations``
+    oneDAL reports (``nIterations``), ``goal`` (its goal function, the total log-likelihood)
+    and ``seconds``. ``invalid`` is ``None`` for a usable number, else the reason it was
+    rejected (then ``seconds`` is empty and there is no per-iteration time).
+    """
+
+    runs: list = None
+    invalid: Optional[str] = None
+
+    @property
+    def valid(self) -> bool:
+        return self.invalid is None
+
+
+def onedal_run(d4p: Any, X: np.ndarray, w: np.ndarray, m: np.ndarray, covs: list, *,
+               k: int, iters: int, storage: str, fptype: str) -> dict:
+    """One ``daal4py.em_gmm`` fit of ``iters`` iterations (``accuracyThreshold=0``): its wall
+    time, the iterations it really ran and its goal function."""
+    algo = d4p.em_gmm(nComponents=k, maxIterations=iters, accuracyThreshold=0.0,
+                      regularizationFactor=REG_COVAR, covarianceStorage=storage, fptype=fptype)
+    t0 = time.perf_counter()
+    res = algo.compute(X, w, m, covs)
+    seconds = time.perf_counter() - t0
+    n_it = int(np.asarray(res.nIterations).ravel()[0])
+    goal = float(np.asarray(res.goalFunction).ravel()[0])
+    return {"max_iter": iters, "n_iterations": n_it, "goal": goal, "seconds": seconds}
+
+
 def onedal_iterations(X: np.ndarray, init: Init, covariance_type: str, *, a: int = 1,
-                      b: int = 2, n_threads: int = 2) -> Optional[IterTimes]:
-    """oneDAL per-iteration time as ``(t(a+b) - t(a)) / b``; None when daal4py is missing,
-    when load noise made the difference non-positive, or when oneDAL itself gives up (it
-    raises "Ill-conditioned covariance matrix" on some grid points where fastem and
-    scikit-learn proceed with ``reg_covar``)."""
+                      b: int = 2, n_threads: int = 2) -> Optional[OneDALTimes]:
+    """oneDAL per-iteration time as ``(t(a+b) - t(a)) / (n(a+b) - n(a))``, where ``n`` is the
+    number of iterations oneDAL reports it ran (``nIterations``).
+
+    Every run is recorded (``OneDALTimes.runs``). A run that stopped before the iterations it
+    was asked for (oneDAL may stop even with ``accuracyThreshold=0``: float32 diag at D = 64
+    stops after 2) makes the timing invalid (``OneDALTimes.invalid`` says why), as do load
+    noise larger than the difference and oneDAL giving up ("Ill-conditioned covariance
+    matrix" on some points where fastem and scikit-learn proceed with ``reg_covar``).
+    Returns None only when daal4py is not importable.
+    """
     d4p = import_daal4py()
     if d4p is None:
         return None
@@ -252,29 +296,45 @@ def onedal_iterations(X: np.ndarray, init: Init, covariance_type: str, *, a: int
     w = np.ascontiguousarray(init.weights[None, :], dtype=X.dtype)
     m = np.ascontiguousarray(init.means, dtype=X.dtype)
     Xc = np.ascontiguousarray(X)
+    runs: list = []
 
     def run(iters):
-        algo = d4p.em_gmm(nComponents=k, maxIterations=iters, accuracyThreshold=0.0,
-                          regularizationFactor=REG_COVAR, covarianceStorage=storage, fptype=fp)
-        t0 = time.perf_counter()
-        res = algo.compute(Xc, w, m, covs)
-        return time.perf_counter() - t0, float(np.asarray(res.goalFunction).ravel()[0])
+        r = onedal_run(d4p, Xc, w, m, covs, k=k, iters=iters, storage=storage, fptype=fp)
+        runs.append(r)
+        if r["n_iterations"] != iters:
+            raise OneDALStoppedEarly(
+                f"oneDAL stopped after {r['n_iterations']} of {iters} requested iterations "
+                f"(goal function {r['goal']:.6g})")
+        return r
+
+    def best(iters):
+        return min((run(iters), run(iters)), key=lambda r: r["seconds"])
+
+    def invalid(reason):
+        return OneDALTimes([], [], runs=runs, invalid=reason)
 
     try:
-        t1, _ = run(1)  # also the warm-up
+        t1 = run(1)["seconds"]  # also the warm-up
         if t1 > 5.0:  # expensive: single shots, b = 2
-            ta, _ = run(a)
-            tab, goal = run(a + b)
+            ra = run(a)
+            rab = run(a + b)
         else:  # cheap: more iterations in the difference, best of two of each
             b = int(min(8, max(b, 2.0 // max(t1, 1e-3))))
-            ta = min(run(a)[0], run(a)[0])
-            tab, goal = min(run(a + b), run(a + b))
+            ra = best(a)
+            rab = best(a + b)
+    except OneDALStoppedEarly as exc:
+        print(f"oneDAL run rejected: {exc}", file=sys.stderr)
+        return invalid(str(exc))
     except RuntimeError as exc:
-        print(f"oneDAL failed: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return None
-    if tab <= ta:  # noise larger than the difference: no usable number
-        return None
-    return IterTimes([(tab - ta) / b], [goal / X.shape[0]])
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"oneDAL failed: {msg}", file=sys.stderr)
+        return invalid(f"oneDAL raised: {msg}")
+    done = rab["n_iterations"] - ra["n_iterations"]
+    if rab["seconds"] <= ra["seconds"]:  # noise larger than the difference
+        return invalid(f"load noise: t({rab['max_iter']}) = {rab['seconds']:.4g} s <= "
+                       f"t({ra['max_iter']}) = {ra['seconds']:.4g} s")
+    return OneDALTimes([(rab["seconds"] - ra["seconds"]) / done],
+                       [rab["goal"] / X.shape[0]], runs=runs)
 
 
 # ----------------------------------------------------------------------------- roofline

@@ -45,6 +45,10 @@ def test_iteration(benchmark, record, n, d, dtype, cov, k):
     if n * k * d * d <= ONEDAL_MAX_WORK:
         od = H.onedal_iterations(X, init, cov, n_threads=THREADS)
         if od is not None:
+            values["onedal_runs"] = od.runs  # max_iter, nIterations, goal, seconds of each
+        if od is not None and not od.valid:
+            values["onedal_invalid"] = od.invalid
+        elif od is not None:
             values.update(onedal_s_per_iter=od.per_iter,
                           ratio_fastem_over_onedal=fe.per_iter / max(od.per_iter, 1e-12),
                           loglik_onedal=od.lower_bounds[-1])

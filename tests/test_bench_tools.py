@@ -159,3 +159,60 @@ def test_report_command_writes_readme_and_names_missing_inputs(tmp_path, capsys)
     assert "| 1,000 | 2 | 4 |" in readme.read_text()
     assert report.main([str(tmp_path / "nope.jsonl")]) == 2
     assert "input file(s) not found" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- oneDAL honesty
+class _FakeDAL:
+    """Stands in for daal4py: ``em_gmm`` runs ``min(maxIterations, stops_after)`` iterations
+    of 10 ms each (plus 5 ms set-up)."""
+
+    def __init__(self, stops_after):
+        self.stops_after = stops_after
+
+    def daalinit(self, n):
+        pass
+
+    def em_gmm(self, nComponents, maxIterations, **kw):
+        import time as _time
+        n = min(maxIterations, self.stops_after)
+
+        class Algo:
+            def compute(self, X, w, m, covs):
+                _time.sleep(0.005 + 0.01 * n)
+                return type("R", (), {"nIterations": np.array([[n]]),
+                                      "goalFunction": np.array([[-1000.0 * n]])})()
+        return Algo()
+
+
+def test_onedal_timing_divides_by_iterations_run_and_rejects_early_stops(monkeypatch):
+    X = H.make_data(200, 2)
+    init = H.make_init(X, 2, "full")
+    monkeypatch.setattr(H, "import_daal4py", lambda: _FakeDAL(stops_after=10**6))
+    ok = H.onedal_iterations(X, init, "full")
+    assert ok.valid and ok.invalid is None
+    assert 0.005 < ok.per_iter < 0.03, ok.per_iter          # ~10 ms per iteration run
+    assert all(r["n_iterations"] == r["max_iter"] for r in ok.runs) and len(ok.runs) >= 3
+    monkeypatch.setattr(H, "import_daal4py", lambda: _FakeDAL(stops_after=2))
+    bad = H.onedal_iterations(X, init, "full")
+    assert not bad.valid and bad.seconds == []
+    assert "stopped after 2 of" in bad.invalid, bad.invalid
+    assert any(r["n_iterations"] < r["max_iter"] for r in bad.runs)
+    assert all("goal" in r for r in bad.runs)
+
+
+def test_gate_numpy_bernoulli_peer_matches_fastem_iteration():
+    from fastem.backends import numba as nb
+    from fastem.data import as_source
+    from fastem.families.bernoulli import BernoulliFamily, BernoulliParams
+    rng = np.random.default_rng(0)
+    X = rng.uniform(size=(500, 6)) < 0.4
+    means = rng.uniform(0.2, 0.8, (3, 6))
+    w = np.array([0.2, 0.3, 0.5])
+    fam = BernoulliFamily()
+    stats = nb.em_stats(as_source(X, family=fam), fam.kernel_args(
+        BernoulliParams(w, means, 1.0 - means)), fam)
+    new = fam.m_step(stats, reg=1e-10)
+    w2, m2, ll = gate.numpy_bernoulli_iteration(X, w, means)
+    np.testing.assert_allclose(m2, new.means, rtol=1e-10)
+    np.testing.assert_allclose(w2, new.weights, rtol=1e-10)
+    assert ll == pytest.approx(stats.loglik / stats.weight_sum, rel=1e-12)

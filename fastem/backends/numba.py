@@ -4,15 +4,19 @@ The backend speaks only the component-family protocol (:mod:`fastem.families.pro
 ``family.zero_stats``, ``family.chunk_stats``, ``family.resp_stats`` and
 ``family.e_step_outputs``; the family's kernel helper calls the parallel kernels with a fixed
 number of accumulation slots (:mod:`fastem._slots`), so results never depend on the thread
-count. Chunk statistics are summed in chunk order.
+count. Chunk statistics are summed in chunk order. File-backed sources are read one chunk
+ahead in a reader thread (:func:`fastem.data.prefetch.pass_chunks`); the chunks and their order
+are the same, so the results are too.
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Optional
 
 import numpy as np
 
 from .._slots import choose_n_slots, run_in_slots  # noqa: F401  (re-exported)
+from ..data.prefetch import pass_chunks
 from ..data.sources import ChunkSource
 from ..families.gaussian_pass import (FLOAT32_COMPUTE_MIN_FEATURES,  # noqa: F401
                                       as_weights, compute_prec)
@@ -26,8 +30,10 @@ def em_stats(source: ChunkSource, kargs, family: ComponentFamily,
              serial: bool = False) -> Statistics:
     """One fused E+M pass over ``source`` under ``kargs`` (``family.chunk_stats`` per chunk)."""
     total = family.zero_stats(kargs)
-    for chunk in source.chunks():
-        total = total + family.chunk_stats(chunk.X, chunk.sample_weight, kargs, serial=serial)
+    with contextlib.closing(pass_chunks(source)) as chunks:
+        for chunk in chunks:
+            total = total + family.chunk_stats(chunk.X, chunk.sample_weight, kargs,
+                                               serial=serial)
     return total
 
 
@@ -50,11 +56,12 @@ def random_resp_stats(source: ChunkSource, shift: np.ndarray, family: ComponentF
     chunk, so no ``n_samples x n_components`` array is made."""
     k = np.shape(shift)[0]
     total = None
-    for chunk in source.chunks():
-        resp = rng.uniform(size=(chunk.X.shape[0], k))
-        resp /= resp.sum(axis=1, keepdims=True)
-        part = resp_stats(chunk.X, chunk.sample_weight, resp, shift, family)
-        total = part if total is None else total + part
+    with contextlib.closing(pass_chunks(source)) as chunks:
+        for chunk in chunks:
+            resp = rng.uniform(size=(chunk.X.shape[0], k))
+            resp /= resp.sum(axis=1, keepdims=True)
+            part = resp_stats(chunk.X, chunk.sample_weight, resp, shift, family)
+            total = part if total is None else total + part
     if total is None:
         raise ValueError("The data source yielded no rows.")
     return total
@@ -95,9 +102,10 @@ def label_stats(source: ChunkSource, centers: np.ndarray, anchor,
                 family: ComponentFamily) -> Statistics:
     """:func:`chunk_label_stats` over every chunk of ``source``, in chunk order."""
     total = None
-    for chunk in source.chunks():
-        part = chunk_label_stats(chunk.X, chunk.sample_weight, centers, anchor, family)
-        total = part if total is None else total + part
+    with contextlib.closing(pass_chunks(source)) as chunks:
+        for chunk in chunks:
+            part = chunk_label_stats(chunk.X, chunk.sample_weight, centers, anchor, family)
+            total = part if total is None else total + part
     if total is None:
         raise ValueError("The data source yielded no rows.")
     return total
@@ -114,18 +122,21 @@ def kmeans_stats(source: ChunkSource, centers: np.ndarray,
     total = SuffStats.zeros(centers, sshape)
     inertia = 0.0
     no_labels = np.empty(0, np.int64)
-    for chunk in source.chunks():
-        w = as_weights(chunk.sample_weight)
+    with contextlib.closing(pass_chunks(source)) as chunks:
+        for chunk in chunks:
+            w = as_weights(chunk.sample_weight)
 
-        Xc = chunk.X.view(np.uint8) if chunk.X.dtype == np.bool_ else chunk.X
+            Xc = chunk.X.view(np.uint8) if chunk.X.dtype == np.bool_ else chunk.X
 
-        def run(nk, s1, s2, extra, X=Xc, w=w):
-            kern(X, w, centers, nk, s1, s2, extra[:, 0], no_labels)
+            def run(nk, s1, s2, extra, X=Xc, w=w):
+                kern(X, w, centers, nk, s1, s2, extra[:, 0], no_labels)
 
-        (nk, s1, s2), extra = run_in_slots(run, chunk.X.shape[0], ((k,), (k, d), sshape), 1)
-        inertia += float(extra.sum())
-        ws = float(chunk.X.shape[0]) if chunk.sample_weight is None else float(w.sum())
-        total = total + SuffStats(centers, nk, s1, s2, 0.0, ws, chunk.X.shape[0])
+            (nk, s1, s2), extra = run_in_slots(run, chunk.X.shape[0],
+                                               ((k,), (k, d), sshape), 1)
+            inertia += float(extra.sum())
+            ws = float(chunk.X.shape[0]) if chunk.sample_weight is None else float(w.sum())
+            total = total + SuffStats(centers, nk, s1, s2, 0.0, ws, chunk.X.shape[0])
+            del chunk, Xc, w, run       # the chunk's memory goes before the next is read
     return total, inertia
 
 
