@@ -36,7 +36,7 @@ from ..families import CovarianceFamily, KernelArgs
 from ..families.protocol import ComponentFamily
 from ..families.registry import make_family
 from ..kernels.checks import first_nonfinite_row
-from ..stats import SuffStats, merge
+from ..stats import SuffStats
 from . import numba as nb
 
 dask, da = import_dask()

@@ -42,7 +42,7 @@ from ..data.dask_source import is_dask_collection
 from ..em import EMResult, fit_mixture
 from ..families.protocol import ComponentFamily
 from ..families.registry import make_family
-from ..inference import OUTPUTS, e_step_source, log_likelihood_sum
+from ..inference import e_step_source, log_likelihood_sum
 from ..init import INITIALIZERS, family_initial_stats
 from ..mstep import m_step
 from ..online import ALGORITHMS, ONLINE_CONSTRAINTS, OnlineEM, OnlineState, default_chunk_size

@@ -211,24 +211,17 @@ class CovarianceFamily:
             or out of range (negative weights, weights not summing to 1, non-positive
             variances or precision-factor diagonals).
         """
+        from .fields import check_weights, field_array, leading_shape
         from .protocol import FieldError
         names = self.fields
         if n_components is None or n_features is None:
-            m = arrays.get("means")
-            if not isinstance(m, np.ndarray) or m.ndim != 2:
-                raise FieldError("means", f"shape {getattr(m, 'shape', None)}; expected "
-                                          "(n_components, n_features)")
-            n_components, n_features = m.shape
+            n_components, n_features = leading_shape(arrays, names[1])
         k, d = int(n_components), int(n_features)
         cshape = self.covariance_shape(k, d)
-        w = _field_array(arrays, names[0], (k,))
-        m = _field_array(arrays, names[1], (k, d))
-        c = _field_array(arrays, names[2], cshape)
-        u = _field_array(arrays, names[3], cshape)
-        if (w < 0).any():
-            raise FieldError(names[0], f"weight {int(np.argmin(w))} is negative ({w.min()!r})")
-        if abs(w.sum() - 1.0) > 1e-6:
-            raise FieldError(names[0], f"the weights sum to {w.sum()!r}, not 1")
+        w = check_weights(field_array(arrays, names[0], (k,)), names[0])
+        m = field_array(arrays, names[1], (k, d))
+        c = field_array(arrays, names[2], cshape)
+        u = field_array(arrays, names[3], cshape)
         if self.square:
             diag = np.diagonal(u.reshape((-1, d, d)), axis1=1, axis2=2)
             cdiag = np.diagonal(c.reshape((-1, d, d)), axis1=1, axis2=2)
@@ -242,20 +235,3 @@ class CovarianceFamily:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
-
-
-def _field_array(arrays, name: str, shape: tuple) -> np.ndarray:
-    """``arrays[name]`` as float64 of ``shape`` with finite values, or a ``FieldError``."""
-    from .protocol import FieldError
-    if name not in arrays:
-        raise FieldError(name, "the array is missing")
-    a = arrays[name]
-    if not isinstance(a, np.ndarray) or a.dtype.kind != "f" or a.dtype.itemsize not in (4, 8):
-        raise FieldError(name, f"dtype {getattr(a, 'dtype', type(a).__name__)!s}; expected "
-                               "float64")
-    if a.shape != shape:
-        raise FieldError(name, f"shape {a.shape}; the file's other arrays and header need "
-                               f"{shape}")
-    if not np.isfinite(a).all():
-        raise FieldError(name, "contains NaN or infinity")
-    return np.ascontiguousarray(a, dtype=np.float64)

@@ -193,26 +193,10 @@ class BernoulliFamily:
                                       "(n_components, n_features)")
         k = m.shape[0] if n_components is None else int(n_components)
         d = m.shape[1] if n_features is None else int(n_features)
-        out = {}
-        for name, shape in (("weights", (k,)), ("means", (k, d)), ("complements", (k, d))):
-            a = arrays.get(name)
-            if a is None:
-                raise FieldError(name, "the array is missing")
-            if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
-                raise FieldError(name, f"dtype {getattr(a, 'dtype', type(a).__name__)!s}; "
-                                       "expected float64")
-            if a.shape != shape:
-                raise FieldError(name, f"shape {a.shape}; the file's other arrays and header "
-                                       f"need {shape}")
-            if not np.isfinite(a).all():
-                raise FieldError(name, "contains NaN or infinity")
-            out[name] = np.ascontiguousarray(a, dtype=np.float64)
-        w = out["weights"]
-        if (w < 0).any():
-            raise FieldError("weights", f"weight {int(np.argmin(w))} is negative "
-                                        f"({w.min()!r})")
-        if abs(w.sum() - 1.0) > 1e-6:
-            raise FieldError("weights", f"the weights sum to {w.sum()!r}, not 1")
+        from .fields import check_weights, field_array
+        shapes = (("weights", (k,)), ("means", (k, d)), ("complements", (k, d)))
+        out = {name: field_array(arrays, name, shape) for name, shape in shapes}
+        w = check_weights(out["weights"])
         for name in ("means", "complements"):
             a = out[name]
             if not ((a > 0) & (a < 1)).all():

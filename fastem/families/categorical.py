@@ -284,25 +284,10 @@ class CategoricalFamily:
         if n_features is not None and int(n_features) != len(self.n_categories):
             raise FieldError("probabilities", f"{len(self.n_categories)} columns of codes; "
                                               f"the file has {n_features} features")
-        out = {}
-        for name, shape in (("weights", (k,)), ("probabilities", (k, m))):
-            a = arrays.get(name)
-            if a is None:
-                raise FieldError(name, "the array is missing")
-            if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
-                raise FieldError(name, f"dtype {getattr(a, 'dtype', type(a).__name__)!s}; "
-                                       "expected float64")
-            if a.shape != shape:
-                raise FieldError(name, f"shape {a.shape}; n_categories {list(self.n_categories)}"
-                                       f" needs {shape}")
-            if not np.isfinite(a).all():
-                raise FieldError(name, "contains NaN or infinity")
-            out[name] = np.ascontiguousarray(a, dtype=np.float64)
-        w = out["weights"]
-        if (w < 0).any():
-            raise FieldError("weights", f"weight {int(np.argmin(w))} is negative ({w.min()!r})")
-        if abs(w.sum() - 1.0) > 1e-6:
-            raise FieldError("weights", f"the weights sum to {w.sum()!r}, not 1")
+        from .fields import check_weights, field_array
+        out = {name: field_array(arrays, name, shape, f"n_categories {list(self.n_categories)}")
+               for name, shape in (("weights", (k,)), ("probabilities", (k, m)))}
+        w = check_weights(out["weights"])
         probs = CategoricalParams(w, out["probabilities"], self.offsets)
         for d, block in enumerate(probs.per_column()):
             if not (block > 0).all():

@@ -180,7 +180,7 @@ class VariationalGaussianFamily:
             Naming the array that is missing, not float, of the wrong shape, non-finite or
             out of range (non-positive concentrations, precisions or degrees of freedom).
         """
-        from .base import _field_array
+        from .fields import field_array as _field_array
         from .protocol import FieldError
         gauss = self.gaussian.params_from_arrays(
             {"weights": arrays.get("weights"), "means": arrays.get("means"),
