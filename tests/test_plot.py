@@ -263,6 +263,35 @@ def test_heatmap_for_models_without_covariances():
     np.testing.assert_allclose(ax.images[0].get_array(), Poisson.means_)
 
 
+def test_every_estimator_type_has_a_picture():
+    import fastem
+    rng = np.random.default_rng(0)
+    Xg = np.concatenate([rng.normal(0, 1, (150, 2)), rng.normal(5, 1, (150, 2))])
+    codes = rng.integers(0, 3, (300, 2))
+    codes[:, 1] = rng.integers(0, 4, 300)
+    for model in (fastem.BayesianGaussianMixture(n_components=2, random_state=0),
+                  fastem.StudentMixture(2, random_state=0)):
+        ax = plot_components(model.fit(Xg), Xg)
+        assert len(_ellipses(ax)) == 2 * 2
+        plt.close(ax.figure)
+    cat = fastem.CategoricalMixture(2, random_state=0).fit(codes)
+    ax = plot_components(cat, codes)   # one column per (column, code)
+    np.testing.assert_allclose(ax.images[0].get_array(), np.hstack(cat.probabilities_))
+    assert [t.get_text() for t in ax.get_xticklabels()][:4] == ["0:0", "0:1", "0:2", "1:0"]
+    plt.close(ax.figure)
+    X = np.column_stack([Xg, codes[:, 1], rng.poisson(3, 300)])
+    mixed = fastem.MixedTypeMixture(2, columns={"gaussian": [0, 1], "categorical": [2],
+                                                "poisson": [3]}, random_state=0).fit(X)
+    fig = plot_components(mixed, X)
+    panels = [a for a in fig.axes if a.images]
+    assert [a.get_title().split(":")[0] for a in panels] == list(mixed.blocks_)
+    np.testing.assert_allclose(panels[0].images[0].get_array(),
+                               mixed.blocks_["gaussian"].means_)
+    with pytest.raises(ValueError, match="figure of its own"):
+        plot_parameters(mixed, ax=panels[0])
+    plt.close(fig)
+
+
 def _check_png(path):
     with open(path, "rb") as f:
         assert f.read(8) == PNG_SIGNATURE

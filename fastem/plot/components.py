@@ -171,34 +171,70 @@ def plot_components(model: Any, X: Any = None, *, features: FeaturesLike = (0, 1
     return ax
 
 
+def _parameter_matrix(holder: Any) -> tuple[np.ndarray, str, list]:
+    """The per-component parameters of ``holder`` as one (K, columns) matrix, its name and
+    the column labels: categorical probabilities (a list of (K, C_d) arrays) side by side,
+    labelled ``column:code``; otherwise ``probabilities_`` or ``means_`` as they are."""
+    name = "probabilities_" if hasattr(holder, "probabilities_") else "means_"
+    value = getattr(holder, name)
+    if isinstance(value, (list, tuple)):
+        labels = [f"{d}:{c}" for d, block in enumerate(value) for c in range(block.shape[1])]
+        return np.concatenate([np.asarray(b, np.float64) for b in value], axis=1), name, labels
+    P = np.asarray(value, dtype=np.float64)
+    if P.ndim != 2:
+        P = P.reshape(P.shape[0], -1)
+    return P, name, [str(j) for j in range(P.shape[1])]
+
+
+def _heatmap(ax: Any, P: np.ndarray, name: str, labels: list, weights: Any,
+             title: str) -> None:
+    k = P.shape[0]
+    im = ax.imshow(P, aspect="auto", cmap="viridis", interpolation="nearest")
+    ax.figure.colorbar(im, ax=ax, label=name.rstrip("_"))
+    ax.set_yticks(range(k))
+    ax.set_yticklabels([f"{j} ({weights[j]:.2f})" if weights is not None else str(j)
+                        for j in range(k)])
+    ax.set_ylabel("component (weight)")
+    coded = any(":" in label for label in labels)
+    if len(labels) <= 40:
+        ax.set_xticks(range(len(labels)))
+        ax.set_xticklabels(labels, rotation=90 if len(labels) > 12 else 0)
+    ax.set_xlabel("column:code" if coded else "feature")
+    ax.set_title(title)
+
+
 def plot_parameters(model: Any, *, ax: Any = None):
     """Heatmap of per-component parameters (latent-class profile), K rows by D columns.
 
-    Used for families without covariances: ``probabilities_`` (Bernoulli, categorical) when
-    present, else ``means_`` (e.g. Poisson rates).
+    Used for families without covariances: ``probabilities_`` (Bernoulli; categorical, one
+    column per (column, code)) when present, else ``means_`` (e.g. Poisson rates). A
+    mixed-type model (``blocks_``) gets one heatmap per block, side by side, in a new figure.
 
     Parameters
     ----------
     model : fitted mixture
     ax : matplotlib Axes, optional
+        Not accepted for a mixed-type model, which draws a figure of its own.
 
     Returns
     -------
-    matplotlib.axes.Axes
+    matplotlib.axes.Axes, or matplotlib.figure.Figure for a mixed-type model
     """
-    name = "probabilities_" if hasattr(model, "probabilities_") else "means_"
-    P = np.asarray(getattr(model, name), dtype=np.float64)
-    if P.ndim != 2:
-        P = P.reshape(P.shape[0], -1)
-    k, d = P.shape
-    ax = get_ax(ax)
-    im = ax.imshow(P, aspect="auto", cmap="viridis", interpolation="nearest")
-    ax.figure.colorbar(im, ax=ax, label=name.rstrip("_"))
     weights = getattr(model, "weights_", None)
-    ax.set_yticks(range(k))
-    ax.set_yticklabels([f"{j} ({weights[j]:.2f})" if weights is not None else str(j)
-                        for j in range(k)])
-    ax.set_ylabel("component (weight)")
-    ax.set_xlabel("feature")
-    ax.set_title(f"{name.rstrip('_')} per component")
+    blocks = getattr(model, "blocks_", None)
+    if isinstance(blocks, dict):
+        if ax is not None:
+            raise ValueError("A mixed-type model draws one panel per block in a figure of "
+                             "its own; call plot_components(model) without ax.")
+        import matplotlib.pyplot as plt
+        fig, axes = plt.subplots(1, len(blocks), figsize=(4.8 * len(blocks), 4.2),
+                                 squeeze=False)
+        for panel, (family, block) in zip(axes[0], blocks.items()):
+            P, name, labels = _parameter_matrix(block)
+            _heatmap(panel, P, name, labels, weights, f"{family}: {name.rstrip('_')}")
+        fig.tight_layout()
+        return fig
+    P, name, labels = _parameter_matrix(model)
+    ax = get_ax(ax)
+    _heatmap(ax, P, name, labels, weights, f"{name.rstrip('_')} per component")
     return ax
