@@ -40,7 +40,34 @@ def _family_estimator(args: argparse.Namespace):
         value = getattr(args, name, None)
         if value is not None:
             kwargs[name] = value
+    if args.family == "mixed":      # --columns picks Parquet columns; --blocks the blocks
+        kwargs["columns"] = parse_blocks(args.blocks) if getattr(args, "blocks", None) else None
+        kwargs.pop("covariance_type", None)
+    elif getattr(args, "blocks", None):
+        raise ValueError(f"--blocks is for --family mixed; got --family {args.family}.")
     return cls(**{k: v for k, v in kwargs.items() if k in names})
+
+
+def parse_blocks(text: str) -> dict:
+    """``--blocks 'gaussian=a,b;categorical=c;poisson=3'`` -> ``{"gaussian": ["a", "b"],
+    "categorical": ["c"], "poisson": [3]}`` (an all-digit column is a 0-based index)."""
+    out: dict = {}
+    for part in (p.strip() for p in text.split(";")):
+        if not part:
+            continue
+        family, eq, cols = part.partition("=")
+        family = family.strip()
+        names = [c.strip() for c in cols.split(",") if c.strip()]
+        if not eq or not family or not names:
+            raise ValueError(f"--blocks: {part!r} is not FAMILY=COL,COL (e.g. "
+                             "'gaussian=a,b;categorical=c;poisson=d').")
+        if family in out:
+            raise ValueError(f"--blocks names the family {family!r} twice; list all its "
+                             "columns once.")
+        out[family] = [int(c) if c.isdigit() else c for c in names]
+    if not out:
+        raise ValueError(f"--blocks {text!r} gives no FAMILY=COL,COL block.")
+    return out
 
 
 def _cmd_fit_family(args: argparse.Namespace) -> int:
@@ -48,6 +75,8 @@ def _cmd_fit_family(args: argparse.Namespace) -> int:
     from .data.open import same_file
     from .exceptions import ConvergenceWarning
     model = _family_estimator(args)
+    if hasattr(model, "_resolve_columns"):     # column names of --blocks, against DATA
+        model._resolve_columns(_open(args))
     source = _open(args, family=model._checker())
     _check_outputs(args, source, (args.output, "model file (-o)"),
                    (args.checkpoint, "checkpoint file"))
@@ -349,6 +378,13 @@ def add_commands(sub, add_data_args: Callable[[argparse.ArgumentParser], None]) 
                      help="NaN (missing values) in DATA: 'raise' an error, 'omit' the rows "
                           "holding one, or 'marginalize' them (exact EM over each row's "
                           "observed values) (default: %(default)s)")
+    fit.add_argument("--blocks", default=None,
+                     help="--family mixed: the columns of each block, "
+                          "'FAMILY=COL,COL;FAMILY=COL' with FAMILY gaussian, bernoulli, "
+                          "categorical or poisson and COL a Parquet column name or a 0-based "
+                          "index (all digits), each column in one block, e.g. "
+                          "'gaussian=a,b;categorical=c;poisson=d' (default: every column "
+                          "gaussian)")
     fit.add_argument("-q", "--quiet", action="store_true",
                      help="no progress bar (default: show it)")
     add_data_args(fit)

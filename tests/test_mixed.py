@@ -213,3 +213,122 @@ def test_check_estimator_all_gaussian():
               if r["status"] == "failed"]
     assert not failed, failed
     assert sum(r["status"] == "passed" for r in results) >= 40
+
+
+# ---- columns by name (DataFrame, Parquet) and the CLI --------------------------------------
+NAMES = {"gaussian": ["g0", "g1"], "categorical": ["cat"], "poisson": ["count"],
+         "bernoulli": ["flag"]}
+
+
+def _frame(n=2000):
+    """The mixed data as a DataFrame with float and int columns (names not in index order
+    of the blocks)."""
+    pd = pytest.importorskip("pandas")
+    X, _, _ = _mixed_data(n)
+    df = pd.DataFrame({"g0": X[:, 0], "g1": X[:, 1], "cat": X[:, 2].astype(np.int64),
+                       "count": X[:, 3].astype(np.int32), "flag": X[:, 4]})
+    return X, df
+
+
+def test_column_names_give_the_model_of_indices_bit_identical(tmp_path):
+    X, df = _frame()
+    kw = dict(random_state=0, max_iter=10, tol=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = MixedTypeMixture(3, columns=COLUMNS, **kw).fit(X)
+        b = MixedTypeMixture(3, columns=NAMES, **kw).fit(df)
+        mixed = {"gaussian": ["g0", 1], "categorical": [2], "poisson": "count",
+                 "bernoulli": ["flag"]}
+        c = MixedTypeMixture(3, columns=mixed, **kw).fit(df)
+    for m in (b, c):
+        assert np.array_equal(m.weights_, a.weights_)
+        for name in COLUMNS:
+            assert m.blocks_[name].columns == COLUMNS[name]
+        assert np.array_equal(m.blocks_["gaussian"].means_, a.blocks_["gaussian"].means_)
+        assert np.array_equal(m.lower_bounds_, a.lower_bounds_)
+    assert list(b.feature_names_in_) == ["g0", "g1", "cat", "count", "flag"]
+    assert b.get_params()["columns"] is NAMES                  # the parameter is untouched
+    assert np.array_equal(b.predict_proba(df), a.predict_proba(X))
+    path = str(tmp_path / "m.npz")
+    b.save(path)
+    loaded = fastem.load(path)
+    assert list(loaded.feature_names_in_) == list(b.feature_names_in_)
+    assert np.array_equal(loaded.predict(df), b.predict(df))
+
+
+def test_parquet_with_float_and_int_columns_equals_in_memory(tmp_path):
+    pytest.importorskip("pyarrow")
+    X, df = _frame()
+    path = str(tmp_path / "mixed.parquet")
+    df.to_parquet(path)
+    kw = dict(random_state=0, max_iter=10, tol=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = MixedTypeMixture(3, columns=COLUMNS, **kw).fit(X)
+        b = MixedTypeMixture(3, columns=NAMES, chunk_size=700, **kw).fit(path)
+    _close(b.weights_, a.weights_, 1e-10)
+    for name, field in (("gaussian", "means_"), ("gaussian", "covariances_"),
+                        ("poisson", "means_"), ("bernoulli", "means_")):
+        _close(getattr(b.blocks_[name], field), getattr(a.blocks_[name], field), 1e-10)
+    _close(b.blocks_["categorical"].probabilities_[0],
+           a.blocks_["categorical"].probabilities_[0], 1e-10)
+    _close(b.lower_bounds_, a.lower_bounds_, 1e-10)
+    np.testing.assert_allclose(b.predict_proba(path), a.predict_proba(X), rtol=0,
+                               atol=1e-10)
+
+
+def test_column_name_errors_name_the_column():
+    X, df = _frame(200)
+    with pytest.raises(ValueError, match=r"columns\['bernoulli'\] names the column 'flg', "
+                                         r"which the data does not have; its columns are "
+                                         r"\['g0', 'g1', 'cat', 'count', 'flag'\]"):
+        MixedTypeMixture(2, columns={**NAMES, "bernoulli": ["flg"]}).fit(df)
+    with pytest.raises(ValueError, match=r"Column 2 \('cat'\) is given to two families, "
+                                         r"'gaussian' and 'categorical'"):
+        MixedTypeMixture(2, columns={**NAMES, "gaussian": ["g0", "g1", "cat"]}).fit(df)
+    with pytest.raises(ValueError, match=r"Column 4 \('flag'\) has no family"):
+        MixedTypeMixture(2, columns={k: v for k, v in NAMES.items()
+                                     if k != "bernoulli"}).fit(df)
+    with pytest.raises(ValueError, match=r"Column 3 is given to two families, 'gaussian' "
+                                         r"and 'poisson'"):
+        MixedTypeMixture(2, columns={**COLUMNS, "gaussian": [0, 1, 3]}).fit(X)
+    with pytest.raises(ValueError, match=r"columns\['poisson'\] holds 9, which is not a "
+                                         r"column of the data \(0 \.\. 4"):
+        MixedTypeMixture(2, columns={**COLUMNS, "poisson": [3, 9]}).fit(X)
+    with pytest.raises(ValueError, match=r"the data has no column names \(ndarray\)"):
+        MixedTypeMixture(2, columns=NAMES).fit(X)
+
+
+def test_cli_fit_info_predict_with_blocks(tmp_path, capsys):
+    pytest.importorskip("pyarrow")
+    from fastem.cli import main
+    from fastem.commands import parse_blocks
+    X, df = _frame()
+    data, model = str(tmp_path / "d.parquet"), str(tmp_path / "m.npz")
+    df.to_parquet(data)
+    blocks = "gaussian=g0,g1; categorical=cat;poisson=3;bernoulli=flag"
+    assert parse_blocks(blocks) == {**NAMES, "poisson": [3]}
+    assert main(["fit", data, "--family", "mixed", "--blocks", blocks, "-k", "3", "-o", model,
+                 "-q", "--random-state", "0", "--max-iter", "10", "--tol", "0"]) == 0
+    assert "5 features; 3 components (mixed)" in capsys.readouterr().out
+    loaded = fastem.load(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref_model = MixedTypeMixture(3, columns=COLUMNS, random_state=0, max_iter=10,
+                                     tol=0.0).fit(X)
+    _close(loaded.weights_, ref_model.weights_, 1e-10)
+    assert main(["info", model]) == 0
+    assert "MixedTypeMixture, 3 components, 5 features" in capsys.readouterr().out
+    labels = str(tmp_path / "labels.npy")
+    assert main(["predict", model, data, "-o", labels]) == 0
+    assert np.array_equal(np.load(labels), ref_model.predict(X))
+    capsys.readouterr()
+    for bad, msg in (("gaussian=g0,g1;categorical", "'categorical' is not FAMILY=COL,COL"),
+                     ("gaussian=g0;gaussian=g1", "names the family 'gaussian' twice"),
+                     (blocks.replace("flag", "flagg"), "names the column 'flagg'")):
+        assert main(["fit", data, "--family", "mixed", "--blocks", bad, "-k", "3", "-o",
+                     model, "-q"]) == 1
+        assert msg in capsys.readouterr().err
+    assert main(["fit", data, "--family", "poisson", "--blocks", blocks, "-k", "3", "-o",
+                 model, "-q"]) == 1
+    assert "--blocks is for --family mixed" in capsys.readouterr().err

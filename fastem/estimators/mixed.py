@@ -15,6 +15,7 @@ import numpy as np
 
 from .._params import NONE, Options, TypeOf
 from ..families.categorical import offsets_of
+from ..families.mixed_columns import check_blocks_cover, column_names_of, resolve_names
 from ..families.mixed import BLOCKS, DEFAULTS, MixedFamily, MixedParams
 from ..families.registry import register, register_estimator
 from ._mixture import COMMON_CONSTRAINTS, FamilyMixture
@@ -34,8 +35,11 @@ class MixedTypeMixture(FamilyMixture):
     n_components : int, default=1
     columns : dict, optional
         Family name (``"gaussian"``, ``"bernoulli"``, ``"categorical"``, ``"poisson"``) ->
-        list of column indices; every column in exactly one block. ``None``: every column
-        is gaussian. (Student-t blocks and DataFrame column names are not supported yet.)
+        list of columns: 0-based indices, or column names of a pandas DataFrame, a
+        ``pyarrow.Table`` or a ``.parquet`` file (its numeric columns, in file order),
+        resolved to indices at ``fit`` (``blocks_[name].columns``). Every column in exactly
+        one block. ``None``: every column is gaussian. (No Student-t block: its density is
+        not linear in a fixed statistic of the row, so it cannot join the fused pass.)
     covariance_type : {"diag"}, default="diag"
         Of the gaussian block (independent columns within a component).
     block_params : dict, optional
@@ -125,16 +129,47 @@ class MixedTypeMixture(FamilyMixture):
     def _block_columns(self, d: Optional[int]) -> list:
         if self.columns is None:
             return [("gaussian", list(range(d)) if d is not None else None)]
+        columns = self._column_indices()
         out = []
         for name in BLOCKS:
-            if name in self.columns:
-                out.append((name, [int(c) for c in self.columns[name]]))
+            if name in columns:
+                out.append((name, [int(c) for c in columns[name]]))
         if d is not None:
-            seen = sorted(c for _, cols in out for c in cols)
-            if seen != list(range(d)):
-                raise ValueError(f"columns must put each of the {d} columns of X in exactly "
-                                 f"one block; got {self.columns!r}.")
+            resolved = getattr(self, "_resolved_columns", None)
+            check_blocks_cover(out, d, resolved[2] if resolved and _has_names(self.columns)
+                               else None)
         return out
+
+    def _column_indices(self) -> dict:
+        """``columns`` with every name replaced by its index (resolved at ``fit``)."""
+        if not _has_names(self.columns):
+            return self.columns
+        resolved = getattr(self, "_resolved_columns", None)
+        if resolved is None or resolved[0] != _frozen(self.columns):
+            raise ValueError(f"columns names columns ({self.columns!r}); names are resolved "
+                             "against the data at fit: fit a pandas DataFrame, a "
+                             "pyarrow.Table or a .parquet file, or give 0-based indices.")
+        return resolved[1]
+
+    def _resolve_columns(self, X: Any) -> None:
+        """Map the column names in ``columns`` to indices of ``X``'s columns."""
+        self._check_parameters()
+        if not _has_names(self.columns):
+            return
+        names = column_names_of(X)
+        if names is None:
+            raise ValueError(f"columns names columns ({self.columns!r}) but the data has no "
+                             f"column names ({type(X).__name__}); fit a pandas DataFrame, a "
+                             "pyarrow.Table or a .parquet file, or give 0-based indices.")
+        self._resolved_columns = (_frozen(self.columns),
+                                  resolve_names(self.columns, list(names)), list(names))
+
+    def fit(self, X: Any, y: Any = None, sample_weight: Optional[Any] = None):
+        """Estimate the parameters by EM (see :meth:`FamilyMixture.fit`); column names in
+        ``columns`` are resolved against ``X``'s columns first."""
+        self._validate_params()
+        self._resolve_columns(X)
+        return super().fit(X, y, sample_weight)
 
     def _blocks(self, d: Optional[int], source=None):
         blocks = []
@@ -241,6 +276,16 @@ class MixedTypeMixture(FamilyMixture):
     def _store_fit(self, params, family, n_features, **kw) -> None:
         self._last_blocks = family.blocks
         super()._store_fit(params, family, n_features, **kw)
+
+
+def _has_names(columns: Optional[dict]) -> bool:
+    return bool(columns) and any(isinstance(c, str) for cols in columns.values()
+                                 for c in (cols if not isinstance(cols, str) else [cols]))
+
+
+def _frozen(columns: dict) -> tuple:
+    return tuple((k, tuple(v) if not isinstance(v, str) else (v,))
+                 for k, v in sorted(columns.items()))
 
 
 class _FiniteChecker:
