@@ -17,6 +17,10 @@ Per tile: the log-densities, the vectorised log-sum-exp of
 :func:`fastem.kernels.tiles.normalise_tile`, then the statistics. No ``n x K`` array;
 float64 statistics; fixed slots chosen by the caller, so the result does not depend on the
 thread count.
+
+:func:`linexp_e_step_chunk` is the per-row twin for inference (``predict``, ``predict_proba``,
+``score_samples``, ``score``): the same helpers, writing each row's ``log p(x)`` and,
+optionally, its label and responsibilities.
 """
 from __future__ import annotations
 
