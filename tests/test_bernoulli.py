@@ -201,3 +201,45 @@ def test_check_estimator_passes_except_where_it_feeds_non_binary_data():
     for r in failed:
         assert any("BernoulliMixture needs 0/1 values; row " in m
                    for m in _messages(r["exception"])), (r["check_name"], r["exception"])
+
+
+def _random_bernoulli_kargs(seed=5, k=5, d=7):
+    rng = np.random.default_rng(seed)
+    w = rng.dirichlet(np.ones(k))
+    w[1] = 0.0      # an empty component: log w = -inf, responsibility exactly 0
+    m = rng.uniform(0.05, 0.95, size=(k, d))
+    return w, m, BernoulliFamily().kernel_args(BernoulliParams(w, m, 1 - m))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.bool_, np.uint8])
+def test_fused_e_step_equals_the_numpy_reference(dtype):
+    from tests.reference_e_step import assert_outputs_match
+    from tests.reference_linexp import bernoulli_log_prob
+    w, m, kargs = _random_bernoulli_kargs()
+    X = (np.random.default_rng(6).uniform(size=(1000, 7)) < 0.4).astype(dtype)
+    with np.errstate(divide="ignore"):
+        logp = bernoulli_log_prob(X, w, m)
+    assert_outputs_match(BernoulliFamily(), kargs, X, logp)
+    assert_outputs_match(BernoulliFamily(), kargs, np.asfortranarray(X[::2]), logp[::2])
+    empty = BernoulliFamily().e_step_outputs(X[:0], kargs, labels=True, resp=True)
+    assert [a.shape for a in empty] == [(0,), (0,), (0, 5)]
+
+
+def test_fused_e_step_threads_are_bit_identical():
+    from tests.reference_e_step import assert_thread_identical
+    _, _, kargs = _random_bernoulli_kargs()
+    X = (np.random.default_rng(7).uniform(size=(5000, 7)) < 0.5).astype(np.uint8)
+    assert_thread_identical(BernoulliFamily(), kargs, X)
+
+
+def test_weighted_fit_predicts_like_the_reference():
+    from tests.reference_e_step import e_step_from_log_prob
+    from tests.reference_linexp import bernoulli_log_prob
+    X, _, _ = synthetic(n=700)
+    sw = np.random.default_rng(8).uniform(0.2, 3.0, len(X))
+    gm = BernoulliMixture(3, random_state=0).fit(X.astype(bool), sample_weight=sw)
+    lpn, lab, rsp = e_step_from_log_prob(bernoulli_log_prob(X, gm.weights_, gm.means_))
+    np.testing.assert_allclose(gm.score_samples(X.astype(np.uint8)), lpn, rtol=1e-12)
+    np.testing.assert_allclose(gm.predict_proba(X), rsp, rtol=0, atol=1e-12)
+    assert np.array_equal(gm.predict(X.astype(bool)), lab)
+    assert gm.score(X) == pytest.approx(lpn.mean(), rel=1e-12)

@@ -267,3 +267,54 @@ def test_check_estimator():
     from tests.reference_linexp import run_check_estimator
     run_check_estimator(CategoricalMixture(2, max_iter=20, random_state=0),
                         "non-negative integer codes")
+
+
+def _random_categorical(seed=5, k=5, n_cat=N_CAT):
+    rng = np.random.default_rng(seed)
+    w = rng.dirichlet(np.ones(k))
+    w[2] = 0.0      # an empty component: log w = -inf, responsibility exactly 0
+    probs = [rng.dirichlet(np.ones(c), size=k) for c in n_cat]
+    fam = CategoricalFamily(n_cat)
+    params = CategoricalParams(w, np.concatenate(probs, axis=1), fam.offsets)
+    return w, probs, fam, fam.kernel_args(params)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint8, np.int32, np.float64])
+def test_fused_e_step_equals_the_numpy_reference(dtype):
+    from tests.reference_e_step import assert_outputs_match
+    w, probs, fam, kargs = _random_categorical()
+    X, _, _ = synthetic(n=1000, seed=9)
+    X = X.astype(dtype)
+    with np.errstate(divide="ignore"):
+        logp = ref.categorical_log_prob(X, w, probs)
+    assert_outputs_match(fam, kargs, X, logp)
+    assert_outputs_match(fam, kargs, np.asfortranarray(X[1::3]), logp[1::3])
+
+
+def test_fused_e_step_reads_bool_codes():
+    from tests.reference_e_step import assert_outputs_match
+    w, probs, fam, kargs = _random_categorical(n_cat=(2, 2, 2))
+    X = np.random.default_rng(4).uniform(size=(333, 3)) < 0.3
+    with np.errstate(divide="ignore"):
+        logp = ref.categorical_log_prob(X, w, probs)
+    assert_outputs_match(fam, kargs, X, logp)
+
+
+def test_fused_e_step_threads_are_bit_identical():
+    from tests.reference_e_step import assert_thread_identical
+    _, _, fam, kargs = _random_categorical()
+    X, _, _ = synthetic(n=5000, seed=10)
+    assert_thread_identical(fam, kargs, X.astype(np.uint8))
+
+
+def test_weighted_fit_predicts_like_the_reference():
+    from tests.reference_e_step import e_step_from_log_prob
+    X, _, _ = synthetic(n=700)
+    sw = np.random.default_rng(8).uniform(0.2, 3.0, len(X))
+    cm = CategoricalMixture(3, random_state=0).fit(X, sample_weight=sw)
+    lpn, lab, rsp = e_step_from_log_prob(
+        ref.categorical_log_prob(X, cm.weights_, cm.probabilities_))
+    np.testing.assert_allclose(cm.score_samples(X.astype(np.uint8)), lpn, rtol=1e-12)
+    np.testing.assert_allclose(cm.predict_proba(X), rsp, rtol=0, atol=1e-12)
+    assert np.array_equal(cm.predict(X), lab)
+    assert cm.score(X) == pytest.approx(lpn.mean(), rel=1e-12)

@@ -216,3 +216,44 @@ def test_check_estimator():
     from tests.reference_linexp import run_check_estimator
     run_check_estimator(PoissonMixture(2, max_iter=20, random_state=0),
                         "non-negative integer counts")
+
+
+def _random_poisson(seed=5, k=5, d=4):
+    rng = np.random.default_rng(seed)
+    w = rng.dirichlet(np.ones(k))
+    w[0] = 0.0      # an empty component: log w = -inf, responsibility exactly 0
+    rates = rng.uniform(0.3, 12.0, size=(k, d))
+    return w, rates, PoissonFamily().kernel_args(PoissonParams(w, rates))
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint16, np.int32, np.float64, np.float32])
+def test_fused_e_step_equals_the_numpy_reference(dtype):
+    from tests.reference_e_step import assert_outputs_match
+    w, rates, kargs = _random_poisson()
+    X, _ = synthetic(n=1000, seed=9)
+    X[3, 2] = 1500      # beyond the log n! table: lgamma path
+    X[900, 0] = 1023    # the table's last entry
+    X = X.astype(dtype)
+    with np.errstate(divide="ignore"):
+        logp = ref.poisson_log_prob(X, w, rates)
+    assert_outputs_match(PoissonFamily(), kargs, X, logp)
+    assert_outputs_match(PoissonFamily(), kargs, np.asfortranarray(X[::2]), logp[::2])
+
+
+def test_fused_e_step_threads_are_bit_identical():
+    from tests.reference_e_step import assert_thread_identical
+    _, _, kargs = _random_poisson()
+    X, _ = synthetic(n=5000, seed=10)
+    assert_thread_identical(PoissonFamily(), kargs, X.astype(np.uint16))
+
+
+def test_weighted_fit_predicts_like_the_reference():
+    from tests.reference_e_step import e_step_from_log_prob
+    X, _ = synthetic(n=700)
+    sw = np.random.default_rng(8).uniform(0.2, 3.0, len(X))
+    pm = PoissonMixture(3, random_state=0).fit(X, sample_weight=sw)
+    lpn, lab, rsp = e_step_from_log_prob(ref.poisson_log_prob(X, pm.weights_, pm.means_))
+    np.testing.assert_allclose(pm.score_samples(X.astype(np.uint16)), lpn, rtol=1e-12)
+    np.testing.assert_allclose(pm.predict_proba(X), rsp, rtol=0, atol=1e-12)
+    assert np.array_equal(pm.predict(X), lab)
+    assert pm.score(X) == pytest.approx(lpn.mean(), rel=1e-12)

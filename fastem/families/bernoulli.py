@@ -19,7 +19,7 @@ import numpy as np
 
 from .._slots import run_in_slots
 from ..kernels.checks import first_nonfinite_row
-from ..kernels.linexp import NO_LOG_FACTORIAL, NO_OFFSETS, linexp_pass_chunk
+from ..kernels.linexp import NO_LOG_FACTORIAL, NO_OFFSETS, linexp_e_step, linexp_pass_chunk
 
 _FLOOR = 10 * np.finfo(np.float64).eps
 _NO_WEIGHTS = np.empty(0)
@@ -122,18 +122,9 @@ class BernoulliFamily:
         return BernoulliParams(nk / nk.sum(), means, complements)
 
     def e_step_outputs(self, X, kargs, *, labels=False, resp=False, serial=False):
-        logp = np.asarray(X, dtype=np.float64) @ kargs.eta.T + kargs.const
-        if logp.shape[0] == 0:
-            k = kargs.eta.shape[0]
-            return (np.empty(0), np.empty(0, np.int64) if labels else None,
-                    np.empty((0, k)) if resp else None)
-        top = logp.max(axis=1, keepdims=True)
-        e = np.exp(logp - top)
-        total = e.sum(axis=1)
-        lpn = top[:, 0] + np.log(total)
-        lab = np.argmax(logp, axis=1) if labels else None
-        rsp = e / total[:, None] if resp else None
-        return lpn, lab, rsp
+        """Per-row ``log p(x)``, optionally labels and responsibilities (fused kernel)."""
+        return linexp_e_step(X, kargs.eta, kargs.const, labels=labels, resp=resp,
+                             serial=serial)
 
     def n_parameters(self, n_components: int, n_features: int) -> int:
         return n_components * n_features + n_components - 1

@@ -20,6 +20,7 @@ import numpy as np
 
 from .._slots import run_in_slots
 from ..kernels.linexp import NO_LOG_FACTORIAL, linexp_pass_chunk
+from ..kernels.linexp import linexp_e_step as linexp_e_step_kernel
 
 _FLOOR = 10 * np.finfo(np.float64).eps
 _NO_WEIGHTS = np.empty(0)
@@ -220,7 +221,10 @@ class CategoricalFamily:
         return logp
 
     def e_step_outputs(self, X, kargs, *, labels=False, resp=False, serial=False):
-        return linexp_e_step(self.log_prob_block, X, kargs, labels, resp)
+        """Per-row ``log p(x)``, optionally labels and responsibilities (fused kernel;
+        codes must have been checked against the fitted range)."""
+        return linexp_e_step_kernel(X, kargs.eta, kargs.const, offsets=kargs.offsets,
+                                    labels=labels, resp=resp, serial=serial)
 
     def n_parameters(self, n_components: int, n_features: int) -> int:
         return n_components * sum(c - 1 for c in self.n_categories) + n_components - 1
@@ -327,7 +331,8 @@ def check_code_range(X: np.ndarray, n_categories: Sequence[int], *, fitted: bool
 
 
 def linexp_e_step(log_prob_block, X, kargs, labels: bool, resp: bool):
-    """Per-row log-likelihood, labels and responsibilities, block by block (NumPy)."""
+    """Per-row log-likelihood, labels and responsibilities, block by block (NumPy; the
+    single families run the fused :func:`fastem.kernels.linexp.linexp_e_step` instead)."""
     n = X.shape[0]
     lpn = np.empty(n)
     lab = np.empty(n, dtype=np.int64) if labels else None

@@ -19,8 +19,9 @@ from typing import Optional
 import numpy as np
 
 from .._slots import run_in_slots
-from ..kernels.linexp import NO_OFFSETS, linexp_pass_chunk, log_factorial_table
-from .categorical import _integer_codes_error, kernel_view, linexp_e_step
+from ..kernels.linexp import (NO_OFFSETS, linexp_e_step, linexp_pass_chunk,
+                              log_factorial_table)
+from .categorical import _integer_codes_error, kernel_view
 
 _FLOOR = 10 * np.finfo(np.float64).eps
 _NO_WEIGHTS = np.empty(0)
@@ -156,7 +157,10 @@ class PoissonFamily:
         return x @ kargs.eta.T + kargs.const - log_factorials(x).sum(axis=1)[:, None]
 
     def e_step_outputs(self, X, kargs, *, labels=False, resp=False, serial=False):
-        return linexp_e_step(self.log_prob_block, X, kargs, labels, resp)
+        """Per-row ``log p(x)`` (base measure included), optionally labels and
+        responsibilities (fused kernel)."""
+        return linexp_e_step(X, kargs.eta, kargs.const, log_factorial=_LOG_FACTORIAL,
+                             labels=labels, resp=resp, serial=serial)
 
     def n_parameters(self, n_components: int, n_features: int) -> int:
         return n_components * n_features + n_components - 1

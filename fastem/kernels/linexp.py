@@ -17,6 +17,10 @@ Per tile: the log-densities, the vectorised log-sum-exp of
 :func:`fastem.kernels.tiles.normalise_tile`, then the statistics. No ``n x K`` array;
 float64 statistics; fixed slots chosen by the caller, so the result does not depend on the
 thread count.
+
+:func:`linexp_e_step_chunk` is the per-row twin for inference (``predict``, ``predict_proba``,
+``score_samples``, ``score``): the same helpers, writing each row's ``log p(x)`` and,
+optionally, its label and responsibilities.
 """
 from __future__ import annotations
 
@@ -234,3 +238,92 @@ def log_factorial_table(size: int = LOG_FACTORIAL_SIZE) -> np.ndarray:
 #: The empty arrays that switch the code and count variants off.
 NO_OFFSETS = np.empty(0, np.int64)
 NO_LOG_FACTORIAL = np.empty(0, np.float64)
+
+
+# signature: (logp[K,T] f64, nt, t0, labels_out[n] int64) -> None
+@helper
+def write_labels(logp, nt, t0, labels_out):
+    """``labels_out[t0 + t]`` = the first component of largest log-density of row ``t``."""
+    n_components = logp.shape[0]
+    for t in range(nt):
+        best = 0
+        for k in range(1, n_components):
+            if logp[k, t] > logp[best, t]:
+                best = k
+        labels_out[t0 + t] = best
+
+
+# signature: (X[n,d] int|float, eta[K,m] f64, const[K] f64, offsets[d+1] int64 or [0],
+#             log_factorial[L] f64 or [0], lpn_out[n] f64, labels_out[n] int64 or [0],
+#             resp_out[n,K] f64 or [0,K]) -> None
+@kernel
+def linexp_e_step_chunk(X, eta, const, offsets, log_factorial, lpn_out, labels_out, resp_out):
+    """Per-row outputs of the linear-exponential E-step: ``log p(x_i)`` (base measure
+    included), and optionally labels and responsibilities (when their arrays have ``n``
+    rows). The same ``T(x)`` helpers as :func:`linexp_pass_chunk`: non-empty ``offsets``
+    reads ``X`` as category codes, non-empty ``log_factorial`` subtracts ``sum_d log x_d!``.
+
+    Each row's outputs depend on that row only, and tiles start at multiples of ``TILE``
+    whatever the thread count, so the results are the same on any number of threads.
+    """
+    n, d = X.shape
+    n_components, m = eta.shape
+    n_tiles = (n + TILE - 1) // TILE
+    n_slots = min(n_tiles, 64)
+    per_slot = (n_tiles + n_slots - 1) // max(n_slots, 1)
+    want_labels = labels_out.shape[0] == n
+    want_resp = resp_out.shape[0] == n
+    codes = offsets.shape[0] > 0
+    counts = log_factorial.shape[0] > 0
+    eta_t = np.zeros((m if codes else 0, n_components))
+    if codes:
+        for k in range(n_components):
+            for j in range(m):
+                eta_t[j, k] = eta[k, j]
+    for s in prange(n_slots):
+        xt = np.zeros((0 if codes else d, TILE))
+        xr = np.empty((TILE, 0))
+        ct = np.zeros((d if codes else 0, TILE), np.int64)
+        lp_t = np.zeros((TILE if codes else 0, n_components))
+        logp = np.zeros((n_components, TILE))
+        lpn = np.zeros(TILE)
+        for tile in range(s * per_slot, min(n_tiles, (s + 1) * per_slot)):
+            t0 = tile * TILE
+            nt = min(TILE, n - t0)
+            if codes:
+                load_codes(X, t0, nt, offsets, ct)
+                code_log_prob_tile(ct, eta_t, const, lp_t, logp)
+            else:
+                load_tile(X, t0, nt, xt, xr)
+                dense_log_prob_tile(xt, eta, const, logp)
+            if want_labels:
+                write_labels(logp, nt, t0, labels_out)
+            normalise_tile(logp, lpn)
+            if counts:
+                subtract_log_factorials(xt, nt, log_factorial, lpn)
+            for t in range(nt):
+                lpn_out[t0 + t] = lpn[t]
+            if want_resp:
+                for t in range(nt):
+                    for k in range(n_components):
+                        resp_out[t0 + t, k] = logp[k, t]
+
+
+def linexp_e_step(X: np.ndarray, eta: np.ndarray, const: np.ndarray, *,
+                  offsets: np.ndarray = NO_OFFSETS, log_factorial: np.ndarray = NO_LOG_FACTORIAL,
+                  labels: bool = False, resp: bool = False, serial: bool = False):
+    """Run :func:`linexp_e_step_chunk` on a chunk ``X`` (bool is read as uint8).
+
+    Returns ``(log_prob (n,), labels (n,) int64 or None, resp (n, K) or None)``; ``serial``
+    picks the serial twin (Dask tasks).
+    """
+    if X.dtype == np.bool_:
+        X = X.view(np.uint8)
+    n = X.shape[0]
+    k = const.shape[0]
+    lpn = np.empty(n)
+    lab = np.empty(n if labels else 0, np.int64)
+    rsp = np.empty((n, k) if resp else (0, k))
+    kern = linexp_e_step_chunk.serial if serial else linexp_e_step_chunk.parallel
+    kern(X, eta, const, offsets, log_factorial, lpn, lab, rsp)
+    return lpn, (lab if labels else None), (rsp if resp else None)
