@@ -211,7 +211,10 @@ def _random_bernoulli_kargs(seed=5, k=5, d=7):
     return w, m, BernoulliFamily().kernel_args(BernoulliParams(w, m, 1 - m))
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.bool_, np.uint8])
+# Rarer dtypes behind slow: each compiles four more kernel specialisations (C and strided,
+# parallel and serial) in the default suite's cold start.
+@pytest.mark.parametrize("dtype", [np.float64, np.uint8, pytest.param(np.float32, marks=pytest.mark.slow),
+                                   pytest.param(np.bool_, marks=pytest.mark.slow)])
 def test_fused_e_step_equals_the_numpy_reference(dtype):
     from tests.reference_e_step import assert_outputs_match
     from tests.reference_linexp import bernoulli_log_prob

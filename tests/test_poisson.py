@@ -226,7 +226,11 @@ def _random_poisson(seed=5, k=5, d=4):
     return w, rates, PoissonFamily().kernel_args(PoissonParams(w, rates))
 
 
-@pytest.mark.parametrize("dtype", [np.int64, np.uint16, np.int32, np.float64, np.float32])
+# Rarer dtypes behind slow: each compiles four more kernel specialisations (C and strided,
+# parallel and serial) in the default suite's cold start.
+@pytest.mark.parametrize("dtype", [np.int64, np.uint16, pytest.param(np.int32, marks=pytest.mark.slow),
+                                   pytest.param(np.float64, marks=pytest.mark.slow),
+                                   pytest.param(np.float32, marks=pytest.mark.slow)])
 def test_fused_e_step_equals_the_numpy_reference(dtype):
     from tests.reference_e_step import assert_outputs_match
     w, rates, kargs = _random_poisson()
