@@ -8,11 +8,10 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from .._params import (ARRAY_LIKE, BOOL, NONE, RANDOM_STATE, Interval, Options, TypeOf,
-                       validate_params)
+from .._params import ARRAY_LIKE, NONE, Interval, Options, validate_params
 from .._feature_names import check_feature_names, feature_names_of
 from .._validation import validate_data, validate_init
-from ..backends import BACKENDS, choose_backend
+from ..backends import choose_backend
 from ..backends import numba as nb
 from ..checkpoint import Checkpointer
 from ..data import ArraySource, as_source, is_out_of_core
@@ -24,37 +23,21 @@ from .. import exceptions
 from ..families import FAMILIES, GaussianParams, get_family
 from ..families.missing import NAN_POLICIES
 from ..inference import OUTPUTS, e_step_source, log_likelihood_sum
-from ..init import INITIALIZERS, initialize
-from ..online import ALGORITHMS, ONLINE_CONSTRAINTS
+from ..init import initialize
 from ..progress import Progress, chain_hooks
 from ._base import BaseEstimatorMixin, numba_threads
+from ._mixture import COMMON_CONSTRAINTS
 from ._online import OnlineMixin
 
 ArrayLike = Any
 RandomStateLike = Union[None, int, np.random.RandomState, np.random.Generator]
 
 _CONSTRAINTS = {
-    "n_components": [Interval("int", 1, None, "left")],
+    **COMMON_CONSTRAINTS,
     "covariance_type": [Options(tuple(FAMILIES))],
-    "tol": [Interval("float", 0.0, None, "left")],
     "reg_covar": [Interval("float", 0.0, None, "left")],
-    "max_iter": [Interval("int", 0, None, "left")],
-    "n_init": [Interval("int", 1, None, "left")],
-    "init_params": [Options(INITIALIZERS)],
-    "weights_init": [ARRAY_LIKE, NONE],
     "means_init": [ARRAY_LIKE, NONE],
     "precisions_init": [ARRAY_LIKE, NONE],
-    "random_state": [RANDOM_STATE, NONE],
-    "warm_start": [BOOL],
-    "verbose": [Interval("int", 0, None, "left"), BOOL],
-    "verbose_interval": [Interval("int", 1, None, "left")],
-    "chunk_size": [Interval("int", 1, None, "left"), NONE],
-    "n_threads": [Interval("int", 1, None, "left"), NONE],
-    "backend": [Options(BACKENDS)],
-    "algorithm": [Options(ALGORITHMS)],
-    **ONLINE_CONSTRAINTS,
-    "progress": [BOOL],
-    "checkpoint": [TypeOf((str, os.PathLike), "a str or os.PathLike"), NONE],
     "nan_policy": [Options(NAN_POLICIES)],
 }
 
