@@ -6,6 +6,10 @@
 * ``kernel`` builds a parallel and a serial twin from one Python function (``prange`` becomes
   ``range`` in the serial one). The Dask backend uses the serial twin, which releases the GIL
   (``nogil``) so that Dask's threaded scheduler and multi-threaded workers run blocks at once.
+* A kernel's first argument is the data, which no kernel writes; each twin receives it as a
+  read-only view. Numba types a read-only array apart from a writable one, so without this a
+  memory-mapped file and an in-memory array of the same dtype and layout would compile every
+  kernel twice; the machine code is the same.
 * Compiled code is cached on disk unless ``FASTEM_NUMBA_CACHE=0``; nothing compiles at import.
   Numba keys a cache entry by the modification time of the function's own file only, so a kernel
   would keep running stale copies of helpers edited in another file. Entries of this package
@@ -21,6 +25,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import numba
+import numpy as np
 from numba.core import caching
 
 FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
@@ -100,6 +105,26 @@ def _renamed(fn: Callable, suffix: str) -> types.FunctionType:
     return twin
 
 
+def _read_only(X):
+    if isinstance(X, np.ndarray) and X.flags.writeable:
+        X = X.view()
+        X.flags.writeable = False
+    return X
+
+
+class _Twin:
+    """One compiled twin; passes the data (first argument) as a read-only view."""
+
+    def __init__(self, dispatcher) -> None:
+        self.dispatcher = dispatcher
+
+    def __call__(self, X, *args):
+        return self.dispatcher(_read_only(X), *args)
+
+    def __getattr__(self, name: str):
+        return getattr(self.dispatcher, name)
+
+
 class Kernel:
     """A compiled kernel with a parallel and a serial twin built from one function.
 
@@ -108,9 +133,9 @@ class Kernel:
 
     def __init__(self, fn: Callable) -> None:
         self.py_func = fn
-        self.parallel = numba.njit(fastmath=set(FASTMATH), cache=CACHE, parallel=True)(fn)
-        self.serial = numba.njit(fastmath=set(FASTMATH), cache=CACHE, parallel=False,
-                                 nogil=True)(_renamed(fn, "_serial"))
+        self.parallel = _Twin(numba.njit(fastmath=set(FASTMATH), cache=CACHE, parallel=True)(fn))
+        self.serial = _Twin(numba.njit(fastmath=set(FASTMATH), cache=CACHE, parallel=False,
+                                       nogil=True)(_renamed(fn, "_serial")))
         self.__doc__ = fn.__doc__
         self.__name__ = fn.__name__
 
