@@ -1,6 +1,8 @@
 """The fused pass of linear exponential families: log p(x | k) = T(x)·eta_k + c_k + h(x).
 
-One kernel serves every such family; small inlined helpers specialise the statistic ``T``:
+One pass serves every such family, with two entry kernels (dense rows and category codes, so
+that a family compiles only the one it runs); small inlined helpers specialise the statistic
+``T``:
 
 * ``T(x) = x`` (Bernoulli, Poisson): log-densities of a tile by a small product with
   ``eta`` (K, D), and accumulation of ``sum_i w_i r_ik x_i`` (plus, for Bernoulli, the
@@ -18,7 +20,8 @@ Per tile: the log-densities, the vectorised log-sum-exp of
 float64 statistics; fixed slots chosen by the caller, so the result does not depend on the
 thread count.
 
-:func:`linexp_e_step_chunk` is the per-row twin for inference (``predict``, ``predict_proba``,
+:func:`linexp_dense_e_step_chunk` and :func:`linexp_codes_e_step_chunk` are the per-row
+twins for inference (``predict``, ``predict_proba``,
 ``score_samples``, ``score``): the same helpers, writing each row's ``log p(x)`` and,
 optionally, its label and responsibilities.
 """
@@ -205,25 +208,68 @@ def codes_slot(X, sample_weight, eta, const, offsets, nk, st, ll, s, r0, r1):
     ll[s, 1] = w_sum
 
 
-# signature: (X[n,d] any real/int dtype, sample_weight[n] f64 or [0], eta[K,m] f64, const[K] f64,
-#             offsets[d+1] int64 or [0], log_factorial[L] f64 or [0],
-#             nk[S,K], st[S,K,m], sc[S,K,m] or [S,0,m], ll[S,2]) -> None (outputs zeroed)
+# signature: (X[n,d] any real/int dtype, sample_weight[n] f64 or [0], eta[K,d] f64, const[K] f64,
+#             log_factorial[L] f64 or [0], nk[S,K], st[S,K,d], sc[S,K,d] or [S,0,d],
+#             ll[S,2]) -> None (outputs zeroed)
 @kernel
-def linexp_pass_chunk(X, sample_weight, eta, const, offsets, log_factorial, nk, st, sc, ll):
-    """One fused pass; ``sc`` (when it has K rows) gets the complement ``sum w r (1 - x)``;
-    non-empty ``offsets`` reads ``X`` as category codes, non-empty ``log_factorial`` adds the
-    Poisson base measure to the log-likelihood."""
+def linexp_dense_pass_chunk(X, sample_weight, eta, const, log_factorial, nk, st, sc, ll):
+    """One fused pass with ``T(x) = x``; ``sc`` (when it has K rows) gets the complement
+    ``sum w r (1 - x)``, non-empty ``log_factorial`` adds the Poisson base measure to the
+    log-likelihood."""
     n = X.shape[0]
     n_slots = nk.shape[0]
     per_slot = (n + n_slots - 1) // n_slots
-    codes = offsets.shape[0] > 0
     for s in prange(n_slots):
         r0 = s * per_slot
         r1 = min(n, r0 + per_slot)
-        if codes:
-            codes_slot(X, sample_weight, eta, const, offsets, nk, st, ll, s, r0, r1)
+        dense_slot(X, sample_weight, eta, const, log_factorial, nk, st, sc, ll, s, r0, r1)
+
+
+# signature: (X[n,d] int codes, sample_weight[n] f64 or [0], eta[K,m] f64, const[K] f64,
+#             offsets[d+1] int64, nk[S,K], st[S,K,m], ll[S,2]) -> None (outputs zeroed)
+@kernel
+def linexp_codes_pass_chunk(X, sample_weight, eta, const, offsets, nk, st, ll):
+    """One fused pass reading ``X`` as category codes (one-hot ``T(x)``)."""
+    n = X.shape[0]
+    n_slots = nk.shape[0]
+    per_slot = (n + n_slots - 1) // n_slots
+    for s in prange(n_slots):
+        r0 = s * per_slot
+        r1 = min(n, r0 + per_slot)
+        codes_slot(X, sample_weight, eta, const, offsets, nk, st, ll, s, r0, r1)
+
+
+class _PassByStatistic:
+    """The fused pass of every linear-exponential family, as one entry point.
+
+    ``(X, sample_weight, eta, const, offsets, log_factorial, nk, st, sc, ll)``: non-empty
+    ``offsets`` runs the codes kernel, otherwise the dense one. The two are separate kernels
+    so that a family's first call compiles only the variant it runs (a parallel kernel holding
+    both took twice as long to compile); ``parallel`` and ``serial`` pick the twin.
+    """
+
+    def __init__(self, twin: str) -> None:
+        self._twin = twin
+
+    def __call__(self, X, sample_weight, eta, const, offsets, log_factorial, nk, st, sc, ll):
+        if offsets.shape[0] > 0:
+            getattr(linexp_codes_pass_chunk, self._twin)(
+                X, sample_weight, eta, const, offsets, nk, st, ll)
         else:
-            dense_slot(X, sample_weight, eta, const, log_factorial, nk, st, sc, ll, s, r0, r1)
+            getattr(linexp_dense_pass_chunk, self._twin)(
+                X, sample_weight, eta, const, log_factorial, nk, st, sc, ll)
+
+
+class _LinexpPass(_PassByStatistic):
+    def __init__(self) -> None:
+        super().__init__("parallel")
+        self.parallel = _PassByStatistic("parallel")
+        self.serial = _PassByStatistic("serial")
+
+
+#: ``linexp_pass_chunk(X, sample_weight, eta, const, offsets, log_factorial, nk, st, sc, ll)``;
+#: ``.parallel`` / ``.serial`` as for a kernel (see :class:`_PassByStatistic`).
+linexp_pass_chunk = _LinexpPass()
 
 
 #: Size of the ``log n!`` table the Poisson family passes (larger counts use ``lgamma``).
@@ -253,66 +299,94 @@ def write_labels(logp, nt, t0, labels_out):
         labels_out[t0 + t] = best
 
 
-# signature: (X[n,d] int|float, eta[K,m] f64, const[K] f64, offsets[d+1] int64 or [0],
-#             log_factorial[L] f64 or [0], lpn_out[n] f64, labels_out[n] int64 or [0],
-#             resp_out[n,K] f64 or [0,K]) -> None
+# signature: (X[n,d] int|float, eta[K,d] f64, const[K] f64, log_factorial[L] f64 or [0],
+#             lpn_out[n] f64, labels_out[n] int64 or [0], resp_out[n,K] f64 or [0,K]) -> None
 @kernel
-def linexp_e_step_chunk(X, eta, const, offsets, log_factorial, lpn_out, labels_out, resp_out):
-    """Per-row outputs of the linear-exponential E-step: ``log p(x_i)`` (base measure
-    included), and optionally labels and responsibilities (when their arrays have ``n``
-    rows). The same ``T(x)`` helpers as :func:`linexp_pass_chunk`: non-empty ``offsets``
-    reads ``X`` as category codes, non-empty ``log_factorial`` subtracts ``sum_d log x_d!``.
+def linexp_dense_e_step_chunk(X, eta, const, log_factorial, lpn_out, labels_out, resp_out):
+    """Per-row outputs of the linear-exponential E-step with ``T(x) = x``: ``log p(x_i)``
+    (base measure included when ``log_factorial`` is non-empty), and optionally labels and
+    responsibilities (when their arrays have ``n`` rows).
 
     Each row's outputs depend on that row only, and tiles start at multiples of ``TILE``
     whatever the thread count, so the results are the same on any number of threads.
     """
     n, d = X.shape
-    n_components, m = eta.shape
+    n_components = eta.shape[0]
     n_tiles = (n + TILE - 1) // TILE
     n_slots = min(n_tiles, 64)
     per_slot = (n_tiles + n_slots - 1) // max(n_slots, 1)
-    want_labels = labels_out.shape[0] == n
-    want_resp = resp_out.shape[0] == n
-    codes = offsets.shape[0] > 0
-    counts = log_factorial.shape[0] > 0
-    eta_t = np.zeros((m if codes else 0, n_components))
-    if codes:
-        for k in range(n_components):
-            for j in range(m):
-                eta_t[j, k] = eta[k, j]
     for s in prange(n_slots):
-        xt = np.zeros((0 if codes else d, TILE))
+        xt = np.zeros((d, TILE))
         xr = np.empty((TILE, 0))
-        ct = np.zeros((d if codes else 0, TILE), np.int64)
-        lp_t = np.zeros((TILE if codes else 0, n_components))
         logp = np.zeros((n_components, TILE))
         lpn = np.zeros(TILE)
         for tile in range(s * per_slot, min(n_tiles, (s + 1) * per_slot)):
             t0 = tile * TILE
             nt = min(TILE, n - t0)
-            if codes:
-                load_codes(X, t0, nt, offsets, ct)
-                code_log_prob_tile(ct, eta_t, const, lp_t, logp)
-            else:
-                load_tile(X, t0, nt, xt, xr)
-                dense_log_prob_tile(xt, eta, const, logp)
-            if want_labels:
-                write_labels(logp, nt, t0, labels_out)
-            normalise_tile(logp, lpn)
-            if counts:
-                subtract_log_factorials(xt, nt, log_factorial, lpn)
-            for t in range(nt):
-                lpn_out[t0 + t] = lpn[t]
-            if want_resp:
-                for t in range(nt):
-                    for k in range(n_components):
-                        resp_out[t0 + t, k] = logp[k, t]
+            load_tile(X, t0, nt, xt, xr)
+            dense_log_prob_tile(xt, eta, const, logp)
+            write_outputs(logp, lpn, nt, t0, lpn_out, labels_out, resp_out, xt, log_factorial)
+
+
+# signature: (X[n,d] int codes, eta[K,m] f64, const[K] f64, offsets[d+1] int64,
+#             lpn_out[n] f64, labels_out[n] int64 or [0], resp_out[n,K] f64 or [0,K]) -> None
+@kernel
+def linexp_codes_e_step_chunk(X, eta, const, offsets, lpn_out, labels_out, resp_out):
+    """Per-row outputs of the categorical E-step (codes ``X``); as
+    :func:`linexp_dense_e_step_chunk` otherwise."""
+    n, d = X.shape
+    n_components, m = eta.shape
+    n_tiles = (n + TILE - 1) // TILE
+    n_slots = min(n_tiles, 64)
+    per_slot = (n_tiles + n_slots - 1) // max(n_slots, 1)
+    eta_t = np.zeros((m, n_components))
+    for k in range(n_components):
+        for j in range(m):
+            eta_t[j, k] = eta[k, j]
+    for s in prange(n_slots):
+        ct = np.zeros((d, TILE), np.int64)
+        lp_t = np.zeros((TILE, n_components))
+        logp = np.zeros((n_components, TILE))
+        lpn = np.zeros(TILE)
+        xt = np.zeros((0, TILE))
+        no_log_factorial = np.zeros(0)
+        for tile in range(s * per_slot, min(n_tiles, (s + 1) * per_slot)):
+            t0 = tile * TILE
+            nt = min(TILE, n - t0)
+            load_codes(X, t0, nt, offsets, ct)
+            code_log_prob_tile(ct, eta_t, const, lp_t, logp)
+            write_outputs(logp, lpn, nt, t0, lpn_out, labels_out, resp_out, xt,
+                          no_log_factorial)
+
+
+# signature: (logp[K,T] f64, lpn[T] f64, nt, t0, lpn_out, labels_out, resp_out, xt[d,T] f64,
+#             log_factorial[L] f64 or [0]) -> None
+@helper
+def write_outputs(logp, lpn, nt, t0, lpn_out, labels_out, resp_out, xt, log_factorial):
+    """A tile's per-row outputs from its log-densities ``logp``: labels (first), then the
+    log-sum-exp (minus the base measure for a non-empty ``log_factorial``) and
+    responsibilities, each only when its output array has a row per data row."""
+    n = lpn_out.shape[0]
+    n_components = logp.shape[0]
+    if labels_out.shape[0] == n:
+        write_labels(logp, nt, t0, labels_out)
+    normalise_tile(logp, lpn)
+    if log_factorial.shape[0] > 0:
+        subtract_log_factorials(xt, nt, log_factorial, lpn)
+    for t in range(nt):
+        lpn_out[t0 + t] = lpn[t]
+    if resp_out.shape[0] == n:
+        for t in range(nt):
+            for k in range(n_components):
+                resp_out[t0 + t, k] = logp[k, t]
 
 
 def linexp_e_step(X: np.ndarray, eta: np.ndarray, const: np.ndarray, *,
                   offsets: np.ndarray = NO_OFFSETS, log_factorial: np.ndarray = NO_LOG_FACTORIAL,
                   labels: bool = False, resp: bool = False, serial: bool = False):
-    """Run :func:`linexp_e_step_chunk` on a chunk ``X`` (bool is read as uint8).
+    """Run the per-row E-step kernel (:func:`linexp_codes_e_step_chunk` for non-empty
+    ``offsets``, else :func:`linexp_dense_e_step_chunk`) on a chunk ``X`` (bool is read as
+    uint8).
 
     Returns ``(log_prob (n,), labels (n,) int64 or None, resp (n, K) or None)``; ``serial``
     picks the serial twin (Dask tasks).
@@ -324,6 +398,9 @@ def linexp_e_step(X: np.ndarray, eta: np.ndarray, const: np.ndarray, *,
     lpn = np.empty(n)
     lab = np.empty(n if labels else 0, np.int64)
     rsp = np.empty((n, k) if resp else (0, k))
-    kern = linexp_e_step_chunk.serial if serial else linexp_e_step_chunk.parallel
-    kern(X, eta, const, offsets, log_factorial, lpn, lab, rsp)
+    twin = "serial" if serial else "parallel"
+    if offsets.shape[0] > 0:
+        getattr(linexp_codes_e_step_chunk, twin)(X, eta, const, offsets, lpn, lab, rsp)
+    else:
+        getattr(linexp_dense_e_step_chunk, twin)(X, eta, const, log_factorial, lpn, lab, rsp)
     return lpn, (lab if labels else None), (rsp if resp else None)
