@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from typing import Any, Iterator, Optional
 
 import numpy as np
@@ -114,8 +115,14 @@ def _require_dask_source(source) -> DaskSource:
 
 def _block_tasks(source: DaskSource, fn, *shared, name: str) -> tuple[list, str]:
     """One delayed call ``fn(X_block, w_block, *shared, start, index, n_blocks)`` per block,
-    and the key prefix of this pass."""
-    prefix = f"fastem-{name}-{dask.base.tokenize(source.X, source.sample_weight, *shared)}"
+    and the key prefix of this pass.
+
+    Each pass gets keys of its own: two passes with equal inputs (a fit at its fixed point, or a
+    refit) would otherwise reuse keys the scheduler may still be forgetting, and the second
+    pass's future would come back cancelled ("already forgotten").
+    """
+    token = dask.base.tokenize(source.X, source.sample_weight, *shared)
+    prefix = f"fastem-{name}-{token}-{uuid.uuid4().hex[:12]}"
     out = []
     for i, (xb, wb) in enumerate(source.blocks()):
         out.append(dask.delayed(fn, pure=True)(
