@@ -213,6 +213,8 @@ def _random_bernoulli_kargs(seed=5, k=5, d=7):
 
 # Rarer dtypes behind slow: each compiles four more kernel specialisations (C and strided,
 # parallel and serial) in the default suite's cold start.
+# The first dtype also runs the strided Fortran view and the serial twin; the others only
+# the C-contiguous parallel kernel (each variant is a kernel specialisation to compile).
 @pytest.mark.parametrize("dtype", [np.float64, np.uint8, pytest.param(np.float32, marks=pytest.mark.slow),
                                    pytest.param(np.bool_, marks=pytest.mark.slow)])
 def test_fused_e_step_equals_the_numpy_reference(dtype):
@@ -222,8 +224,10 @@ def test_fused_e_step_equals_the_numpy_reference(dtype):
     X = (np.random.default_rng(6).uniform(size=(1000, 7)) < 0.4).astype(dtype)
     with np.errstate(divide="ignore"):
         logp = bernoulli_log_prob(X, w, m)
-    assert_outputs_match(BernoulliFamily(), kargs, X, logp)
-    assert_outputs_match(BernoulliFamily(), kargs, np.asfortranarray(X[::2]), logp[::2])
+    full = dtype is np.float64
+    assert_outputs_match(BernoulliFamily(), kargs, X, logp, serial=full)
+    if full:
+        assert_outputs_match(BernoulliFamily(), kargs, np.asfortranarray(X[::2]), logp[::2])
     empty = BernoulliFamily().e_step_outputs(X[:0], kargs, labels=True, resp=True)
     assert [a.shape for a in empty] == [(0,), (0,), (0, 5)]
 

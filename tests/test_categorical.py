@@ -281,6 +281,8 @@ def _random_categorical(seed=5, k=5, n_cat=N_CAT):
 
 # Rarer dtypes behind slow: each compiles four more kernel specialisations (C and strided,
 # parallel and serial) in the default suite's cold start.
+# The first dtype also runs the strided Fortran view and the serial twin; the others only
+# the C-contiguous parallel kernel (each variant is a kernel specialisation to compile).
 @pytest.mark.parametrize("dtype", [np.int64, np.uint8, pytest.param(np.int32, marks=pytest.mark.slow),
                                    pytest.param(np.float64, marks=pytest.mark.slow)])
 def test_fused_e_step_equals_the_numpy_reference(dtype):
@@ -290,8 +292,10 @@ def test_fused_e_step_equals_the_numpy_reference(dtype):
     X = X.astype(dtype)
     with np.errstate(divide="ignore"):
         logp = ref.categorical_log_prob(X, w, probs)
-    assert_outputs_match(fam, kargs, X, logp)
-    assert_outputs_match(fam, kargs, np.asfortranarray(X[1::3]), logp[1::3])
+    full = dtype is np.int64
+    assert_outputs_match(fam, kargs, X, logp, serial=full)
+    if full:
+        assert_outputs_match(fam, kargs, np.asfortranarray(X[1::3]), logp[1::3])
 
 
 def test_fused_e_step_reads_bool_codes():
@@ -300,7 +304,7 @@ def test_fused_e_step_reads_bool_codes():
     X = np.random.default_rng(4).uniform(size=(333, 3)) < 0.3
     with np.errstate(divide="ignore"):
         logp = ref.categorical_log_prob(X, w, probs)
-    assert_outputs_match(fam, kargs, X, logp)
+    assert_outputs_match(fam, kargs, X, logp, serial=False)
 
 
 def test_fused_e_step_threads_are_bit_identical():

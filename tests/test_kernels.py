@@ -31,13 +31,20 @@ def layouts(X):
     return {"C": np.ascontiguousarray(X), "F": np.asfortranarray(X), "strided": big[::2, 1:]}
 
 
-@pytest.mark.parametrize("cov_type", ref.COVARIANCE_TYPES)
-@pytest.mark.parametrize("layout", ["C", "F", "strided"])
 # d = 4 runs the transposed-tile statistics; 13 and 37 the blocked micro-kernels with padding.
 # float32 data below FLOAT32_COMPUTE_MIN_FEATURES computes in float64, so it meets the same
 # tolerance; above it, test_float32_compute_path_stays_accurate checks the float32 products.
-@pytest.mark.parametrize("dtype,d", [(np.float64, 4), (np.float64, 13), (np.float64, 37),
-                                     (np.float32, 4), (np.float32, 13)])
+# float32 in Fortran order or strided compiles four more specialisations of each kernel: those
+# run under `-m slow`, float32 C-contiguous and every float64 layout in the default suite.
+_DTYPE_D = [(np.float64, 4), (np.float64, 13), (np.float64, 37), (np.float32, 4), (np.float32, 13)]
+_EM_PASS_CASES = [
+    pytest.param(dtype, d, layout, id=f"{np.dtype(dtype).name}-{d}-{layout}",
+                 marks=pytest.mark.slow if dtype is np.float32 and layout != "C" else ())
+    for layout in ("C", "F", "strided") for dtype, d in _DTYPE_D]
+
+
+@pytest.mark.parametrize("cov_type", ref.COVARIANCE_TYPES)
+@pytest.mark.parametrize("dtype,d,layout", _EM_PASS_CASES)
 def test_em_pass_matches_reference(cov_type, dtype, layout, d):
     X, _ = make_blobs(n=1500, d=d, k=3, seed=1, dtype=dtype)
     X = layouts(X)[layout]

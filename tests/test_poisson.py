@@ -228,6 +228,8 @@ def _random_poisson(seed=5, k=5, d=4):
 
 # Rarer dtypes behind slow: each compiles four more kernel specialisations (C and strided,
 # parallel and serial) in the default suite's cold start.
+# The first dtype also runs the strided Fortran view and the serial twin; the others only
+# the C-contiguous parallel kernel (each variant is a kernel specialisation to compile).
 @pytest.mark.parametrize("dtype", [np.int64, np.uint16, pytest.param(np.int32, marks=pytest.mark.slow),
                                    pytest.param(np.float64, marks=pytest.mark.slow),
                                    pytest.param(np.float32, marks=pytest.mark.slow)])
@@ -240,8 +242,10 @@ def test_fused_e_step_equals_the_numpy_reference(dtype):
     X = X.astype(dtype)
     with np.errstate(divide="ignore"):
         logp = ref.poisson_log_prob(X, w, rates)
-    assert_outputs_match(PoissonFamily(), kargs, X, logp)
-    assert_outputs_match(PoissonFamily(), kargs, np.asfortranarray(X[::2]), logp[::2])
+    full = dtype is np.int64
+    assert_outputs_match(PoissonFamily(), kargs, X, logp, serial=full)
+    if full:
+        assert_outputs_match(PoissonFamily(), kargs, np.asfortranarray(X[::2]), logp[::2])
 
 
 def test_fused_e_step_threads_are_bit_identical():
