@@ -310,6 +310,92 @@ def test_mixture_selection_bernoulli_cells_equal_single_fits():
     assert sel.best_params_["n_components"] == 2
 
 
+def _binary(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    protos = np.array([[0.9, 0.9, 0.1, 0.1, 0.5, 0.2], [0.1, 0.2, 0.9, 0.8, 0.5, 0.7]])
+    return (rng.random((n, 6)) < protos[rng.integers(0, 2, n)]).astype(np.float64)
+
+
+def _check_family_cells(sel, make, data):
+    """Every candidate of a non-Gaussian sweep is ``make(k).fit(data)`` (1e-12)."""
+    for k, est in sel.estimators_.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = make(k).fit(data)
+        for name, value in vars(ref).items():
+            if name.endswith("_") and not name.startswith("_") and name != "lower_bounds_":
+                np.testing.assert_allclose(np.asarray(getattr(est, name), dtype=float),
+                                           np.asarray(value, dtype=float), rtol=1e-12,
+                                           atol=1e-12, err_msg=f"{name} of k={k}")
+        np.testing.assert_allclose(est.lower_bounds_, ref.lower_bounds_, rtol=1e-12)
+        assert (est.n_iter_, est.converged_) == (ref.n_iter_, ref.converged_)
+        np.testing.assert_array_equal(est.sample(3)[0], ref.sample(3)[0])
+        row = next(r for r in sel.table_ if r["n_components"] == k)
+        assert row["n_parameters"] == ref._n_parameters()
+
+
+def test_non_gaussian_sweep_shares_passes_and_equals_single_fits():
+    from fastem import BernoulliMixture, MixtureSelection
+    X = _binary()
+    kw = dict(n_init=2, random_state=4, max_iter=40)
+    stream = _Counting(X, 128)
+    sel = MixtureSelection(BernoulliMixture(**kw), range(1, 5)).fit(stream)
+    single = {}
+    for k in range(1, 5):
+        s = _Counting(X, 128)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            BernoulliMixture(k, **kw).fit(s)
+        single[k] = s.passes
+    _check_family_cells(sel, lambda k: BernoulliMixture(k, **kw), _Counting(X, 128))
+    for row in sel.table_:
+        ref = sel.estimators_[row["n_components"]]
+        assert _close(row["bic"], ref.bic(X)) and _close(row["aic"], ref.aic(X))
+    # The reservoir sample, Lloyd and label passes, every EM iteration: all shared.
+    assert stream.passes == sel.n_passes_
+    assert sel.n_passes_ <= max(single.values()) + 1
+    assert sel.n_passes_ < sum(single.values()) / 2
+
+
+def test_non_gaussian_sweep_other_families_inits_and_weights():
+    from fastem import CategoricalMixture, MixtureSelection, PoissonMixture
+    rng = np.random.default_rng(1)
+    z = rng.integers(0, 2, 500)
+    counts = rng.poisson(np.where(z[:, None] == 0, [1.0, 6.0, 2.0], [5.0, 1.0, 3.0]))
+    w = rng.uniform(0.5, 2.0, 500)
+    for init in ("random", "k-means++"):
+        kw = dict(init_params=init, random_state=3, max_iter=30)
+        sel = MixtureSelection(PoissonMixture(**kw), [1, 2, 3]).fit(
+            counts.astype(np.float64), sample_weight=w)
+        for k, est in sel.estimators_.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ref = PoissonMixture(k, **kw).fit(counts.astype(np.float64), sample_weight=w)
+            np.testing.assert_allclose(est.means_, ref.means_, rtol=1e-12, atol=1e-12)
+            assert est.n_iter_ == ref.n_iter_
+            row = next(r for r in sel.table_ if r["n_components"] == k)
+            lp = ref.score_samples(counts.astype(np.float64))
+            bic = -2 * w @ lp + ref._n_parameters() * np.log(w.sum())
+            assert _close(row["bic"], bic, 1e-10)
+    # Categorical: its family reads the data once to count the categories (counted too).
+    cats = np.minimum(counts, 4).astype(np.int64)
+    stream = _Counting(cats, 100)
+    sel = MixtureSelection(CategoricalMixture(random_state=0, max_iter=30), [1, 2, 3]).fit(
+        stream)
+    assert stream.passes == sel.n_passes_
+    _check_family_cells(sel, lambda k: CategoricalMixture(k, random_state=0, max_iter=30),
+                        cats)
+
+
+def test_non_gaussian_sweep_refuses_init_arrays_and_falls_back_for_student(X):
+    from fastem import BernoulliMixture, MixtureSelection, StudentMixture
+    with pytest.raises(ValueError, match="weights_init"):
+        MixtureSelection(BernoulliMixture(weights_init=[0.5, 0.5]), [1, 2]).fit(_binary())
+    # StudentMixture initialises its own way: fitted one by one, still each its own fit.
+    sel = MixtureSelection(StudentMixture(random_state=0, max_iter=5), [1, 2]).fit(X)
+    assert sel.n_passes_ > 0 and set(sel.estimators_) == {1, 2}
+
+
 def test_mixture_selection_of_a_gaussian_is_the_gaussian_sweep(X):
     from fastem import MixtureSelection
     a = MixtureSelection(GaussianMixture(covariance_type="diag", random_state=3),

@@ -24,6 +24,7 @@ from ..selection.candidate import SeedCache, gaussian_candidate
 from ..selection.lockstep import run_lockstep
 from ..selection.table import SelectionTable
 from ._base import BaseEstimatorMixin, numba_threads
+from ._mixture import make_rng
 from .gaussian import GaussianMixture
 
 ArrayLike = Any
@@ -428,9 +429,18 @@ class MixtureSelection(BaseEstimatorMixin):
         if isinstance(base, GaussianMixture):
             self._fit_gaussian(base, ks, seed, X, sample_weight)
             return self
+        names = None
         with numba_threads(self.n_threads):
-            rows, models, passes, d = _one_by_one(base, ks, seed, X, sample_weight)
+            if _lockstep_eligible(base, X):
+                rows, models, passes, d, names = _family_lockstep(base, ks, seed, X,
+                                                                  sample_weight)
+            else:
+                rows, models, passes, d = _one_by_one(base, ks, seed, X, sample_weight)
         self.random_state_, self.n_passes_, self.n_features_in_ = seed, passes, d
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
         ok = [i for i, r in enumerate(rows) if r.get("error") is None]
         if not ok:
             lines = "; ".join(f"k={r['n_components']}: {r['error']}" for r in rows)
@@ -493,6 +503,86 @@ class MixtureSelection(BaseEstimatorMixin):
 
 def _clone(base: Any, k: int, seed: int) -> Any:
     return type(base)(**{**base.get_params(), "n_components": k, "random_state": seed})
+
+
+def _lockstep_eligible(base: Any, X: Any) -> bool:
+    """Whether ``base``'s fits can run in lockstep: a family estimator whose ``fit`` and
+    ``_initialize`` are :class:`FamilyMixture`'s (exact EM, the protocol's initialisation),
+    on the in-process backend (not a Dask collection)."""
+    from ..data.dask_source import is_dask_collection
+    from ._mixture import FamilyMixture
+    if is_dask_collection(X):
+        return False
+    cls = type(base)
+    if not isinstance(base, FamilyMixture):
+        return False
+    if cls.fit is not FamilyMixture.fit or cls._initialize is not FamilyMixture._initialize:
+        return False
+    params = base.get_params()
+    return (params.get("algorithm", "em") == "em" and params.get("checkpoint") is None
+            and params.get("backend", "auto") in ("auto", "numba"))
+
+
+class _CountingSource:
+    """``source`` with its ``chunks()`` calls counted (passes made outside the lockstep)."""
+
+    def __init__(self, source: Any) -> None:
+        self._source, self.passes = source, 0
+
+    def chunks(self, *args, **kwargs):
+        self.passes += 1
+        return self._source.chunks(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._source, name)
+
+
+def _family_lockstep(base, ks: list, seed: int, X, sample_weight):
+    """Every candidate ``_clone(base, k, seed).fit(X)`` in lockstep (one shared pass per
+    initialisation pass and per EM iteration, then one shared scoring pass)."""
+    from ..selection.candidate import family_candidate
+    first = _clone(base, ks[0], seed)
+    first._validate_params()
+    given = [name for name, v in first.get_params().items()
+             if name.endswith("_init") and name != "n_init" and v is not None]
+    if given:
+        raise ValueError(f"MixtureSelection varies n_components, so the estimator cannot have "
+                         f"{', '.join(given)} set (they fix the number of components).")
+    names = feature_names_of(X)
+    source = first._open(X, sample_weight, first.chunk_size, first._checker())
+    if getattr(source, "reiterable", True) is False:
+        raise ValueError(f"fit needs several passes over the data, but {source!r} is a "
+                         f"one-shot iterator. {ONE_SHOT_REMEDY}")
+    d = source.n_features
+    if names is not None and len(names) != d:
+        names = None
+    counted = _CountingSource(source)
+    family = first._make_family(d, counted)      # one pass if it reads the data (categories)
+    cache = SeedCache()
+    ests = [_clone(base, k, seed) for k in ks]
+    gens = [family_candidate(source, family, est, rng=make_rng(seed), cache=cache)
+            for est in ests]
+    run = run_lockstep(source, gens)
+    rows, models = [], {}
+    for k, est, out in zip(ks, ests, run.outcomes):
+        p = family.n_parameters(k, d)
+        row = {"n_components": k, "covariance_type": getattr(est, "covariance_type",
+                                                              family.name),
+               "n_parameters": p, "seconds": out.seconds}
+        if out.error is not None:
+            row.update(_failed(out.error))
+        else:
+            result, score, rng = out.value
+            est._store_fit(result.params, family, d, converged=result.converged,
+                           n_iter=result.n_iter, lower_bound=result.lower_bound,
+                           lower_bounds=result.lower_bounds, rng=rng, feature_names=names)
+            est._online_state = None
+            models[k] = est
+            row.update(_criteria(score["loglik"], score["weight_sum"], score["log_rmax"], p))
+            row.update(lower_bound=float(result.lower_bound), n_iter=int(result.n_iter),
+                       converged=bool(result.converged))
+        rows.append(row)
+    return rows, models, run.passes + counted.passes, d, names
 
 
 def _one_by_one(base, ks: list, seed: int, X, sample_weight):

@@ -25,8 +25,8 @@ from ..families import CovarianceFamily, GaussianParams
 from ..init import (_LLOYD_FULL_PASSES, _kmeanspp, _lloyd_centers, _lloyd_on_sample,
                     draw_sample, sample_size)
 from ..mstep import m_step
-from .requests import (EMPass, KMeansPass, RandomRespPass, ReservoirSample, ScorePass,
-                       rng_key)
+from .requests import (EMPass, KMeansPass, LabelPass, RandomRespPass, ReservoirSample,
+                       ScorePass, rng_key)
 
 
 class _Recent(OrderedDict):
@@ -120,18 +120,24 @@ def initialize_steps(source: ChunkSource, family: CovarianceFamily, k: int, meth
 
 def run_em_steps(source: ChunkSource, family, params, *, max_iter: int, tol: float,
                  reg_covar: float, lower_bound: float = -np.inf):
-    """:func:`fastem.em.run_em` as a generator (one :class:`EMPass` per iteration)."""
+    """:func:`fastem.em.run_em` as a generator (one :class:`EMPass` per iteration).
+
+    ``reg_covar`` is the family's regularisation; a family with a ``lower_bound`` method
+    gives the iteration's bound itself, as in ``run_em``."""
     lower_bounds: list = []
     converged = False
     n_iter = 0
+    bound_fn = getattr(family, "lower_bound", None)
     for n_iter in range(1, max_iter + 1):
         prev = lower_bound
         stats = yield EMPass(family, family.kernel_args(params))
         if not stats.weight_sum > 0:
             raise ValueError("The data source yielded no rows (or only zero weights).")
-        lower_bound = stats.loglik / stats.weight_sum
+        old_params = params
         params = m_step(family, stats, reg_covar, params, iteration=n_iter,
                         dtype_hint=source.dtype)
+        lower_bound = (stats.loglik / stats.weight_sum if bound_fn is None
+                       else float(bound_fn(stats, params, old_params)))
         lower_bounds.append(lower_bound)
         if abs(lower_bound - prev) < tol:
             converged = True
@@ -169,5 +175,62 @@ def gaussian_candidate(source: ChunkSource, family: CovarianceFamily, k: int, *,
 
 
 
-__all__ = ["gaussian_candidate", "initialize_steps", "run_em_steps",
-           "SeedCache"]
+def family_initialize_steps(source: ChunkSource, family, estimator, rng: np.random.Generator,
+                            cache: SeedCache):
+    """``FamilyMixture._initialize`` (no user ``*_init`` arrays), i.e.
+    :func:`fastem.init.family_initial_stats`, one M-step with the estimator's
+    ``_init_reg()`` and its ``_smooth_initial``, as a generator."""
+    k, d = estimator.n_components, source.n_features
+    method = estimator.init_params
+    m = sample_size(k)
+    if hasattr(source, "take") and source.n_samples is not None:
+        Xs, ws = _sample(source, m, rng, cache)
+    else:
+        Xs, ws = yield ReservoirSample(m, rng)
+    if Xs.shape[0] < k:
+        raise ValueError(f"Expected n_samples >= n_components but got n_components = {k}, "
+                         f"n_samples = {Xs.shape[0]}")
+    anchor = np.broadcast_to(np.average(Xs, axis=0, weights=ws), (k, d)).copy()
+    if method == "random":
+        stats = yield RandomRespPass(anchor, family, rng)
+    else:
+        centers = _seed_centers(Xs, ws, k, method, rng, cache)
+        if method == "kmeans":
+            for _ in range(_LLOYD_FULL_PASSES):
+                centers = _lloyd_centers((yield KMeansPass(centers, None)), centers)
+        stats = yield LabelPass(centers, anchor, family)
+    params = m_step(family, stats, estimator._init_reg(),
+                    dtype_hint=getattr(source, "dtype", None))
+    return estimator._smooth_initial(params, stats)
+
+
+def family_candidate(source: ChunkSource, family, estimator, *, rng: np.random.Generator,
+                     cache: SeedCache):
+    """The whole fit of ``estimator`` (a :class:`~fastem.estimators._mixture.FamilyMixture`
+    whose ``fit`` and ``_initialize`` are the base class's, with ``n_components`` and
+    ``random_state`` set) on ``source``, then its scoring pass: the steps of
+    :func:`fastem.em.fit_mixture` with the estimator's ``n_init``, ``max_iter``, ``tol`` and
+    ``_reg()``. Returns ``(EMResult, score dict, rng)``."""
+    k = estimator.n_components
+    n = source.n_samples
+    if n is not None and n < k:
+        raise ValueError(f"Expected n_samples >= n_components but got n_components = "
+                         f"{k}, n_samples = {n}")
+    best: Optional[EMResult] = None
+    for _ in range(estimator.n_init):
+        params = yield from family_initialize_steps(source, family, estimator, rng, cache)
+        if estimator.max_iter == 0:
+            result = EMResult(params, False, 0, -np.inf, [])
+        else:
+            result = yield from run_em_steps(source, family, params,
+                                             max_iter=estimator.max_iter, tol=estimator.tol,
+                                             reg_covar=estimator._reg())
+        if best is None or result.lower_bound > best.lower_bound:
+            best = result
+    assert best is not None
+    score: Any = yield ScorePass(family, family.kernel_args(best.params), k)
+    return best, score, rng
+
+
+__all__ = ["gaussian_candidate", "family_candidate", "initialize_steps",
+           "family_initialize_steps", "run_em_steps", "SeedCache"]
