@@ -237,7 +237,7 @@ def test_random_state_none_and_generator_record_the_seed_used(X):
     ({"n_components": [0, 2]}, "'n_components' parameter .* Got \\[0, 2\\]"),
     ({"covariance_types": ["full", "bogus"]}, "'covariance_types' parameter .* 'bogus'"),
     ({"criterion": "mdl"}, "'criterion' parameter .* Got 'mdl'"),
-    ({"checkpoint": "x.npz"}, "cannot checkpoint a sweep"),
+    ({"checkpoint": 3}, "'checkpoint' parameter"),
 ])
 def test_parameter_errors_name_the_value(X, kw, match):
     with pytest.raises(ValueError, match=match):
@@ -394,6 +394,67 @@ def test_non_gaussian_sweep_refuses_init_arrays_and_falls_back_for_student(X):
     # StudentMixture initialises its own way: fitted one by one, still each its own fit.
     sel = MixtureSelection(StudentMixture(random_state=0, max_iter=5), [1, 2]).fit(X)
     assert sel.n_passes_ > 0 and set(sel.estimators_) == {1, 2}
+
+
+class _Killed(Exception):
+    pass
+
+
+def _kill_after(monkeypatch, passes):
+    """Make the lockstep driver's ``passes + 1``-th read raise (the sweep is killed)."""
+    import fastem.selection.lockstep as lockstep
+    real, count = lockstep.pass_chunks, [0]
+
+    def reading(source):
+        count[0] += 1
+        if count[0] > passes:
+            raise _Killed(f"killed before pass {count[0]}")
+        return real(source)
+    monkeypatch.setattr(lockstep, "pass_chunks", reading)
+    return monkeypatch.undo
+
+
+@pytest.mark.filterwarnings("ignore::fastem.exceptions.ConvergenceWarning")
+def test_killed_sweep_resumes_from_its_checkpoint(X, tmp_path, monkeypatch):
+    kw = dict(covariance_types=("full", "diag"), random_state=3, n_init=2, max_iter=12,
+              tol=1e-5)
+    whole = GaussianMixtureSelection(range(1, 4), **kw).fit(X)
+    ckpt = tmp_path / "sweep"
+    undo = _kill_after(monkeypatch, 5)
+    with pytest.raises(_Killed):
+        GaussianMixtureSelection(range(1, 4), checkpoint=ckpt, **kw).fit(X)
+    undo()
+    assert sorted(p.name for p in ckpt.iterdir()) == sorted(
+        f"k{k}-{c}.ckpt" for k in (1, 2, 3) for c in ("full", "diag"))
+    resumed = GaussianMixtureSelection(range(1, 4), checkpoint=ckpt, **kw).fit(X)
+    np.testing.assert_array_equal(resumed.table_["bic"], whole.table_["bic"])
+    for key, gm in whole.estimators_.items():
+        other = resumed.estimators_[key]
+        for name in FITTED:
+            np.testing.assert_array_equal(getattr(other, name), getattr(gm, name))
+        assert other.lower_bounds_ == gm.lower_bounds_
+        np.testing.assert_array_equal(other.sample(3)[0], gm.sample(3)[0])
+    assert resumed.n_passes_ <= whole.n_passes_ - 5 + 1
+    # A candidate's file is what its own GaussianMixture(checkpoint=...) fit reads.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        single = GaussianMixture(3, covariance_type="diag", random_state=3, n_init=2,
+                                 max_iter=12, tol=1e-5,
+                                 checkpoint=ckpt / "k3-diag.ckpt").fit(X)
+    np.testing.assert_array_equal(single.means_, whole.estimators_[(3, "diag")].means_)
+
+
+def test_sweep_checkpoint_of_other_data_or_settings_is_refused(X, tmp_path):
+    ckpt = tmp_path / "sweep"
+    kw = dict(covariance_types="diag", random_state=0, max_iter=5)
+    GaussianMixtureSelection([1, 2], checkpoint=ckpt, **kw).fit(X)
+    with pytest.raises(ValueError, match="other data"):
+        GaussianMixtureSelection([1, 2], checkpoint=ckpt, **kw).fit(X + 1.0)
+    with pytest.raises(ValueError, match="another fit"):
+        GaussianMixtureSelection([1, 2], checkpoint=ckpt, tol=1e-2, **kw).fit(X)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError, match="directory"):
+        GaussianMixtureSelection([1], checkpoint=tmp_path / "file", **kw).fit(X)
 
 
 def test_mixture_selection_of_a_gaussian_is_the_gaussian_sweep(X):

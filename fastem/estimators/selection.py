@@ -135,9 +135,15 @@ class GaussianMixtureSelection(BaseEstimatorMixin):
         running candidate's tasks, computed at once, so each block is read once per pass.
     progress : bool, default=False
         Print one line per shared pass (how many candidates are still running) to stderr.
-    checkpoint : None, default=None
-        Not supported yet by the sweep (a value raises ``ValueError``); checkpoint single
-        fits with ``GaussianMixture(checkpoint=...)``.
+    checkpoint : str or os.PathLike or None, default=None
+        A directory (created if missing; its parent must exist) holding one checkpoint file
+        per candidate, ``k<k>-<covariance_type>.ckpt``, written after each of its EM
+        iterations: exactly the file ``GaussianMixture(checkpoint=...)`` of that cell
+        writes. A killed sweep run again with the same directory resumes every candidate
+        where it stopped and ends with the models of an uninterrupted sweep. A candidate's
+        file from other data (path, size, modification time or sampled rows) or other
+        settings is refused with a ``ValueError`` before any pass, never silently reused.
+        Not on the Dask backend.
 
     Attributes
     ----------
@@ -231,10 +237,6 @@ class GaussianMixtureSelection(BaseEstimatorMixin):
         validate_params(owner, self.get_params(), _CONSTRAINTS)
         ks = _validate_ks(self.n_components)
         types = _validate_types(self.covariance_types)
-        if self.checkpoint is not None:
-            raise ValueError(f"checkpoint={self.checkpoint!r}: {owner} cannot checkpoint a "
-                             "sweep yet; leave checkpoint=None, or checkpoint single fits "
-                             "with GaussianMixture(checkpoint=...).")
         names = feature_names_of(X)
         source = as_source(X, sample_weight, chunk_size=self.chunk_size, owner=owner)
         if getattr(source, "reiterable", True) is False:
@@ -249,6 +251,10 @@ class GaussianMixtureSelection(BaseEstimatorMixin):
         with numba_threads(self.n_threads):
             executor = None
             if backend.__name__.endswith(".dask"):
+                if self.checkpoint is not None:
+                    raise ValueError(f"checkpoint={self.checkpoint!r}: {owner} cannot "
+                                     "checkpoint a sweep on the Dask backend; leave "
+                                     "checkpoint=None or use backend='numba'.")
                 from ..selection.dask_passes import dask_executor
                 executor = dask_executor(source)
             rows, models, passes = self._fit_lockstep(source, cells, d, names, seed,
@@ -265,11 +271,16 @@ class GaussianMixtureSelection(BaseEstimatorMixin):
     def _fit_lockstep(self, source, cells: list, d: int, names, seed: int,
                       executor=None) -> tuple[list, dict, int]:
         cache = SeedCache()
+        rngs = [np.random.default_rng(seed) for _ in cells]
+        # Every checkpoint is read (and refused if foreign) before the first pass.
+        ckpts = [_sweep_checkpoint(self.checkpoint, self._model(k, c, seed), source, rng,
+                                   f"k{k}-{c}")
+                 for (k, c), rng in zip(cells, rngs)]
         gens = [gaussian_candidate(source, get_family(c), k, init_params=self.init_params,
-                                   rng=np.random.default_rng(seed),
-                                   reg_covar=self.reg_covar, n_init=self.n_init,
-                                   max_iter=self.max_iter, tol=self.tol, cache=cache)
-                for k, c in cells]
+                                   rng=rng, reg_covar=self.reg_covar, n_init=self.n_init,
+                                   max_iter=self.max_iter, tol=self.tol, cache=cache,
+                                   resume=resume, ckpt=ckpt)
+                for (k, c), rng, (ckpt, resume) in zip(cells, rngs, ckpts)]
         on_pass = None
         if self.progress:
             def on_pass(n: int, running: int) -> None:
@@ -355,6 +366,31 @@ class GaussianMixtureSelection(BaseEstimatorMixin):
         """``table_.to_frame()``: the sweep as a pandas DataFrame."""
         self._best()
         return self.table_.to_frame()
+
+
+def _sweep_checkpoint(directory: Any, model: Any, source: Any, rng: np.random.Generator,
+                      name: str, family: Any = None) -> tuple:
+    """``(Checkpointer, ResumePoint or None)`` of one candidate (``(None, None)`` without a
+    checkpoint directory): the checkpoint ``model.fit`` would write at
+    ``directory/<name>.ckpt``, with the same fingerprint (parameters, data identity)."""
+    if directory is None:
+        return None, None
+    from ..checkpoint import Checkpointer
+    directory = os.fspath(directory)
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise NotADirectoryError(f"checkpoint={directory!r}: a sweep checkpoints into a "
+                                 "directory (one file per candidate), but this is a file.")
+    parent = os.path.dirname(os.path.abspath(directory))
+    if not os.path.isdir(parent):
+        raise FileNotFoundError(f"Cannot create the checkpoint directory {directory!r}: its "
+                                f"parent {parent!r} does not exist.")
+    os.makedirs(directory, exist_ok=True)
+    model.set_params(checkpoint=os.path.join(directory, name + ".ckpt"))
+    try:
+        ckpt = Checkpointer.for_fit(model, source, rng, family=family)
+        return ckpt, ckpt.load()
+    finally:
+        model.set_params(checkpoint=None)
 
 
 def _criteria(loglik: float, n: float, log_rmax: float, p: int) -> dict:
