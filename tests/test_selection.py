@@ -444,6 +444,25 @@ def test_killed_sweep_resumes_from_its_checkpoint(X, tmp_path, monkeypatch):
     np.testing.assert_array_equal(single.means_, whole.estimators_[(3, "diag")].means_)
 
 
+def test_killed_non_gaussian_sweep_resumes(tmp_path, monkeypatch):
+    from fastem import BernoulliMixture, MixtureSelection
+    X = _binary()
+    base = BernoulliMixture(random_state=1, n_init=2, max_iter=15, tol=1e-6)
+    whole = MixtureSelection(base, [1, 2, 3]).fit(X)
+    undo = _kill_after(monkeypatch, 4)
+    with pytest.raises(_Killed):
+        MixtureSelection(base, [1, 2, 3], checkpoint=tmp_path / "s").fit(X)
+    undo()
+    resumed = MixtureSelection(base, [1, 2, 3], checkpoint=tmp_path / "s").fit(X)
+    np.testing.assert_array_equal(resumed.table_["bic"], whole.table_["bic"])
+    for k, est in whole.estimators_.items():
+        np.testing.assert_array_equal(resumed.estimators_[k].means_, est.means_)
+    assert resumed.n_passes_ < whole.n_passes_
+    with pytest.raises(ValueError, match="another fit"):
+        MixtureSelection(BernoulliMixture(random_state=1, n_init=2, max_iter=15, tol=1e-3),
+                         [1, 2, 3], checkpoint=tmp_path / "s").fit(X)
+
+
 def test_sweep_checkpoint_of_other_data_or_settings_is_refused(X, tmp_path):
     ckpt = tmp_path / "sweep"
     kw = dict(covariance_types="diag", random_state=0, max_iter=5)

@@ -426,6 +426,9 @@ class MixtureSelection(BaseEstimatorMixin):
         Lower is better; see :class:`GaussianMixtureSelection` for the definitions.
     n_threads : int or None, default=None
         Numba threads for the sweep; ``None`` keeps Numba's current setting.
+    checkpoint : str or os.PathLike or None, default=None
+        A directory of per-candidate checkpoints (``k<k>-<family>.ckpt``), as in
+        :class:`GaussianMixtureSelection`, for the sweeps that run in lockstep.
 
     Attributes
     ----------
@@ -438,11 +441,13 @@ class MixtureSelection(BaseEstimatorMixin):
 
     def __init__(self, estimator: Any = None,
                  n_components: Union[int, Iterable[int]] = range(1, 10), *,
-                 criterion: str = "bic", n_threads: Optional[int] = None) -> None:
+                 criterion: str = "bic", n_threads: Optional[int] = None,
+                 checkpoint: Optional[Union[str, os.PathLike]] = None) -> None:
         self.estimator = estimator
         self.n_components = n_components
         self.criterion = criterion
         self.n_threads = n_threads
+        self.checkpoint = checkpoint
 
     def fit(self, X: ArrayLike, y: Any = None,
             sample_weight: Optional[ArrayLike] = None) -> "MixtureSelection":
@@ -453,14 +458,19 @@ class MixtureSelection(BaseEstimatorMixin):
         self : MixtureSelection
         """
         owner = type(self).__name__
-        validate_params(owner, {"criterion": self.criterion, "n_threads": self.n_threads},
-                        {"criterion": _CONSTRAINTS["criterion"],
-                         "n_threads": _CONSTRAINTS["n_threads"]})
+        validate_params(owner, {"criterion": self.criterion, "n_threads": self.n_threads,
+                                "checkpoint": self.checkpoint},
+                        {name: _CONSTRAINTS[name]
+                         for name in ("criterion", "n_threads", "checkpoint")})
         ks = _validate_ks(self.n_components, owner)
         base = GaussianMixture() if self.estimator is None else self.estimator
         if not hasattr(base, "get_params") or not hasattr(base, "fit"):
             raise TypeError(f"estimator must be a fastem mixture estimator; got "
                             f"{type(base).__name__}.")
+        if base.get_params().get("checkpoint") is not None:
+            raise ValueError("MixtureSelection fits many candidates, so the estimator's own "
+                             "checkpoint (one file) cannot hold them; leave it None and pass "
+                             "a directory as MixtureSelection(checkpoint=...).")
         seed = _choose_seed(base.get_params().get("random_state"))
         if isinstance(base, GaussianMixture):
             self._fit_gaussian(base, ks, seed, X, sample_weight)
@@ -469,8 +479,14 @@ class MixtureSelection(BaseEstimatorMixin):
         with numba_threads(self.n_threads):
             if _lockstep_eligible(base, X):
                 rows, models, passes, d, names = _family_lockstep(base, ks, seed, X,
-                                                                  sample_weight)
+                                                                  sample_weight,
+                                                                  self.checkpoint)
             else:
+                if self.checkpoint is not None:
+                    raise ValueError(f"checkpoint={self.checkpoint!r}: {owner} checkpoints "
+                                     "only sweeps that run in lockstep; "
+                                     f"{type(base).__name__} (or this backend) is fitted "
+                                     "candidate by candidate. Leave checkpoint=None.")
                 rows, models, passes, d = _one_by_one(base, ks, seed, X, sample_weight)
         self.random_state_, self.n_passes_, self.n_features_in_ = seed, passes, d
         if names is not None:
@@ -500,7 +516,7 @@ class MixtureSelection(BaseEstimatorMixin):
             reg_covar=base.reg_covar, max_iter=base.max_iter, random_state=seed,
             chunk_size=base.chunk_size,
             n_threads=self.n_threads if self.n_threads is not None else base.n_threads,
-            backend=base.backend).fit(X, sample_weight=w)
+            backend=base.backend, checkpoint=self.checkpoint).fit(X, sample_weight=w)
         for name in ("table_", "best_index_", "best_estimator_", "random_state_",
                      "n_passes_", "n_features_in_"):
             setattr(self, name, getattr(sel, name))
@@ -573,7 +589,7 @@ class _CountingSource:
         return getattr(self._source, name)
 
 
-def _family_lockstep(base, ks: list, seed: int, X, sample_weight):
+def _family_lockstep(base, ks: list, seed: int, X, sample_weight, checkpoint=None):
     """Every candidate ``_clone(base, k, seed).fit(X)`` in lockstep (one shared pass per
     initialisation pass and per EM iteration, then one shared scoring pass)."""
     from ..selection.candidate import family_candidate
@@ -596,8 +612,11 @@ def _family_lockstep(base, ks: list, seed: int, X, sample_weight):
     family = first._make_family(d, counted)      # one pass if it reads the data (categories)
     cache = SeedCache()
     ests = [_clone(base, k, seed) for k in ks]
-    gens = [family_candidate(source, family, est, rng=make_rng(seed), cache=cache)
-            for est in ests]
+    rngs = [make_rng(seed) for _ in ks]
+    ckpts = [_sweep_checkpoint(checkpoint, est, source, rng, f"k{k}-{family.name}",
+                               family=family) for k, est, rng in zip(ks, ests, rngs)]
+    gens = [family_candidate(source, family, est, rng=rng, cache=cache, resume=resume,
+                             ckpt=ckpt) for est, rng, (ckpt, resume) in zip(ests, rngs, ckpts)]
     run = run_lockstep(source, gens)
     rows, models = [], {}
     for k, est, out in zip(ks, ests, run.outcomes):
