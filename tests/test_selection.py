@@ -549,12 +549,17 @@ def test_failed_sweep_leaves_a_fitted_selection_unchanged(X):
     assert (sel.best_params_, sel.random_state_, sel.n_passes_, str(sel.table_)) == before
 
 
-def test_float32_fortran_and_dataframe_input(X):
-    import pandas as pd
-    X32 = np.asfortranarray(X.astype(np.float32))
+# A rarer dtype and layout behind slow: it compiles more kernel specialisations.
+@pytest.mark.slow
+def test_float32_fortran_input():
+    X32 = np.asfortranarray(make_blobs(n=900, d=3, k=2, seed=3)[0].astype(np.float32))
     sel = GaussianMixtureSelection([1, 2], covariance_types=("full", "spherical"),
                                    random_state=0).fit(X32)
     _check_cells(sel, X32, X32)
+
+
+def test_dataframe_input(X):
+    import pandas as pd
     frame = pd.DataFrame(X, columns=["a", "b", "c"])
     sel = GaussianMixtureSelection(2, covariance_types="diag", random_state=0).fit(frame)
     assert list(sel.feature_names_in_) == ["a", "b", "c"]
