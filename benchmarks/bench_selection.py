@@ -199,6 +199,8 @@ def run_all(n: int, d: int, kmax: int, types=TYPES, chunk: int = 65_536,
             r["read_mb"] = r["file_reads"] * size_mb
             r["size_mb"] = size_mb
             rows.append(r)
+            print(json.dumps({k: v for k, v in r.items() if k != "bics"}), file=sys.stderr,
+                  flush=True)
     return rows
 
 
