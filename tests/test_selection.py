@@ -198,6 +198,13 @@ def test_one_and_two_threads_identical(X):
     for key, gm in a.estimators_.items():
         for name in FITTED:
             np.testing.assert_array_equal(getattr(gm, name), getattr(b.estimators_[key], name))
+    from fastem import BernoulliMixture, MixtureSelection
+    D = _binary(2000)
+    a, b = (MixtureSelection(BernoulliMixture(random_state=0), [1, 2, 3], n_threads=t).fit(D)
+            for t in (1, 2))
+    np.testing.assert_array_equal(a.table_["bic"], b.table_["bic"])
+    for k, est in a.estimators_.items():
+        np.testing.assert_array_equal(est.means_, b.estimators_[k].means_)
 
 
 def test_table_frame_printing_delegation_and_plot(X, tmp_path):
