@@ -410,11 +410,15 @@ class MixtureSelection(BaseEstimatorMixin):
 
     Each candidate is ``estimator`` with ``n_components=k`` and ``random_state=
     random_state_`` and is exactly what that estimator's own ``fit`` gives. The candidates
-    run in lockstep (one shared pass per EM iteration, a converged candidate drops out, one
-    final scoring pass) for :class:`~fastem.GaussianMixture` (via
-    :class:`GaussianMixtureSelection` with the estimator's covariance type); any other
-    fastem estimator (``BernoulliMixture``, ``StudentMixture``, ...) is fitted candidate by
-    candidate on in-memory data, each fit with its own passes.
+    run in lockstep (shared initialisation passes, one shared pass per EM iteration, a
+    converged candidate drops out, one final scoring pass) for
+    :class:`~fastem.GaussianMixture` (via :class:`GaussianMixtureSelection` with the
+    estimator's covariance type) and for every family estimator whose ``fit`` is the exact EM
+    of the component-family protocol (``BernoulliMixture``, ``CategoricalMixture``,
+    ``PoissonMixture``; a categorical family's one category-counting pass is counted in
+    ``n_passes_``). Estimators with their own initialisation or fit (``StudentMixture``,
+    ``BayesianGaussianMixture``, ``MixedTypeMixture``), online EM, and Dask input are fitted
+    candidate by candidate on in-memory data, each fit with its own passes.
 
     Parameters
     ----------
