@@ -198,6 +198,13 @@ def test_one_and_two_threads_identical(X):
     for key, gm in a.estimators_.items():
         for name in FITTED:
             np.testing.assert_array_equal(getattr(gm, name), getattr(b.estimators_[key], name))
+    from fastem import BernoulliMixture, MixtureSelection
+    D = _binary(2000)
+    a, b = (MixtureSelection(BernoulliMixture(random_state=0), [1, 2, 3], n_threads=t).fit(D)
+            for t in (1, 2))
+    np.testing.assert_array_equal(a.table_["bic"], b.table_["bic"])
+    for k, est in a.estimators_.items():
+        np.testing.assert_array_equal(est.means_, b.estimators_[k].means_)
 
 
 def test_table_frame_printing_delegation_and_plot(X, tmp_path):
@@ -237,7 +244,7 @@ def test_random_state_none_and_generator_record_the_seed_used(X):
     ({"n_components": [0, 2]}, "'n_components' parameter .* Got \\[0, 2\\]"),
     ({"covariance_types": ["full", "bogus"]}, "'covariance_types' parameter .* 'bogus'"),
     ({"criterion": "mdl"}, "'criterion' parameter .* Got 'mdl'"),
-    ({"checkpoint": "x.npz"}, "cannot checkpoint a sweep"),
+    ({"checkpoint": 3}, "'checkpoint' parameter"),
 ])
 def test_parameter_errors_name_the_value(X, kw, match):
     with pytest.raises(ValueError, match=match):
@@ -308,6 +315,173 @@ def test_mixture_selection_bernoulli_cells_equal_single_fits():
         icl = ref.bic(X) - 2 * np.log(ref.predict_proba(X).max(axis=1)).sum()
         assert _close(row["icl"], icl, 1e-10)
     assert sel.best_params_["n_components"] == 2
+
+
+def _binary(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    protos = np.array([[0.9, 0.9, 0.1, 0.1, 0.5, 0.2], [0.1, 0.2, 0.9, 0.8, 0.5, 0.7]])
+    return (rng.random((n, 6)) < protos[rng.integers(0, 2, n)]).astype(np.float64)
+
+
+def _check_family_cells(sel, make, data):
+    """Every candidate of a non-Gaussian sweep is ``make(k).fit(data)`` (1e-12)."""
+    for k, est in sel.estimators_.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = make(k).fit(data)
+        for name, value in vars(ref).items():
+            if name.endswith("_") and not name.startswith("_") and name != "lower_bounds_":
+                np.testing.assert_allclose(np.asarray(getattr(est, name), dtype=float),
+                                           np.asarray(value, dtype=float), rtol=1e-12,
+                                           atol=1e-12, err_msg=f"{name} of k={k}")
+        np.testing.assert_allclose(est.lower_bounds_, ref.lower_bounds_, rtol=1e-12)
+        assert (est.n_iter_, est.converged_) == (ref.n_iter_, ref.converged_)
+        np.testing.assert_array_equal(est.sample(3)[0], ref.sample(3)[0])
+        row = next(r for r in sel.table_ if r["n_components"] == k)
+        assert row["n_parameters"] == ref._n_parameters()
+
+
+def test_non_gaussian_sweep_shares_passes_and_equals_single_fits():
+    from fastem import BernoulliMixture, MixtureSelection
+    X = _binary()
+    kw = dict(n_init=2, random_state=4, max_iter=40)
+    stream = _Counting(X, 128)
+    sel = MixtureSelection(BernoulliMixture(**kw), range(1, 5)).fit(stream)
+    single = {}
+    for k in range(1, 5):
+        s = _Counting(X, 128)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            BernoulliMixture(k, **kw).fit(s)
+        single[k] = s.passes
+    _check_family_cells(sel, lambda k: BernoulliMixture(k, **kw), _Counting(X, 128))
+    for row in sel.table_:
+        ref = sel.estimators_[row["n_components"]]
+        assert _close(row["bic"], ref.bic(X)) and _close(row["aic"], ref.aic(X))
+    # The reservoir sample, Lloyd and label passes, every EM iteration: all shared.
+    assert stream.passes == sel.n_passes_
+    assert sel.n_passes_ <= max(single.values()) + 1
+    assert sel.n_passes_ < sum(single.values()) / 2
+
+
+def test_non_gaussian_sweep_other_families_inits_and_weights():
+    from fastem import CategoricalMixture, MixtureSelection, PoissonMixture
+    rng = np.random.default_rng(1)
+    z = rng.integers(0, 2, 500)
+    # int64 counts, as test_poisson uses (no extra kernel specialisation)
+    counts = rng.poisson(np.where(z[:, None] == 0, [1.0, 6.0, 2.0], [5.0, 1.0, 3.0]))
+    w = rng.uniform(0.5, 2.0, 500)
+    for init in ("random", "k-means++"):
+        kw = dict(init_params=init, random_state=3, max_iter=30)
+        sel = MixtureSelection(PoissonMixture(**kw), [1, 2, 3]).fit(
+            counts.astype(np.int64), sample_weight=w)
+        for k, est in sel.estimators_.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ref = PoissonMixture(k, **kw).fit(counts.astype(np.int64), sample_weight=w)
+            np.testing.assert_allclose(est.means_, ref.means_, rtol=1e-12, atol=1e-12)
+            assert est.n_iter_ == ref.n_iter_
+            row = next(r for r in sel.table_ if r["n_components"] == k)
+            lp = ref.score_samples(counts.astype(np.int64))
+            bic = -2 * w @ lp + ref._n_parameters() * np.log(w.sum())
+            assert _close(row["bic"], bic, 1e-10)
+    # Categorical: its family reads the data once to count the categories (counted too).
+    cats = np.minimum(counts, 4).astype(np.int64)
+    stream = _Counting(cats, 100)
+    sel = MixtureSelection(CategoricalMixture(random_state=0, max_iter=30), [1, 2, 3]).fit(
+        stream)
+    assert stream.passes == sel.n_passes_
+    _check_family_cells(sel, lambda k: CategoricalMixture(k, random_state=0, max_iter=30),
+                        cats)
+
+
+def test_non_gaussian_sweep_refuses_init_arrays_and_falls_back_for_student(X):
+    from fastem import BernoulliMixture, MixtureSelection, StudentMixture
+    with pytest.raises(ValueError, match="weights_init"):
+        MixtureSelection(BernoulliMixture(weights_init=[0.5, 0.5]), [1, 2]).fit(_binary())
+    # StudentMixture initialises its own way: fitted one by one, still each its own fit.
+    sel = MixtureSelection(StudentMixture(random_state=0, max_iter=5), [1, 2]).fit(X)
+    assert sel.n_passes_ > 0 and set(sel.estimators_) == {1, 2}
+
+
+class _Killed(Exception):
+    pass
+
+
+def _kill_after(monkeypatch, passes):
+    """Make the lockstep driver's ``passes + 1``-th read raise (the sweep is killed)."""
+    import fastem.selection.lockstep as lockstep
+    real, count = lockstep.pass_chunks, [0]
+
+    def reading(source):
+        count[0] += 1
+        if count[0] > passes:
+            raise _Killed(f"killed before pass {count[0]}")
+        return real(source)
+    monkeypatch.setattr(lockstep, "pass_chunks", reading)
+    return monkeypatch.undo
+
+
+@pytest.mark.filterwarnings("ignore::fastem.exceptions.ConvergenceWarning")
+def test_killed_sweep_resumes_from_its_checkpoint(X, tmp_path, monkeypatch):
+    kw = dict(covariance_types=("full", "diag"), random_state=3, n_init=2, max_iter=12,
+              tol=1e-5)
+    whole = GaussianMixtureSelection(range(1, 4), **kw).fit(X)
+    ckpt = tmp_path / "sweep"
+    undo = _kill_after(monkeypatch, 5)
+    with pytest.raises(_Killed):
+        GaussianMixtureSelection(range(1, 4), checkpoint=ckpt, **kw).fit(X)
+    undo()
+    assert sorted(p.name for p in ckpt.iterdir()) == sorted(
+        f"k{k}-{c}.ckpt" for k in (1, 2, 3) for c in ("full", "diag"))
+    resumed = GaussianMixtureSelection(range(1, 4), checkpoint=ckpt, **kw).fit(X)
+    np.testing.assert_array_equal(resumed.table_["bic"], whole.table_["bic"])
+    for key, gm in whole.estimators_.items():
+        other = resumed.estimators_[key]
+        for name in FITTED:
+            np.testing.assert_array_equal(getattr(other, name), getattr(gm, name))
+        assert other.lower_bounds_ == gm.lower_bounds_
+        np.testing.assert_array_equal(other.sample(3)[0], gm.sample(3)[0])
+    assert resumed.n_passes_ <= whole.n_passes_ - 5 + 1
+    # A candidate's file is what its own GaussianMixture(checkpoint=...) fit reads.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        single = GaussianMixture(3, covariance_type="diag", random_state=3, n_init=2,
+                                 max_iter=12, tol=1e-5,
+                                 checkpoint=ckpt / "k3-diag.ckpt").fit(X)
+    np.testing.assert_array_equal(single.means_, whole.estimators_[(3, "diag")].means_)
+
+
+def test_killed_non_gaussian_sweep_resumes(tmp_path, monkeypatch):
+    from fastem import BernoulliMixture, MixtureSelection
+    X = _binary()
+    base = BernoulliMixture(random_state=1, n_init=2, max_iter=15, tol=1e-6)
+    whole = MixtureSelection(base, [1, 2, 3]).fit(X)
+    undo = _kill_after(monkeypatch, 4)
+    with pytest.raises(_Killed):
+        MixtureSelection(base, [1, 2, 3], checkpoint=tmp_path / "s").fit(X)
+    undo()
+    resumed = MixtureSelection(base, [1, 2, 3], checkpoint=tmp_path / "s").fit(X)
+    np.testing.assert_array_equal(resumed.table_["bic"], whole.table_["bic"])
+    for k, est in whole.estimators_.items():
+        np.testing.assert_array_equal(resumed.estimators_[k].means_, est.means_)
+    assert resumed.n_passes_ < whole.n_passes_
+    with pytest.raises(ValueError, match="another fit"):
+        MixtureSelection(BernoulliMixture(random_state=1, n_init=2, max_iter=15, tol=1e-3),
+                         [1, 2, 3], checkpoint=tmp_path / "s").fit(X)
+
+
+def test_sweep_checkpoint_of_other_data_or_settings_is_refused(X, tmp_path):
+    ckpt = tmp_path / "sweep"
+    kw = dict(covariance_types="diag", random_state=0, max_iter=5)
+    GaussianMixtureSelection([1, 2], checkpoint=ckpt, **kw).fit(X)
+    with pytest.raises(ValueError, match="other data"):
+        GaussianMixtureSelection([1, 2], checkpoint=ckpt, **kw).fit(X + 1.0)
+    with pytest.raises(ValueError, match="another fit"):
+        GaussianMixtureSelection([1, 2], checkpoint=ckpt, tol=1e-2, **kw).fit(X)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError, match="directory"):
+        GaussianMixtureSelection([1], checkpoint=tmp_path / "file", **kw).fit(X)
 
 
 def test_mixture_selection_of_a_gaussian_is_the_gaussian_sweep(X):
@@ -383,14 +557,26 @@ def test_failed_sweep_leaves_a_fitted_selection_unchanged(X):
     assert (sel.best_params_, sel.random_state_, sel.n_passes_, str(sel.table_)) == before
 
 
-def test_float32_fortran_and_dataframe_input(X):
-    import pandas as pd
+def test_float32_and_fortran_input(X):
     # float32 C-ordered and float64 Fortran-ordered: the kernel specialisations the rest of the
-    # default suite compiles anyway (float32 Fortran is one more of each).
+    # default suite compiles anyway (float32 Fortran, one more of each, runs under slow below).
     for variant in (X.astype(np.float32), np.asfortranarray(X)):
         sel = GaussianMixtureSelection([1, 2], covariance_types=("full", "spherical"),
                                        random_state=0).fit(variant)
         _check_cells(sel, variant, variant)
+
+
+# A rarer dtype and layout behind slow: it compiles more kernel specialisations.
+@pytest.mark.slow
+def test_float32_fortran_input():
+    X32 = np.asfortranarray(make_blobs(n=900, d=3, k=2, seed=3)[0].astype(np.float32))
+    sel = GaussianMixtureSelection([1, 2], covariance_types=("full", "spherical"),
+                                   random_state=0).fit(X32)
+    _check_cells(sel, X32, X32)
+
+
+def test_dataframe_input(X):
+    import pandas as pd
     frame = pd.DataFrame(X, columns=["a", "b", "c"])
     sel = GaussianMixtureSelection(2, covariance_types="diag", random_state=0).fit(frame)
     assert list(sel.feature_names_in_) == ["a", "b", "c"]

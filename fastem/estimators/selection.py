@@ -24,6 +24,7 @@ from ..selection.candidate import SeedCache, gaussian_candidate
 from ..selection.lockstep import run_lockstep
 from ..selection.table import SelectionTable
 from ._base import BaseEstimatorMixin, numba_threads
+from ._mixture import make_rng
 from .gaussian import GaussianMixture
 
 ArrayLike = Any
@@ -134,9 +135,15 @@ class GaussianMixtureSelection(BaseEstimatorMixin):
         running candidate's tasks, computed at once, so each block is read once per pass.
     progress : bool, default=False
         Print one line per shared pass (how many candidates are still running) to stderr.
-    checkpoint : None, default=None
-        Not supported yet by the sweep (a value raises ``ValueError``); checkpoint single
-        fits with ``GaussianMixture(checkpoint=...)``.
+    checkpoint : str or os.PathLike or None, default=None
+        A directory (created if missing; its parent must exist) holding one checkpoint file
+        per candidate, ``k<k>-<covariance_type>.ckpt``, written after each of its EM
+        iterations: exactly the file ``GaussianMixture(checkpoint=...)`` of that cell
+        writes. A killed sweep run again with the same directory resumes every candidate
+        where it stopped and ends with the models of an uninterrupted sweep. A candidate's
+        file from other data (path, size, modification time or sampled rows) or other
+        settings is refused with a ``ValueError`` before any pass, never silently reused.
+        Not on the Dask backend.
 
     Attributes
     ----------
@@ -230,10 +237,6 @@ class GaussianMixtureSelection(BaseEstimatorMixin):
         validate_params(owner, self.get_params(), _CONSTRAINTS)
         ks = _validate_ks(self.n_components)
         types = _validate_types(self.covariance_types)
-        if self.checkpoint is not None:
-            raise ValueError(f"checkpoint={self.checkpoint!r}: {owner} cannot checkpoint a "
-                             "sweep yet; leave checkpoint=None, or checkpoint single fits "
-                             "with GaussianMixture(checkpoint=...).")
         names = feature_names_of(X)
         source = as_source(X, sample_weight, chunk_size=self.chunk_size, owner=owner)
         if getattr(source, "reiterable", True) is False:
@@ -248,6 +251,10 @@ class GaussianMixtureSelection(BaseEstimatorMixin):
         with numba_threads(self.n_threads):
             executor = None
             if backend.__name__.endswith(".dask"):
+                if self.checkpoint is not None:
+                    raise ValueError(f"checkpoint={self.checkpoint!r}: {owner} cannot "
+                                     "checkpoint a sweep on the Dask backend; leave "
+                                     "checkpoint=None or use backend='numba'.")
                 from ..selection.dask_passes import dask_executor
                 executor = dask_executor(source)
             rows, models, passes = self._fit_lockstep(source, cells, d, names, seed,
@@ -264,11 +271,16 @@ class GaussianMixtureSelection(BaseEstimatorMixin):
     def _fit_lockstep(self, source, cells: list, d: int, names, seed: int,
                       executor=None) -> tuple[list, dict, int]:
         cache = SeedCache()
+        rngs = [np.random.default_rng(seed) for _ in cells]
+        # Every checkpoint is read (and refused if foreign) before the first pass.
+        ckpts = [_sweep_checkpoint(self.checkpoint, self._model(k, c, seed), source, rng,
+                                   f"k{k}-{c}")
+                 for (k, c), rng in zip(cells, rngs)]
         gens = [gaussian_candidate(source, get_family(c), k, init_params=self.init_params,
-                                   rng=np.random.default_rng(seed),
-                                   reg_covar=self.reg_covar, n_init=self.n_init,
-                                   max_iter=self.max_iter, tol=self.tol, cache=cache)
-                for k, c in cells]
+                                   rng=rng, reg_covar=self.reg_covar, n_init=self.n_init,
+                                   max_iter=self.max_iter, tol=self.tol, cache=cache,
+                                   resume=resume, ckpt=ckpt)
+                for (k, c), rng, (ckpt, resume) in zip(cells, rngs, ckpts)]
         on_pass = None
         if self.progress:
             def on_pass(n: int, running: int) -> None:
@@ -356,6 +368,31 @@ class GaussianMixtureSelection(BaseEstimatorMixin):
         return self.table_.to_frame()
 
 
+def _sweep_checkpoint(directory: Any, model: Any, source: Any, rng: np.random.Generator,
+                      name: str, family: Any = None) -> tuple:
+    """``(Checkpointer, ResumePoint or None)`` of one candidate (``(None, None)`` without a
+    checkpoint directory): the checkpoint ``model.fit`` would write at
+    ``directory/<name>.ckpt``, with the same fingerprint (parameters, data identity)."""
+    if directory is None:
+        return None, None
+    from ..checkpoint import Checkpointer
+    directory = os.fspath(directory)
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise NotADirectoryError(f"checkpoint={directory!r}: a sweep checkpoints into a "
+                                 "directory (one file per candidate), but this is a file.")
+    parent = os.path.dirname(os.path.abspath(directory))
+    if not os.path.isdir(parent):
+        raise FileNotFoundError(f"Cannot create the checkpoint directory {directory!r}: its "
+                                f"parent {parent!r} does not exist.")
+    os.makedirs(directory, exist_ok=True)
+    model.set_params(checkpoint=os.path.join(directory, name + ".ckpt"))
+    try:
+        ckpt = Checkpointer.for_fit(model, source, rng, family=family)
+        return ckpt, ckpt.load()
+    finally:
+        model.set_params(checkpoint=None)
+
+
 def _criteria(loglik: float, n: float, log_rmax: float, p: int) -> dict:
     bic = -2.0 * loglik + p * math.log(n)
     return {"bic": float(bic), "icl": float(bic - 2.0 * log_rmax),
@@ -373,11 +410,15 @@ class MixtureSelection(BaseEstimatorMixin):
 
     Each candidate is ``estimator`` with ``n_components=k`` and ``random_state=
     random_state_`` and is exactly what that estimator's own ``fit`` gives. The candidates
-    run in lockstep (one shared pass per EM iteration, a converged candidate drops out, one
-    final scoring pass) for :class:`~fastem.GaussianMixture` (via
-    :class:`GaussianMixtureSelection` with the estimator's covariance type); any other
-    fastem estimator (``BernoulliMixture``, ``StudentMixture``, ...) is fitted candidate by
-    candidate on in-memory data, each fit with its own passes.
+    run in lockstep (shared initialisation passes, one shared pass per EM iteration, a
+    converged candidate drops out, one final scoring pass) for
+    :class:`~fastem.GaussianMixture` (via :class:`GaussianMixtureSelection` with the
+    estimator's covariance type) and for every family estimator whose ``fit`` is the exact EM
+    of the component-family protocol (``BernoulliMixture``, ``CategoricalMixture``,
+    ``PoissonMixture``; a categorical family's one category-counting pass is counted in
+    ``n_passes_``). Estimators with their own initialisation or fit (``StudentMixture``,
+    ``BayesianGaussianMixture``, ``MixedTypeMixture``), online EM, and Dask input are fitted
+    candidate by candidate on in-memory data, each fit with its own passes.
 
     Parameters
     ----------
@@ -389,6 +430,9 @@ class MixtureSelection(BaseEstimatorMixin):
         Lower is better; see :class:`GaussianMixtureSelection` for the definitions.
     n_threads : int or None, default=None
         Numba threads for the sweep; ``None`` keeps Numba's current setting.
+    checkpoint : str or os.PathLike or None, default=None
+        A directory of per-candidate checkpoints (``k<k>-<family>.ckpt``), as in
+        :class:`GaussianMixtureSelection`, for the sweeps that run in lockstep.
 
     Attributes
     ----------
@@ -401,11 +445,13 @@ class MixtureSelection(BaseEstimatorMixin):
 
     def __init__(self, estimator: Any = None,
                  n_components: Union[int, Iterable[int]] = range(1, 10), *,
-                 criterion: str = "bic", n_threads: Optional[int] = None) -> None:
+                 criterion: str = "bic", n_threads: Optional[int] = None,
+                 checkpoint: Optional[Union[str, os.PathLike]] = None) -> None:
         self.estimator = estimator
         self.n_components = n_components
         self.criterion = criterion
         self.n_threads = n_threads
+        self.checkpoint = checkpoint
 
     def fit(self, X: ArrayLike, y: Any = None,
             sample_weight: Optional[ArrayLike] = None) -> "MixtureSelection":
@@ -416,21 +462,41 @@ class MixtureSelection(BaseEstimatorMixin):
         self : MixtureSelection
         """
         owner = type(self).__name__
-        validate_params(owner, {"criterion": self.criterion, "n_threads": self.n_threads},
-                        {"criterion": _CONSTRAINTS["criterion"],
-                         "n_threads": _CONSTRAINTS["n_threads"]})
+        validate_params(owner, {"criterion": self.criterion, "n_threads": self.n_threads,
+                                "checkpoint": self.checkpoint},
+                        {name: _CONSTRAINTS[name]
+                         for name in ("criterion", "n_threads", "checkpoint")})
         ks = _validate_ks(self.n_components, owner)
         base = GaussianMixture() if self.estimator is None else self.estimator
         if not hasattr(base, "get_params") or not hasattr(base, "fit"):
             raise TypeError(f"estimator must be a fastem mixture estimator; got "
                             f"{type(base).__name__}.")
+        if base.get_params().get("checkpoint") is not None:
+            raise ValueError("MixtureSelection fits many candidates, so the estimator's own "
+                             "checkpoint (one file) cannot hold them; leave it None and pass "
+                             "a directory as MixtureSelection(checkpoint=...).")
         seed = _choose_seed(base.get_params().get("random_state"))
         if isinstance(base, GaussianMixture):
             self._fit_gaussian(base, ks, seed, X, sample_weight)
             return self
+        names = None
         with numba_threads(self.n_threads):
-            rows, models, passes, d = _one_by_one(base, ks, seed, X, sample_weight)
+            if _lockstep_eligible(base, X):
+                rows, models, passes, d, names = _family_lockstep(base, ks, seed, X,
+                                                                  sample_weight,
+                                                                  self.checkpoint)
+            else:
+                if self.checkpoint is not None:
+                    raise ValueError(f"checkpoint={self.checkpoint!r}: {owner} checkpoints "
+                                     "only sweeps that run in lockstep; "
+                                     f"{type(base).__name__} (or this backend) is fitted "
+                                     "candidate by candidate. Leave checkpoint=None.")
+                rows, models, passes, d = _one_by_one(base, ks, seed, X, sample_weight)
         self.random_state_, self.n_passes_, self.n_features_in_ = seed, passes, d
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
         ok = [i for i, r in enumerate(rows) if r.get("error") is None]
         if not ok:
             lines = "; ".join(f"k={r['n_components']}: {r['error']}" for r in rows)
@@ -454,7 +520,7 @@ class MixtureSelection(BaseEstimatorMixin):
             reg_covar=base.reg_covar, max_iter=base.max_iter, random_state=seed,
             chunk_size=base.chunk_size,
             n_threads=self.n_threads if self.n_threads is not None else base.n_threads,
-            backend=base.backend).fit(X, sample_weight=w)
+            backend=base.backend, checkpoint=self.checkpoint).fit(X, sample_weight=w)
         for name in ("table_", "best_index_", "best_estimator_", "random_state_",
                      "n_passes_", "n_features_in_"):
             setattr(self, name, getattr(sel, name))
@@ -493,6 +559,89 @@ class MixtureSelection(BaseEstimatorMixin):
 
 def _clone(base: Any, k: int, seed: int) -> Any:
     return type(base)(**{**base.get_params(), "n_components": k, "random_state": seed})
+
+
+def _lockstep_eligible(base: Any, X: Any) -> bool:
+    """Whether ``base``'s fits can run in lockstep: a family estimator whose ``fit`` and
+    ``_initialize`` are :class:`FamilyMixture`'s (exact EM, the protocol's initialisation),
+    on the in-process backend (not a Dask collection)."""
+    from ..data.dask_source import is_dask_collection
+    from ._mixture import FamilyMixture
+    if is_dask_collection(X):
+        return False
+    cls = type(base)
+    if not isinstance(base, FamilyMixture):
+        return False
+    if cls.fit is not FamilyMixture.fit or cls._initialize is not FamilyMixture._initialize:
+        return False
+    params = base.get_params()
+    return (params.get("algorithm", "em") == "em" and params.get("checkpoint") is None
+            and params.get("backend", "auto") in ("auto", "numba"))
+
+
+class _CountingSource:
+    """``source`` with its ``chunks()`` calls counted (passes made outside the lockstep)."""
+
+    def __init__(self, source: Any) -> None:
+        self._source, self.passes = source, 0
+
+    def chunks(self, *args, **kwargs):
+        self.passes += 1
+        return self._source.chunks(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._source, name)
+
+
+def _family_lockstep(base, ks: list, seed: int, X, sample_weight, checkpoint=None):
+    """Every candidate ``_clone(base, k, seed).fit(X)`` in lockstep (one shared pass per
+    initialisation pass and per EM iteration, then one shared scoring pass)."""
+    from ..selection.candidate import family_candidate
+    first = _clone(base, ks[0], seed)
+    first._validate_params()
+    given = [name for name, v in first.get_params().items()
+             if name.endswith("_init") and name != "n_init" and v is not None]
+    if given:
+        raise ValueError(f"MixtureSelection varies n_components, so the estimator cannot have "
+                         f"{', '.join(given)} set (they fix the number of components).")
+    names = feature_names_of(X)
+    source = first._open(X, sample_weight, first.chunk_size, first._checker())
+    if getattr(source, "reiterable", True) is False:
+        raise ValueError(f"fit needs several passes over the data, but {source!r} is a "
+                         f"one-shot iterator. {ONE_SHOT_REMEDY}")
+    d = source.n_features
+    if names is not None and len(names) != d:
+        names = None
+    counted = _CountingSource(source)
+    family = first._make_family(d, counted)      # one pass if it reads the data (categories)
+    cache = SeedCache()
+    ests = [_clone(base, k, seed) for k in ks]
+    rngs = [make_rng(seed) for _ in ks]
+    ckpts = [_sweep_checkpoint(checkpoint, est, source, rng, f"k{k}-{family.name}",
+                               family=family) for k, est, rng in zip(ks, ests, rngs)]
+    gens = [family_candidate(source, family, est, rng=rng, cache=cache, resume=resume,
+                             ckpt=ckpt) for est, rng, (ckpt, resume) in zip(ests, rngs, ckpts)]
+    run = run_lockstep(source, gens)
+    rows, models = [], {}
+    for k, est, out in zip(ks, ests, run.outcomes):
+        p = family.n_parameters(k, d)
+        row = {"n_components": k, "covariance_type": getattr(est, "covariance_type",
+                                                              family.name),
+               "n_parameters": p, "seconds": out.seconds}
+        if out.error is not None:
+            row.update(_failed(out.error))
+        else:
+            result, score, rng = out.value
+            est._store_fit(result.params, family, d, converged=result.converged,
+                           n_iter=result.n_iter, lower_bound=result.lower_bound,
+                           lower_bounds=result.lower_bounds, rng=rng, feature_names=names)
+            est._online_state = None
+            models[k] = est
+            row.update(_criteria(score["loglik"], score["weight_sum"], score["log_rmax"], p))
+            row.update(lower_bound=float(result.lower_bound), n_iter=int(result.n_iter),
+                       converged=bool(result.converged))
+        rows.append(row)
+    return rows, models, run.passes + counted.passes, d, names
 
 
 def _one_by_one(base, ks: list, seed: int, X, sample_weight):

@@ -13,20 +13,21 @@ parameters and returns ``(EMResult, score, rng)``.
 """
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 from ..data.sources import ChunkSource
-from ..em import EMResult
+from ..em import EMResult, IterationInfo, ResumePoint
 from ..families import CovarianceFamily, GaussianParams
 from ..init import (_LLOYD_FULL_PASSES, _kmeanspp, _lloyd_centers, _lloyd_on_sample,
                     draw_sample, sample_size)
 from ..mstep import m_step
-from .requests import (EMPass, KMeansPass, RandomRespPass, ReservoirSample, ScorePass,
-                       rng_key)
+from .requests import (EMPass, KMeansPass, LabelPass, RandomRespPass, ReservoirSample,
+                       ScorePass, rng_key)
 
 
 class _Recent(OrderedDict):
@@ -119,55 +120,163 @@ def initialize_steps(source: ChunkSource, family: CovarianceFamily, k: int, meth
 
 
 def run_em_steps(source: ChunkSource, family, params, *, max_iter: int, tol: float,
-                 reg_covar: float, lower_bound: float = -np.inf):
-    """:func:`fastem.em.run_em` as a generator (one :class:`EMPass` per iteration)."""
-    lower_bounds: list = []
+                 reg_covar: float, lower_bound: float = -np.inf, init: int = 0,
+                 callback: Optional[Callable[[IterationInfo], None]] = None,
+                 start_iter: int = 0, lower_bounds: Optional[list] = None):
+    """:func:`fastem.em.run_em` as a generator (one :class:`EMPass` per iteration).
+
+    ``reg_covar`` is the family's regularisation; a family with a ``lower_bound`` method
+    gives the iteration's bound itself, as in ``run_em``. ``start_iter`` iterations (with
+    their ``lower_bounds``) are already done when resuming; ``callback`` sees every
+    iteration (a checkpoint writer)."""
+    lower_bounds = [] if lower_bounds is None else list(lower_bounds)
     converged = False
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+    n_iter = start_iter
+    bound_fn = getattr(family, "lower_bound", None)
+    for n_iter in range(start_iter + 1, max_iter + 1):
+        t0 = time.perf_counter()
         prev = lower_bound
         stats = yield EMPass(family, family.kernel_args(params))
         if not stats.weight_sum > 0:
             raise ValueError("The data source yielded no rows (or only zero weights).")
-        lower_bound = stats.loglik / stats.weight_sum
+        old_params = params
         params = m_step(family, stats, reg_covar, params, iteration=n_iter,
                         dtype_hint=source.dtype)
+        lower_bound = (stats.loglik / stats.weight_sum if bound_fn is None
+                       else float(bound_fn(stats, params, old_params)))
         lower_bounds.append(lower_bound)
+        if callback is not None:
+            callback(IterationInfo(init, n_iter, lower_bound, lower_bound - prev,
+                                   time.perf_counter() - t0, params))
         if abs(lower_bound - prev) < tol:
             converged = True
             break
     return EMResult(params, converged, n_iter, lower_bound, lower_bounds)
 
 
+def _restarts(n_init: int, max_iter: int, rng: np.random.Generator, init_steps, em_steps,
+              resume: Optional[ResumePoint] = None, ckpt: Any = None):
+    """:func:`fastem.em.fit_mixture`'s restarts (no warm start) as a generator: the best of
+    ``n_init`` runs of ``init_steps()`` then ``em_steps(params, init, lower_bound,
+    start_iter, lower_bounds, callback)``, continuing from ``resume`` (a checkpoint read by
+    ``ckpt``, a :class:`fastem.checkpoint.Checkpointer` that also writes every iteration)."""
+    best: Optional[EMResult] = None if resume is None else resume.best
+    first = 0 if resume is None else resume.init
+    callback = None if ckpt is None else ckpt.callback
+    for i in range(first, n_init):
+        if resume is not None and i == resume.init:
+            lbs = list(resume.lower_bounds)
+            lb = lbs[-1] if lbs else -np.inf
+            if resume.finished or resume.n_iter >= max_iter:
+                result = EMResult(resume.params, resume.converged, resume.n_iter, lb, lbs)
+            else:
+                result = yield from em_steps(resume.params, i, lb, resume.n_iter, lbs,
+                                             callback)
+        else:
+            params = yield from init_steps()
+            if ckpt is not None:       # the generator's state after this initialisation
+                ckpt.wrap_initializer(lambda _: params)(i)
+            if max_iter == 0:
+                result = EMResult(params, False, 0, -np.inf, [])
+            else:
+                result = yield from em_steps(params, i, -np.inf, 0, [], callback)
+        if ckpt is not None:
+            ckpt.on_init_end(result, 0.0)
+        if best is None or result.lower_bound > best.lower_bound:
+            best = result
+    assert best is not None
+    return best
+
+
 def gaussian_candidate(source: ChunkSource, family: CovarianceFamily, k: int, *,
                        init_params: str, rng: np.random.Generator, reg_covar: float,
-                       n_init: int, max_iter: int, tol: float, cache: SeedCache):
+                       n_init: int, max_iter: int, tol: float, cache: SeedCache,
+                       resume: Optional[ResumePoint] = None, ckpt: Any = None):
     """The whole fit of one (k, covariance type) candidate, then its scoring pass.
 
     Returns ``(EMResult, score dict, rng)``; ``rng`` is in the state the single fit leaves
-    (it seeds the fitted model's ``sample``).
+    (it seeds the fitted model's ``sample``). ``resume``/``ckpt``: continue from and write
+    the candidate's checkpoint (the one ``GaussianMixture(checkpoint=...)`` writes).
     """
     n = source.n_samples
     if n is not None and n < k:
         raise ValueError(f"Expected n_samples >= n_components but got n_components = "
                          f"{k}, n_samples = {n}")
-    best: Optional[EMResult] = None
-    for _ in range(n_init):
-        params = yield from initialize_steps(source, family, k, init_params, rng,
-                                             reg_covar, cache)
-        if max_iter == 0:
-            result = EMResult(params, False, 0, -np.inf, [])
-        else:
-            result = yield from run_em_steps(source, family, params, max_iter=max_iter,
-                                             tol=tol, reg_covar=reg_covar)
-        if best is None or result.lower_bound > best.lower_bound:
-            best = result
-    assert best is not None
+
+    def init_steps():
+        return (yield from initialize_steps(source, family, k, init_params, rng, reg_covar,
+                                            cache))
+
+    def em_steps(params, init, lb, start, lbs, callback):
+        return (yield from run_em_steps(source, family, params, max_iter=max_iter, tol=tol,
+                                        reg_covar=reg_covar, lower_bound=lb, init=init,
+                                        callback=callback, start_iter=start,
+                                        lower_bounds=lbs))
+
+    best = yield from _restarts(n_init, max_iter, rng, init_steps, em_steps, resume, ckpt)
     score: Any = yield ScorePass(family, family.kernel_args(best.params))
     return best, score, rng
 
 
 
 
-__all__ = ["gaussian_candidate", "initialize_steps", "run_em_steps",
-           "SeedCache"]
+def family_initialize_steps(source: ChunkSource, family, estimator, rng: np.random.Generator,
+                            cache: SeedCache):
+    """``FamilyMixture._initialize`` (no user ``*_init`` arrays), i.e.
+    :func:`fastem.init.family_initial_stats`, one M-step with the estimator's
+    ``_init_reg()`` and its ``_smooth_initial``, as a generator."""
+    k, d = estimator.n_components, source.n_features
+    method = estimator.init_params
+    m = sample_size(k)
+    if hasattr(source, "take") and source.n_samples is not None:
+        Xs, ws = _sample(source, m, rng, cache)
+    else:
+        Xs, ws = yield ReservoirSample(m, rng)
+    if Xs.shape[0] < k:
+        raise ValueError(f"Expected n_samples >= n_components but got n_components = {k}, "
+                         f"n_samples = {Xs.shape[0]}")
+    anchor = np.broadcast_to(np.average(Xs, axis=0, weights=ws), (k, d)).copy()
+    if method == "random":
+        stats = yield RandomRespPass(anchor, family, rng)
+    else:
+        centers = _seed_centers(Xs, ws, k, method, rng, cache)
+        if method == "kmeans":
+            for _ in range(_LLOYD_FULL_PASSES):
+                centers = _lloyd_centers((yield KMeansPass(centers, None)), centers)
+        stats = yield LabelPass(centers, anchor, family)
+    params = m_step(family, stats, estimator._init_reg(),
+                    dtype_hint=getattr(source, "dtype", None))
+    return estimator._smooth_initial(params, stats)
+
+
+def family_candidate(source: ChunkSource, family, estimator, *, rng: np.random.Generator,
+                     cache: SeedCache, resume: Optional[ResumePoint] = None,
+                     ckpt: Any = None):
+    """The whole fit of ``estimator`` (a :class:`~fastem.estimators._mixture.FamilyMixture`
+    whose ``fit`` and ``_initialize`` are the base class's, with ``n_components`` and
+    ``random_state`` set) on ``source``, then its scoring pass: the steps of
+    :func:`fastem.em.fit_mixture` with the estimator's ``n_init``, ``max_iter``, ``tol`` and
+    ``_reg()``. Returns ``(EMResult, score dict, rng)``."""
+    k = estimator.n_components
+    n = source.n_samples
+    if n is not None and n < k:
+        raise ValueError(f"Expected n_samples >= n_components but got n_components = "
+                         f"{k}, n_samples = {n}")
+
+    def init_steps():
+        return (yield from family_initialize_steps(source, family, estimator, rng, cache))
+
+    def em_steps(params, init, lb, start, lbs, callback):
+        return (yield from run_em_steps(source, family, params, max_iter=estimator.max_iter,
+                                        tol=estimator.tol, reg_covar=estimator._reg(),
+                                        lower_bound=lb, init=init, callback=callback,
+                                        start_iter=start, lower_bounds=lbs))
+
+    best = yield from _restarts(estimator.n_init, estimator.max_iter, rng, init_steps,
+                                em_steps, resume, ckpt)
+    score: Any = yield ScorePass(family, family.kernel_args(best.params), k)
+    return best, score, rng
+
+
+__all__ = ["gaussian_candidate", "family_candidate", "initialize_steps",
+           "family_initialize_steps", "run_em_steps", "SeedCache"]

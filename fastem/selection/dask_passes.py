@@ -16,13 +16,13 @@ import numpy as np
 from .requests import EMPass, KMeansPass, RandomRespPass, ScorePass
 
 
-def _block_score(X, w, kargs, family_name: str, k: int, start: int, index: int,
+def _block_score(X, w, kargs, spec: dict, check_spec, k: int, start: int, index: int,
                  n_blocks: int) -> dict:
     from ..data.sources import ArraySource
-    from ..families import get_family
-    from ..backends.dask import _checked
-    X = _checked(X, start, index, n_blocks)
-    req = ScorePass(get_family(family_name), kargs, k)
+    from ..families.registry import make_family
+    from ..backends.dask import _checked_by
+    X = _checked_by(check_spec, X, start, index, n_blocks)
+    req = ScorePass(make_family(spec), kargs, k)
     for chunk in ArraySource(X, w).chunks():
         req.feed(chunk)
     return req.finish()
@@ -41,23 +41,25 @@ def _graph(req: Any, source, bc) -> tuple[Any, Callable[[Any], Any]]:
     the candidate expects."""
     from ..backends import dask as dk
     from ..stats import merge
+    check = dk._check_spec(source)
     if isinstance(req, EMPass):
         tasks, prefix = dk._block_tasks(source, dk._block_em_stats, bc(req.kargs),
-                                        req.family.name, name="em")
+                                        req.family.spec(), check, name="em")
         return dk._tree_merge(tasks, merge, prefix), lambda v: v
     if isinstance(req, KMeansPass):
         tasks, prefix = dk._block_tasks(source, dk._block_kmeans_stats, bc(req.centers),
-                                        req.scatter_shape, name="kmeans")
+                                        req.scatter_shape, check, name="kmeans")
         return dk._tree_merge(tasks, dk._merge_kmeans, prefix), lambda v: v[0]
     if isinstance(req, RandomRespPass):
         seeds = req.rng.integers(0, 2**63 - 1, size=source.n_blocks)
         shift = np.ascontiguousarray(req.shift, dtype=np.float64)
         tasks, prefix = dk._block_tasks(source, dk._block_random_resp_stats, bc(shift),
-                                        req.family.name, bc(seeds), name="random-resp")
+                                        req.family.spec(), check, bc(seeds),
+                                        name="random-resp")
         return dk._tree_merge(tasks, merge, prefix), lambda v: v
     if isinstance(req, ScorePass):
         tasks, prefix = dk._block_tasks(source, _block_score, bc(req.kargs),
-                                        req.family.name, req.k, name="score")
+                                        req.family.spec(), check, req.k, name="score")
         return dk._tree_merge(tasks, _merge_scores, prefix), lambda v: v
     raise TypeError(f"{type(req).__name__} has no Dask form (sources that can take rows "
                     "need no sampling pass).")

@@ -64,6 +64,25 @@ class KMeansPass(PassRequest):
         return self.total
 
 
+class LabelPass(PassRequest):
+    """Statistics of hard labels (every row to its nearest centre) about ``anchor``, as
+    ``nb.label_stats`` (a non-Gaussian family's initialisation)."""
+
+    def __init__(self, centers: np.ndarray, anchor, family: ComponentFamily) -> None:
+        self.centers, self.anchor, self.family = centers, anchor, family
+        self.total = None
+
+    def feed(self, chunk: Chunk) -> None:
+        part = nb.chunk_label_stats(chunk.X, chunk.sample_weight, self.centers, self.anchor,
+                                    self.family)
+        self.total = part if self.total is None else self.total + part
+
+    def finish(self):
+        if self.total is None:
+            raise ValueError("The data source yielded no rows.")
+        return self.total
+
+
 class RandomRespPass(PassRequest):
     """Statistics of uniform random responsibilities (as ``nb.random_resp_stats``),
     drawn from the candidate's own generator chunk by chunk."""
@@ -166,5 +185,5 @@ class ScorePass(PassRequest):
                 "log_rmax": self.log_rmax, "n_rows": self.n_rows}
 
 
-__all__ = ["EMPass", "KMeansPass", "RandomRespPass", "ReservoirSample", "ScorePass",
+__all__ = ["EMPass", "KMeansPass", "LabelPass", "RandomRespPass", "ReservoirSample", "ScorePass",
            "SCORE_BLOCK_VALUES", "rng_key"]
