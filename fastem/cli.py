@@ -112,8 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="'em': exact EM to convergence; 'online': one pass of stepwise "
                            "online EM, see partial_fit (default: %(default)s)")
     demo.set_defaults(func=_cmd_demo)
-    from .commands import add_commands
+    from .commands import add_commands, add_precompile_command
     add_commands(sub, _add_data_args)
+    add_precompile_command(sub)
     from .plot_command import add_plot_commands
     add_plot_commands(sub, _add_data_args)
     return parser

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import warnings
 from typing import Callable
 
@@ -319,6 +320,33 @@ def _cmd_select(args: argparse.Namespace) -> int:
         print(f"Wrote {args.plot}")
     sys.stdout.flush()
     return 0
+
+
+def _cmd_precompile(args: argparse.Namespace) -> int:
+    from .precompile import WORKLOADS, precompile
+    if args.list:
+        for name in WORKLOADS:
+            print(name)
+        return 0
+    failed = precompile(args.workloads or None, jobs=args.jobs, quiet=args.quiet)
+    return 1 if failed else 0
+
+
+def add_precompile_command(sub) -> None:
+    """Add ``precompile`` to the sub-parser ``sub``."""
+    pre = sub.add_parser("precompile", help="compile the kernels into the on-disk cache now",
+                         description="Run tiny fits that compile the kernels the usual calls "
+                                     "need (every estimator, its common dtypes and layouts) "
+                                     "into Numba's on-disk cache, in parallel processes: for "
+                                     "container images, CI runners and cluster workers, so "
+                                     "that their first fits start at once.")
+    pre.add_argument("workloads", nargs="*", metavar="WORKLOAD",
+                     help="what to compile (default: everything; see --list)")
+    pre.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
+                     help="processes to compile in (default: the number of CPUs, %(default)s)")
+    pre.add_argument("--list", action="store_true", help="list the workloads and exit")
+    pre.add_argument("-q", "--quiet", action="store_true", help="print only failures")
+    pre.set_defaults(func=_cmd_precompile)
 
 
 def add_commands(sub, add_data_args: Callable[[argparse.ArgumentParser], None]) -> None:
