@@ -109,6 +109,7 @@ def chunk_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], kargs,
                 else _rows_for_kernel(X, has, U.ndim == 3))
         w = as_weights(sample_weight)
         if U.ndim == 3:
+            lamT = np.ascontiguousarray(np.moveaxis(lam, 0, -1))
             kern = (missing_square_stats_chunk.serial if serial
                     else missing_square_stats_chunk.parallel)
         else:
@@ -117,7 +118,7 @@ def chunk_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], kargs,
 
         def run(nk, s1, s2, ll):
             if U.ndim == 3:
-                kern(X, w, rows, kargs.means, U, lam, kargs.const, nk, s1, s2, ll)
+                kern(X, w, rows, kargs.means, U, lamT, kargs.const, nk, s1, s2, ll)
             else:
                 kern(X, w, rows, kargs.means, U, kargs.const, nk, s1, s2, ll)
 
