@@ -40,10 +40,17 @@ def check_no_inf(X: np.ndarray, first_inf: int, row_offset: int = 0, context: st
                          "every nan_policy (only NaN marks a missing value).")
 
 
+#: Inputs with fewer entries than this are scanned for NaN by the serial twin of
+#: :func:`nan_rows`: a scan is cheap, and on a small table starting the thread pool cost more
+#: than the scan (it dominated the per-iteration time of fits on a few hundred rows).
+SERIAL_SCAN_ENTRIES = 1 << 20
+
+
 def nan_row_masks(X: np.ndarray, row_offset: int = 0,
                   context: str = "") -> tuple[np.ndarray, np.ndarray]:
     """Rows of ``X`` holding a NaN, and rows entirely NaN; an inf is an error."""
-    has, every, first_inf = nan_rows(X)
+    scan = nan_rows.serial if np.size(X) < SERIAL_SCAN_ENTRIES else nan_rows.parallel
+    has, every, first_inf = scan(X)
     check_no_inf(X, int(first_inf), row_offset, context)
     return has, every
 
