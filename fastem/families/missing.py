@@ -40,10 +40,17 @@ def check_no_inf(X: np.ndarray, first_inf: int, row_offset: int = 0, context: st
                          "every nan_policy (only NaN marks a missing value).")
 
 
+#: Inputs with fewer entries than this are scanned for NaN by the serial twin of
+#: :func:`nan_rows`: a scan is cheap, and on a small table starting the thread pool cost more
+#: than the scan (it dominated the per-iteration time of fits on a few hundred rows).
+SERIAL_SCAN_ENTRIES = 1 << 20
+
+
 def nan_row_masks(X: np.ndarray, row_offset: int = 0,
                   context: str = "") -> tuple[np.ndarray, np.ndarray]:
     """Rows of ``X`` holding a NaN, and rows entirely NaN; an inf is an error."""
-    has, every, first_inf = nan_rows(X)
+    scan = nan_rows.serial if np.size(X) < SERIAL_SCAN_ENTRIES else nan_rows.parallel
+    has, every, first_inf = scan(X)
     check_no_inf(X, int(first_inf), row_offset, context)
     return has, every
 
@@ -109,6 +116,7 @@ def chunk_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], kargs,
                 else _rows_for_kernel(X, has, U.ndim == 3))
         w = as_weights(sample_weight)
         if U.ndim == 3:
+            lamT = np.ascontiguousarray(np.moveaxis(lam, 0, -1))
             kern = (missing_square_stats_chunk.serial if serial
                     else missing_square_stats_chunk.parallel)
         else:
@@ -117,7 +125,7 @@ def chunk_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], kargs,
 
         def run(nk, s1, s2, ll):
             if U.ndim == 3:
-                kern(X, w, rows, kargs.means, U, lam, kargs.const, nk, s1, s2, ll)
+                kern(X, w, rows, kargs.means, U, lamT, kargs.const, nk, s1, s2, ll)
             else:
                 kern(X, w, rows, kargs.means, U, kargs.const, nk, s1, s2, ll)
 

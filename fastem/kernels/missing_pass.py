@@ -17,8 +17,13 @@ conditional is used:
 The expected statistics use ``e`` (the missing block filled by its conditional mean) and add
 ``C`` to the scatter's missing block. One Cholesky factor of ``Lam_mm`` (``|m| x |m|``, small
 when few entries are missing) serves every consecutive row of the same missingness pattern:
-the caller sorts full and tied rows by pattern; diagonal layouts need no sorting (``Lam_mm`` is
-diagonal and ``delta`` is zero: fill with ``mu`` and add the variances).
+the caller sorts full and tied rows by pattern. When patterns are nearly unique (entries
+missing at random) a run is one row, so the statistics kernel factors all components at once
+(loops over components innermost, which vectorise), solves for ``delta`` with the factor
+instead of forming ``C``, and forms ``C`` only for components with non-zero responsibility;
+per row that is ``O(K (|m| |o| + |m|^3 / 6))`` on top of the complete-data work. Diagonal
+layouts need no sorting (``Lam_mm`` is diagonal and ``delta`` is zero: fill with ``mu`` and
+add the variances).
 
 A row with every coordinate missing adds nothing to the statistics or the log-likelihood
 sums; its per-row log-likelihood is 0.0 (the integral of the density over everything).
@@ -40,6 +45,11 @@ from .blocked import mahalanobis_tile, padded_factor, padded_width, scatter_tile
 from .tiles import local_scatter, normalise_tile
 
 _LOG_2PI = math.log(2.0 * math.pi)
+
+#: Runs of one pattern at least this long take the per-component, row-vectorised path of
+#: the square kernel; shorter ones (near-unique patterns) the per-row, component-vectorised
+#: path (chosen by measurement, see docs/performance.md).
+RUN_ROWS = 8
 
 
 # signature: (X[n,d], i, mask[d] bool, have bool) -> bool  (row i has the pattern in mask)
@@ -178,27 +188,6 @@ def normalise_row(lp):
     for k in range(lp.shape[0]):
         lp[k] *= inv
     return top + math.log(tot)
-
-
-# signature: (Rk[K], C, mis, nm, s2 slab of one slot) -> None
-@helper
-def flush_conditional(Rk, C, mis, nm, s2):
-    """Add ``sum_rows r_k * C_k`` (the conditional covariances) into the scatter."""
-    n_components = Rk.shape[0]
-    for k in range(n_components):
-        r = Rk[k]
-        if r == 0.0:
-            continue
-        kk = k if C.shape[0] > 1 else 0
-        ks = k if s2.shape[0] > 1 else 0
-        if s2.ndim == 3:
-            for a in range(nm):
-                for b in range(a + 1):
-                    s2[ks, mis[a], mis[b]] += r * C[kk, a, b]
-        else:
-            for a in range(nm):
-                s2[k, mis[a]] += r * C[kk, a, a]
-        Rk[k] = 0.0
 
 
 @helper
@@ -423,36 +412,222 @@ def missing_diag_stats_chunk(X, sample_weight, rows, means, prec, const, nk, s1,
         ll[s, 1] = w_sum
 
 
-# signature: (X[n,d] f32|f64 with NaN, sample_weight[n] f64 or [0], rows[m] i64 (sorted by
-#             pattern), means[K,d] f64, U (K|1,d,d) f64 upper, lam (K|1,d,d) f64 dense, const[K],
-#             nk[S,K], s1[S,K,d], s2[S,K|1,d,d], ll[S,2]) -> None
-@kernel
-def missing_square_stats_chunk(X, sample_weight, rows, means, U, lam, const, nk, s1, s2, ll):
-    """Expected statistics (about ``means``) and log-likelihood sums of rows with NaN, for
-    full and tied layouts (``U (K|1, d, d)`` upper factors, ``lam`` dense precisions), a tile
-    of rows at a time.
+# signature: (lamT[d,d,K'] dense precisions, component last, mis[d] i64, nm, Lr[d,d,K'] out,
+#             ldr[K'] out, prod[K'] scratch) -> None
+@helper
+def factor_run(lamT, mis, nm, Lr, ldr, prod):
+    """Lower Cholesky factor of every component's ``Lam_mm`` at once (loops over components
+    innermost, so they vectorise): ``Lr[a, b, k]`` for ``b < a``, the *inverse* pivot
+    ``1 / L_aa`` on the diagonal, and ``ldr[k] = log det Lam_mm``."""
+    n_lam = lamT.shape[2]
+    for kk in range(n_lam):
+        prod[kk] = 1.0
+    for j in range(nm):
+        mj = mis[j]
+        for kk in range(n_lam):
+            Lr[j, j, kk] = lamT[mj, mj, kk]
+        for p in range(j):
+            for kk in range(n_lam):
+                v = Lr[j, p, kk]
+                Lr[j, j, kk] -= v * v
+        for kk in range(n_lam):
+            v = math.sqrt(max(Lr[j, j, kk], 1e-300))
+            prod[kk] *= v
+            Lr[j, j, kk] = 1.0 / v
+        for i in range(j + 1, nm):
+            mi = mis[i]
+            for kk in range(n_lam):
+                Lr[i, j, kk] = lamT[mi, mj, kk]
+            for p in range(j):
+                for kk in range(n_lam):
+                    Lr[i, j, kk] -= Lr[i, p, kk] * Lr[j, p, kk]
+            for kk in range(n_lam):
+                Lr[i, j, kk] *= Lr[j, j, kk]
+    for kk in range(n_lam):
+        pr = prod[kk]
+        if pr > 1e-150 and pr < 1e150:
+            ldr[kk] = 2.0 * math.log(pr)
+        else:
+            ld = 0.0
+            for j in range(nm):
+                ld -= math.log(Lr[j, j, kk])
+            ldr[kk] = 2.0 * ld
 
-    Per run of rows sharing a pattern (loops over the run's rows, which vectorise): the filled
-    difference ``e = (x_o - mu_o, delta)`` of every component, with the factor of ``Lam_mm``
-    of the pattern (refactored only when the pattern changes; rows come sorted by pattern). Per tile (the complete-data kernel's
-    register-blocked helpers): ``|U^T e|^2``, responsibilities, and the first moment and
-    scatter of ``e``. Then per run of one pattern in the tile: ``(sum_rows r_k) C_k`` into the
-    scatter's missing block (the tile is walked backwards, so the pattern still factored from
-    the first walk is used first).
+
+# signature: (xt[d,T], t, meansT[d,K], lamT[d,d,K'], obs, no, mis, nm, Lr[d,d,K'], eo[d,K],
+#             y[d,K] scratch, diffs[K,d,T] out) -> None
+@helper
+def delta_row(xt, t, meansT, lamT, obs, no, mis, nm, Lr, eo, y, diffs):
+    """``delta = -Lam_mm^-1 Lam_mo (x_o - mu_o)`` of one row for every component at once
+    (two triangular solves with the factor of :func:`factor_run`), into ``diffs[:, mis, t]``."""
+    n_components = meansT.shape[1]
+    tied = lamT.shape[2] == 1
+    for b in range(no):
+        ob = obs[b]
+        x = xt[ob, t]
+        for k in range(n_components):
+            eo[b, k] = x - meansT[ob, k]
+    for a in range(nm):
+        ma = mis[a]
+        for k in range(n_components):
+            y[a, k] = 0.0
+        for b in range(no):
+            ob = obs[b]
+            if tied:
+                c = lamT[ma, ob, 0]
+                for k in range(n_components):
+                    y[a, k] += c * eo[b, k]
+            else:
+                for k in range(n_components):
+                    y[a, k] += lamT[ma, ob, k] * eo[b, k]
+    for a in range(nm):
+        for p in range(a):
+            if tied:
+                c = Lr[a, p, 0]
+                for k in range(n_components):
+                    y[a, k] -= c * y[p, k]
+            else:
+                for k in range(n_components):
+                    y[a, k] -= Lr[a, p, k] * y[p, k]
+        if tied:
+            c = Lr[a, a, 0]
+            for k in range(n_components):
+                y[a, k] *= c
+        else:
+            for k in range(n_components):
+                y[a, k] *= Lr[a, a, k]
+    for a in range(nm - 1, -1, -1):
+        for p in range(a + 1, nm):
+            if tied:
+                c = Lr[p, a, 0]
+                for k in range(n_components):
+                    y[a, k] -= c * y[p, k]
+            else:
+                for k in range(n_components):
+                    y[a, k] -= Lr[p, a, k] * y[p, k]
+        if tied:
+            c = Lr[a, a, 0]
+            for k in range(n_components):
+                y[a, k] *= c
+        else:
+            for k in range(n_components):
+                y[a, k] *= Lr[a, a, k]
+    for a in range(nm):
+        ma = mis[a]
+        for k in range(n_components):
+            diffs[k, ma, t] = -y[a, k]
+
+
+# signature: (diffs[K,d,T] in/out, ta, tb, lamT, obs, no, mis, nm, Lr, g2[d,T] scratch) -> None
+@helper
+def delta_run(diffs, ta, tb, lamT, obs, no, mis, nm, Lr, g2):
+    """As :func:`delta_row` for the rows ``ta..tb`` of one pattern, component by component
+    (loops over the rows innermost)."""
+    n_components = diffs.shape[0]
+    n_lam = lamT.shape[2]
+    for k in range(n_components):
+        kk = k if n_lam > 1 else 0
+        for a in range(nm):
+            ma = mis[a]
+            for t in range(ta, tb):
+                g2[a, t] = 0.0
+            for b in range(no):
+                ob = obs[b]
+                c = lamT[ma, ob, kk]
+                for t in range(ta, tb):
+                    g2[a, t] += c * diffs[k, ob, t]
+        for a in range(nm):
+            for p in range(a):
+                c = Lr[a, p, kk]
+                for t in range(ta, tb):
+                    g2[a, t] -= c * g2[p, t]
+            c = Lr[a, a, kk]
+            for t in range(ta, tb):
+                g2[a, t] *= c
+        for a in range(nm - 1, -1, -1):
+            for p in range(a + 1, nm):
+                c = Lr[p, a, kk]
+                for t in range(ta, tb):
+                    g2[a, t] -= c * g2[p, t]
+            c = Lr[a, a, kk]
+            for t in range(ta, tb):
+                g2[a, t] *= c
+        for a in range(nm):
+            ma = mis[a]
+            for t in range(ta, tb):
+                diffs[k, ma, t] = -g2[a, t]
+
+
+# signature: (r weight, Lbuf flat, off, n_lam, kk, mis, nm, Li[d,d] scratch, s2slab, ks) -> None
+@helper
+def add_conditional(r, Lbuf, off, n_lam, kk, mis, nm, Li, s2, ks):
+    """``s2[ks, mis, mis] += r * Lam_mm^-1`` from a stored factor (lower triangle)."""
+    # Li = L^-1, column by column.
+    for b in range(nm):
+        Li[b, b] = Lbuf[off + (b * nm + b) * n_lam + kk]
+        for a in range(b + 1, nm):
+            v = 0.0
+            for p in range(b, a):
+                v -= Lbuf[off + (a * nm + p) * n_lam + kk] * Li[p, b]
+            Li[a, b] = v * Lbuf[off + (a * nm + a) * n_lam + kk]
+    for a in range(nm):
+        ma = mis[a]
+        for b in range(a + 1):
+            v = 0.0
+            for p in range(a, nm):
+                v += Li[p, a] * Li[p, b]
+            s2[ks, ma, mis[b]] += r * v
+
+
+# signature: (X[n,d] f32|f64 with NaN, sample_weight[n] f64 or [0], rows[m] i64 (sorted by
+#             pattern), means[K,d] f64, U (K|1,d,d) f64 upper, lamT (d,d,K|1) f64 dense
+#             precisions (component last), const[K], nk[S,K], s1[S,K,d], s2[S,K|1,d,d],
+#             ll[S,2]) -> None
+@kernel
+def missing_square_stats_chunk(X, sample_weight, rows, means, U, lamT, const, nk, s1, s2,
+                               ll):
+    """Expected statistics (about ``means``) and log-likelihood sums of rows with NaN, for
+    full and tied layouts (``U (K|1, d, d)`` upper factors, ``lamT (d, d, K|1)`` dense
+    precisions with the component index last), a tile of rows at a time.
+
+    Per run of rows sharing a pattern in the tile (rows come sorted by pattern): the factor
+    of every component's ``Lam_mm`` at once (:func:`factor_run`), then the conditional mean
+    shift ``delta`` of the run's rows: row by row, vectorised over components
+    (:func:`delta_row`), when the run is shorter than ``RUN_ROWS`` (near-unique patterns, as
+    with entries missing at random), else component by component, vectorised over the run's
+    rows (:func:`delta_run`). Per tile (the complete-data kernel's register-blocked helpers):
+    ``|U^T e|^2``, responsibilities, and the first moment and scatter of ``e``. Then per run,
+    only for components with non-zero summed responsibility (tied: once), the conditional
+    covariance ``Lam_mm^-1`` from the stored factor, weighted into the scatter's missing block
+    (:func:`add_conditional`).
     """
     n_components, d = means.shape
     m = rows.shape[0]
     n_slots = nk.shape[0]
     per_slot = (m + n_slots - 1) // n_slots
     weighted = sample_weight.shape[0] > 0
-    n_lam = lam.shape[0]
+    n_lam = lamT.shape[2]
     factor = padded_factor(U)
     dp = padded_width(d, means)
+    meansT = np.ascontiguousarray(means.T)
     half = 0.5 * _LOG_2PI
     for s in prange(n_slots):
         p0 = s * per_slot
         p1 = min(m, p0 + per_slot)
-        mask, obs, mis, A, L, C, ldm, E, g, lp = _scratch(n_components, n_lam, d)
+        mask = np.zeros(d, np.bool_)
+        obs = np.zeros(d, np.int64)
+        mis = np.zeros(d, np.int64)
+        Lr = np.zeros((d, d, n_lam))
+        ldr = np.zeros(n_lam)
+        prod = np.zeros(n_lam)
+        eo = np.zeros((d, n_components))
+        y = np.zeros((d, n_components))
+        Li = np.zeros((d, d))
+        Lbuf = np.zeros(TILE * d * d * n_lam)
+        run_start = np.zeros(TILE + 1, np.int64)
+        run_nm = np.zeros(TILE, np.int64)
+        run_off = np.zeros(TILE, np.int64)
+        run_mis = np.zeros((TILE, d), np.int64)
         diffs = np.zeros((n_components, d, TILE))
         xt = np.zeros((d, TILE))
         g2 = np.zeros((d, TILE))
@@ -468,9 +643,6 @@ def missing_square_stats_chunk(X, sample_weight, rows, means, U, lam, const, nk,
         S = local_scatter(s2[s], dp)
         S1 = np.zeros((n_components, d))
         Rk = np.zeros(n_components)
-        have = False
-        no = 0
-        nm = 0
         ll_sum = 0.0
         w_sum = 0.0
         for t0 in range(p0, p1, TILE):
@@ -485,43 +657,45 @@ def missing_square_stats_chunk(X, sample_weight, rows, means, U, lam, const, nk,
                     mu = means[k, j]
                     for t in range(TILE):
                         diffs[k, j, t] = xt[j, t] - mu
-            # Runs of one pattern: delta = -C Lam_mo e_o for all the run's rows at once.
             ta = 0
+            n_runs = 0
+            off = 0
             while ta < nt:
-                i = rows[t0 + ta]
-                if not same_pattern(X, i, mask, have):
-                    no, nm = read_pattern(X, i, mask, obs, mis)
-                    factor_pattern(lam, mis, nm, A, L, C, ldm)
-                    have = True
+                no, nm = read_pattern(X, rows[t0 + ta], mask, obs, mis)
                 tb = ta + 1
                 while tb < nt and same_pattern(X, rows[t0 + tb], mask, True):
                     tb += 1
+                if nm > 0:
+                    factor_run(lamT, mis, nm, Lr, ldr, prod)
+                    if tb - ta >= RUN_ROWS:
+                        delta_run(diffs, ta, tb, lamT, obs, no, mis, nm, Lr, g2)
+                    else:
+                        for t in range(ta, tb):
+                            delta_row(xt, t, meansT, lamT, obs, no, mis, nm, Lr, eo, y, diffs)
+                    q = off
+                    for a in range(nm):
+                        for b in range(nm):
+                            for kk in range(n_lam):
+                                Lbuf[q] = Lr[a, b, kk]
+                                q += 1
+                else:
+                    for kk in range(n_lam):
+                        ldr[kk] = 0.0
                 for t in range(ta, tb):
                     wt[t] = 0.0 if no == 0 else (
                         sample_weight[rows[t0 + t]] if weighted else 1.0)
                     halfm[t] = half * nm
                     for kk in range(n_lam):
-                        ldmt[kk, t] = ldm[kk]
-                if nm > 0:
-                    for k in range(n_components):
-                        kk = k if n_lam > 1 else 0
-                        for a in range(nm):
-                            for t in range(ta, tb):
-                                g2[a, t] = 0.0
-                            for b in range(no):
-                                coef = lam[kk, mis[a], obs[b]]
-                                ob = obs[b]
-                                for t in range(ta, tb):
-                                    g2[a, t] += coef * diffs[k, ob, t]
-                        for a in range(nm):
-                            ma = mis[a]
-                            for t in range(ta, tb):
-                                diffs[k, ma, t] = 0.0
-                            for b in range(nm):
-                                coef = -C[kk, a, b]
-                                for t in range(ta, tb):
-                                    diffs[k, ma, t] += coef * g2[b, t]
+                        ldmt[kk, t] = ldr[kk]
+                run_start[n_runs] = ta
+                run_nm[n_runs] = nm
+                run_off[n_runs] = off
+                for a in range(nm):
+                    run_mis[n_runs, a] = mis[a]
+                n_runs += 1
+                off += nm * nm * n_lam
                 ta = tb
+            run_start[n_runs] = nt
             for t in range(nt, TILE):
                 wt[t] = 0.0
             for k in range(n_components):
@@ -554,18 +728,30 @@ def missing_square_stats_chunk(X, sample_weight, rows, means, U, lam, const, nk,
                         a1 += rd
                     S1[k, j] += a1
                 scatter_tile(nt, diff_r, rd_r, ks, S)
-            # Conditional covariances, per run of one pattern, walking the tile backwards.
-            for t in range(nt - 1, -1, -1):
-                i = rows[t0 + t]
-                if not same_pattern(X, i, mask, have):
-                    flush_conditional(Rk, C, mis, nm, s2[s])
-                    no, nm = read_pattern(X, i, mask, obs, mis)
-                    factor_pattern(lam, mis, nm, A, L, C, ldm)
+            # Conditional covariances: per run, per component with any responsibility.
+            s2s = s2[s]
+            for q in range(n_runs):
+                nm = run_nm[q]
                 if nm == 0:
                     continue
+                ta = run_start[q]
+                tb = run_start[q + 1]
                 for k in range(n_components):
-                    Rk[k] += logp[k, t] * wt[t]
-            flush_conditional(Rk, C, mis, nm, s2[s])
+                    r = 0.0
+                    for t in range(ta, tb):
+                        r += logp[k, t] * wt[t]
+                    Rk[k] = r
+                if n_lam == 1:
+                    r = 0.0
+                    for k in range(n_components):
+                        r += Rk[k]
+                    if r != 0.0:
+                        add_conditional(r, Lbuf, run_off[q], 1, 0, run_mis[q], nm, Li, s2s, 0)
+                else:
+                    for k in range(n_components):
+                        if Rk[k] != 0.0:
+                            add_conditional(Rk[k], Lbuf, run_off[q], n_lam, k, run_mis[q],
+                                            nm, Li, s2s, k)
         for k in range(n_components):
             for j in range(d):
                 s1[s, k, j] += S1[k, j]
