@@ -194,9 +194,137 @@ def test_save_load_dask_and_partial_fit(tmp_path):
             da.from_array(X, chunks=(500, -1)))
     _close(md.weights_, m.weights_, 1e-10)
     _close(md.blocks_["poisson"].means_, m.blocks_["poisson"].means_, 1e-10)
-    with pytest.raises(AttributeError, match="partial_fit is not implemented yet"):
-        MixedTypeMixture(3, columns=COLUMNS).partial_fit(X)
-    assert not hasattr(MixedTypeMixture(), "partial_fit")
+
+# ---- online EM (partial_fit, algorithm="online") --------------------------------------------
+_FLOOR = 10 * np.finfo(np.float64).eps
+
+
+def _reference_online(X, params, hp, chunks, decay=0.7, offset=10.0):
+    """Stepwise EM on raw (unshifted) moments, every block by its formula: the running
+    per-row averages ``s <- (1 - g) s + g s_hat`` from the statistics ``params`` imply."""
+    a = params.arrays
+    w = params.weights / params.weights.sum()
+    mu, var = a["gaussian_means"], a["gaussian_covariances"]
+    rg, al_c, rr, al_b = (hp["gaussian"]["reg_covar"], hp["categorical"]["alpha"],
+                          hp["poisson"]["reg_rate"], hp["bernoulli"]["alpha"])
+    nc = hp["categorical"]["n_categories"][0]
+    s = {"n": w.copy(), "g1": w[:, None] * mu, "g2": w[:, None] * (var - rg + mu * mu),
+         "c": a["categorical_probabilities"] * (w[:, None] + nc * al_c) - al_c,
+         "p": w[:, None] * (a["poisson_means"] - rr),
+         "b1": a["bernoulli_means"] * (w[:, None] + 2 * al_b) - al_b,
+         "b0": a["bernoulli_complements"] * (w[:, None] + 2 * al_b) - al_b}
+    cur = dict(w=params.weights, mu=mu, var=var, pc=a["categorical_probabilities"],
+               lam=a["poisson_means"], pb=a["bernoulli_means"],
+               qb=a["bernoulli_complements"])
+    for t, Xc in enumerate(chunks, start=1):
+        logp = (ref.diag_gaussian_log_prob(Xc[:, :2], cur["w"], cur["mu"], cur["var"])
+                + np.log(cur["pc"])[:, Xc[:, 2].astype(int)].T
+                + ref.poisson_log_prob(Xc[:, [3]], np.ones(3), cur["lam"])
+                + Xc[:, [4]] * np.log(cur["pb"]).T + (1 - Xc[:, [4]]) * np.log(cur["qb"]).T)
+        r = np.exp(logp - np.logaddexp.reduce(logp, axis=1)[:, None])
+        m = Xc.shape[0]
+        hat = {"n": r.sum(0) / m, "g1": r.T @ Xc[:, :2] / m, "g2": r.T @ Xc[:, :2] ** 2 / m,
+               "c": r.T @ ref.one_hot(Xc[:, [2]], [nc])[0] / m, "p": r.T @ Xc[:, [3]] / m,
+               "b1": r.T @ Xc[:, [4]] / m, "b0": r.T @ (1 - Xc[:, [4]]) / m}
+        g = (t + offset) ** -decay
+        s = {k: (1 - g) * s[k] + g * hat[k] for k in s}
+        n = s["n"][:, None]
+        cur = dict(w=(s["n"] + _FLOOR) / (s["n"] + _FLOOR).sum(), mu=s["g1"] / n,
+                   var=s["g2"] / n - (s["g1"] / n) ** 2 + rg,
+                   pc=(s["c"] + al_c) / (n + nc * al_c), lam=s["p"] / n + rr,
+                   pb=(s["b1"] + al_b) / (n + 2 * al_b), qb=(s["b0"] + al_b) / (n + 2 * al_b))
+    return cur
+
+
+def test_online_em_matches_a_reference_step_on_every_block():
+    from fastem.online import OnlineEM
+    X, _, _ = _mixed_data(3000, seed=5)
+    hp = {"gaussian": {"reg_covar": 1e-6}, "categorical": {"alpha": 1e-3, "n_categories": [3]},
+          "poisson": {"reg_rate": 1e-4}, "bernoulli": {"alpha": 2e-3}}
+    fam = MixedFamily([[b, COLUMNS[b], hp[b]] for b in
+                       ("gaussian", "bernoulli", "categorical", "poisson")])
+    rng = np.random.default_rng(1)
+    start = MixedParams(np.array([0.3, 0.3, 0.4]), {
+        "gaussian_means": rng.normal(0, 3, (3, 2)), "gaussian_covariances": np.full((3, 2), 4.0),
+        "bernoulli_means": np.array([[0.3], [0.5], [0.7]]),
+        "bernoulli_complements": np.array([[0.7], [0.5], [0.3]]),
+        "categorical_probabilities": rng.dirichlet(np.ones(3), 3),
+        "poisson_means": np.array([[2.0], [5.0], [9.0]])})
+    engine = OnlineEM(fam, 0.0)
+    state = engine.start(start)
+    for k, v in start.arrays.items():        # the start's statistics give the start back
+        _close(fam.m_step(state.stats).arrays[k], v, 1e-9)
+    chunks = [X[i:i + 500] for i in range(0, 3000, 500)]
+    for c in chunks:
+        state = engine.step(state, c)
+    want = _reference_online(X, start, hp, chunks)
+    a = state.params.arrays
+    _close(state.params.weights, want["w"], 1e-10)
+    _close(a["gaussian_means"], want["mu"], 1e-10)
+    _close(a["gaussian_covariances"], want["var"], 1e-10)
+    _close(a["categorical_probabilities"], want["pc"], 1e-10)
+    _close(a["poisson_means"], want["lam"], 1e-10)
+    _close(a["bernoulli_means"], want["pb"], 1e-10)
+    _close(a["bernoulli_complements"], want["qb"], 1e-10)
+    assert state.n_steps == 6
+
+
+def _arrays(m):
+    return [m.weights_] + [v for b in m.blocks_.values() for k, v in vars(b).items()
+                           if k.endswith("_") and isinstance(v, np.ndarray)]
+
+
+def test_partial_fit_is_the_online_pass_and_learns():
+    X, y, true = _mixed_data(12000, seed=2)
+    X = X[np.random.default_rng(0).permutation(len(X))]
+    kw = dict(columns=COLUMNS, init_params="random_from_data", random_state=1)
+    model = MixedTypeMixture(3, **kw)
+    for i in range(0, len(X), 1000):
+        model.partial_fit(X[i:i + 1000])
+    assert model.n_iter_ == 12 and np.isfinite(model.score(X))
+    one_pass = MixedTypeMixture(3, algorithm="online", chunk_size=1000, **kw).fit(X)
+    for a, b in zip(_arrays(one_pass), _arrays(model)):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    # continuing after an exact fit keeps a good model good
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exact = MixedTypeMixture(3, columns=COLUMNS, random_state=0, max_iter=50).fit(X)
+    before = exact.score(X)
+    exact.partial_fit(X[:2000])
+    assert exact.score(X) > before - 0.01
+    bad = X[:10].copy()
+    bad[3, 4] = 0.5
+    with pytest.raises(ValueError, match=r"row 3, column 4 \(a bernoulli column\)"):
+        exact.partial_fit(bad)
+
+
+def test_checkpoint_resume_is_bit_identical(tmp_path, monkeypatch):
+    from sklearn.exceptions import ConvergenceWarning
+    from fastem.checkpoint import Checkpointer
+    X, _, _ = _mixed_data(3000, seed=4)
+    path = str(tmp_path / "x.npy")
+    np.save(path, X)
+    ckpt = str(tmp_path / "fit.ckpt.npz")
+    kw = dict(n_components=3, columns=COLUMNS, max_iter=8, tol=0.0, n_init=2, random_state=3,
+              chunk_size=1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        whole = MixedTypeMixture(**kw).fit(path)
+        original = Checkpointer.callback
+
+        def interrupt(self, info):
+            original(self, info)
+            if info.init == 1 and info.n_iter == 3:
+                raise KeyboardInterrupt
+
+        monkeypatch.setattr(Checkpointer, "callback", interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            MixedTypeMixture(checkpoint=ckpt, **kw).fit(path)
+        monkeypatch.setattr(Checkpointer, "callback", original)
+        resumed = MixedTypeMixture(checkpoint=ckpt, **kw).fit(path)
+    for a, b in zip(_arrays(resumed), _arrays(whole)):
+        assert np.array_equal(a, b)
+    assert resumed.lower_bounds_ == whole.lower_bounds_
 
 
 @pytest.mark.slow

@@ -49,7 +49,14 @@ class MixedTypeMixture(FamilyMixture):
         estimators'). ``n_categories`` (int or list) defaults to the largest code + 1.
     tol, max_iter, n_init, init_params, weights_init, random_state, warm_start, verbose,
     verbose_interval, chunk_size, n_threads, backend, progress, checkpoint
-        As in :class:`fastem.GaussianMixture` (``algorithm="em"`` only).
+        As in :class:`fastem.GaussianMixture`.
+    algorithm : {"em", "online"}, default="em"
+        ``"online"``: one pass of stepwise online EM over chunks of ``chunk_size`` rows (as
+        :meth:`partial_fit`, chunk by chunk) on every block's statistics; the gaussian
+        block's running sums are re-expressed about each chunk's shift before they are
+        combined.
+    learning_decay, learning_offset
+        Online EM's step sizes ``(t + learning_offset) ** -learning_decay``.
 
     Attributes
     ----------
@@ -104,7 +111,7 @@ class MixedTypeMixture(FamilyMixture):
 
     _constraints = {**COMMON_CONSTRAINTS, "columns": [_DICT, NONE],
                     "covariance_type": [Options(("diag",))],
-                    "block_params": [_DICT, NONE], "algorithm": [Options(("em",))]}
+                    "block_params": [_DICT, NONE], "algorithm": [Options(("em", "online"))]}
 
     # ---- blocks -----------------------------------------------------------------------------
     def _check_parameters(self) -> None:
@@ -247,15 +254,6 @@ class MixedTypeMixture(FamilyMixture):
             else:
                 out["poisson_means"] = blk.means_
         return MixedParams(self.weights_, out)
-
-    @property
-    def partial_fit(self):
-        """Not available yet: the gaussian block's statistics are taken about a per-pass
-        shift, which online EM's running averages cannot combine (use ``fit``). Reading
-        the attribute raises ``AttributeError``, so ``hasattr(model, "partial_fit")`` is
-        False."""
-        raise AttributeError("MixedTypeMixture.partial_fit is not implemented yet; use fit "
-                             "(exact EM, in memory, out of core or on Dask).")
 
     def _check_n_features(self, X: Any) -> None:
         # scikit-learn's wording for an in-memory array with the wrong number of features

@@ -69,6 +69,9 @@ class MixedStats:
     loglik: float = 0.0
     weight_sum: float = 0.0
     n_rows: int = 0
+    #: First column of the gaussian block's ``y = x - shift`` in ``st`` (its ``y**2`` follow
+    #: ``len(shift)`` columns later); ``-1`` without a gaussian block.
+    gauss_start: int = -1
 
     def __add__(self, other: "MixedStats") -> "MixedStats":
         if not isinstance(other, MixedStats):
@@ -77,11 +80,29 @@ class MixedStats:
             raise ValueError("MixedStats about different shifts cannot be added.")
         return MixedStats(self.nk + other.nk, self.st + other.st, self.shift,
                           self.loglik + other.loglik, self.weight_sum + other.weight_sum,
-                          self.n_rows + other.n_rows)
+                          self.n_rows + other.n_rows, max(self.gauss_start, other.gauss_start))
 
     def scaled(self, factor: float) -> "MixedStats":
         return MixedStats(self.nk * factor, self.st * factor, self.shift, self.loglik * factor,
-                          self.weight_sum * factor, self.n_rows)
+                          self.weight_sum * factor, self.n_rows, self.gauss_start)
+
+    def reshifted(self, new_shift: np.ndarray, square: bool = False) -> "MixedStats":
+        """The same statistics about ``new_shift`` (online EM combines chunks whose gaussian
+        statistics were taken about different shifts). With ``c = new - old``:
+        ``S1' = S1 - N c`` and ``S2' = S2 - 2 S1 c + N c**2``; other blocks unchanged."""
+        new_shift = np.asarray(new_shift, dtype=np.float64)
+        if self.gauss_start < 0 or new_shift.shape[0] == 0:
+            return self
+        n = self.shift.shape[0]
+        g0 = self.gauss_start
+        c = new_shift - self.shift
+        st = self.st.copy()
+        s1 = self.st[:, g0:g0 + n]
+        st[:, g0:g0 + n] = s1 - self.nk[:, None] * c
+        st[:, g0 + n:g0 + 2 * n] = (self.st[:, g0 + n:g0 + 2 * n] - 2.0 * s1 * c
+                                    + self.nk[:, None] * c * c)
+        return MixedStats(self.nk.copy(), st, new_shift, self.loglik, self.weight_sum,
+                          self.n_rows, g0)
 
 
 class MixedFamily:
@@ -95,6 +116,8 @@ class MixedFamily:
     """
 
     name = "mixed"
+    #: The gaussian block's statistics are per-column (online EM's ``reshifted`` argument).
+    square = False
 
     def __init__(self, blocks) -> None:
         self.blocks = [(str(b), [int(c) for c in cols], {**DEFAULTS[b], **dict(hp)})
@@ -190,9 +213,14 @@ class MixedFamily:
                 const -= lam.sum(axis=1)
         return MixedKernelArgs(np.ascontiguousarray(eta), np.ascontiguousarray(const), shift)
 
+    @property
+    def _gauss_start(self) -> int:
+        return self._slices["gaussian"].start if "gaussian" in self._slices else -1
+
     def zero_stats(self, kargs: MixedKernelArgs) -> MixedStats:
         k = kargs.eta.shape[0]
-        return MixedStats(np.zeros(k), np.zeros((k, self.width)), kargs.shift)
+        return MixedStats(np.zeros(k), np.zeros((k, self.width)), kargs.shift,
+                          gauss_start=self._gauss_start)
 
     def chunk_stats(self, X, sample_weight, kargs, serial=False) -> MixedStats:
         kern = linexp_pass_chunk.serial if serial else linexp_pass_chunk.parallel
@@ -207,7 +235,8 @@ class MixedFamily:
         (nk, st), ll = run_in_slots(run, X.shape[0], ((k,), (k, m)), 2)
         ll = ll.sum(axis=0)
         hsum = float(h.sum() if sample_weight is None else (w * h).sum())
-        return MixedStats(nk, st, kargs.shift, float(ll[0]) + hsum, float(ll[1]), X.shape[0])
+        return MixedStats(nk, st, kargs.shift, float(ll[0]) + hsum, float(ll[1]), X.shape[0],
+                          self._gauss_start)
 
     def resp_stats(self, X, sample_weight, resp, anchor=None, serial=False) -> MixedStats:
         g = self.block("gaussian")
@@ -216,7 +245,44 @@ class MixedFamily:
         T, _ = self.statistic(X, shift)
         w = np.ones(T.shape[0]) if sample_weight is None else np.asarray(sample_weight, float)
         wr = np.asarray(resp, dtype=np.float64) * w[:, None]
-        return MixedStats(wr.sum(axis=0), wr.T @ T, shift, 0.0, float(w.sum()), T.shape[0])
+        return MixedStats(wr.sum(axis=0), wr.T @ T, shift, 0.0, float(w.sum()), T.shape[0],
+                          self._gauss_start)
+
+    def stats_from_params(self, params: MixedParams, reg: float = 0.0) -> MixedStats:
+        """Per-row statistics (weight sum 1) whose M-step returns ``params`` (up to rounding;
+        online EM's starting state). Each block inverts its own M-step with its own
+        hyper-parameters (``reg`` is unused): gaussian ``S1 = N (mu - s)``, ``S2 = N (var -
+        reg_covar + (mu - s)**2)`` about ``s`` = the mixture mean (the pass's shift);
+        bernoulli/categorical ``S = p (N + C alpha) - alpha``; poisson ``S = N (lam -
+        reg_rate)``."""
+        w = np.asarray(params.weights, dtype=np.float64)
+        nk = w / w.sum()
+        a = params.arrays
+        st = np.zeros((nk.shape[0], self.width))
+        shift = np.zeros(0)
+        for b, cols, hp in self.blocks:
+            sl = self._slices[b]
+            n = len(cols)
+            if b == "gaussian":
+                mu, var = a["gaussian_means"], a["gaussian_covariances"]
+                shift = w @ mu / w.sum()
+                m = mu - shift[None, :]
+                st[:, sl.start:sl.start + n] = nk[:, None] * m
+                st[:, sl.start + n:sl.stop] = nk[:, None] * (var - hp["reg_covar"] + m * m)
+            elif b == "bernoulli":
+                al = hp["alpha"]
+                denom = (nk + 2.0 * al)[:, None]
+                st[:, sl.start:sl.start + n] = np.maximum(a["bernoulli_means"] * denom - al, 0)
+                st[:, sl.start + n:sl.stop] = np.maximum(
+                    a["bernoulli_complements"] * denom - al, 0.0)
+            elif b == "categorical":
+                al = hp["alpha"]
+                c = np.repeat(np.asarray(hp["n_categories"], float), hp["n_categories"])
+                st[:, sl] = np.maximum(a["categorical_probabilities"]
+                                       * (nk[:, None] + c[None] * al) - al, 0.0)
+            else:
+                st[:, sl] = nk[:, None] * np.maximum(a["poisson_means"] - hp["reg_rate"], 0.0)
+        return MixedStats(nk, st, shift, 0.0, 1.0, 0, self._gauss_start)
 
     def m_step(self, stats: MixedStats, previous: Optional[MixedParams] = None, *, reg=None,
                iteration=None, dtype_hint=None) -> MixedParams:
