@@ -460,3 +460,44 @@ def test_cli_fit_info_predict_with_blocks(tmp_path, capsys):
     assert main(["fit", data, "--family", "poisson", "--blocks", blocks, "-k", "3", "-o",
                  model, "-q"]) == 1
     assert "--blocks is for --family mixed" in capsys.readouterr().err
+
+
+# ---- inference through the fused per-row kernel ---------------------------------------------
+def test_inference_runs_the_fused_kernel_and_equals_the_numpy_e_step():
+    from fastem.families.categorical import linexp_e_step as numpy_e_step
+    X, _, _ = _mixed_data(5000, seed=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = MixedTypeMixture(3, columns=COLUMNS, random_state=0, max_iter=15,
+                             chunk_size=1500).fit(X)
+    fam = m._fitted_family()
+    kargs = fam.kernel_args(m._params_from_attributes())
+    lpn, lab, rsp = numpy_e_step(fam.log_prob_block, X, kargs, True, True)
+    _close(m.score_samples(X), lpn)
+    # the kernel flushes terms below exp(-CUTOFF) to exactly 0 (as every fastem E-step)
+    np.testing.assert_allclose(m.predict_proba(X), rsp, rtol=0, atol=1e-12)
+    assert np.array_equal(m.predict(X), lab)
+    _close(m.score(X), lpn.mean())
+    f_lpn, f_lab, f_rsp = fam.e_step_outputs(X[:700], kargs, labels=True, resp=True)
+    assert np.array_equal(f_lab, lab[:700]) and f_rsp.shape == (700, 3)
+    assert fam.e_step_outputs(X[:5], kargs)[2] is None     # no (n, K) array unless asked
+
+
+def test_one_and_two_threads_are_bit_identical():
+    import numba
+    X, _, _ = _mixed_data(6000, seed=7)
+    out = []
+    for threads in (1, 2):
+        m = MixedTypeMixture(3, columns=COLUMNS, random_state=0, max_iter=5, tol=0.0,
+                             n_threads=threads)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m.fit(X)
+        m.partial_fit(X[:2000])
+        numba.set_num_threads(threads)
+        try:
+            out.append(_arrays(m) + [m.predict_proba(X), m.score_samples(X)])
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    for a, b in zip(*out):
+        assert np.array_equal(a, b)

@@ -30,7 +30,8 @@ import numpy as np
 
 from .._slots import run_in_slots
 from ..kernels.linexp import NO_LOG_FACTORIAL, NO_OFFSETS, linexp_pass_chunk
-from .categorical import linexp_e_step, offsets_of
+from ..kernels.linexp import linexp_e_step as fused_e_step
+from .categorical import offsets_of
 from .poisson import log_factorials
 
 BLOCKS = ("gaussian", "bernoulli", "categorical", "poisson")
@@ -356,7 +357,16 @@ class MixedFamily:
         return T @ kargs.eta.T + kargs.const + h[:, None]
 
     def e_step_outputs(self, X, kargs, *, labels=False, resp=False, serial=False):
-        return linexp_e_step(self.log_prob_block, X, kargs, labels, resp)
+        """Per-row ``log p(x)``, optionally labels and responsibilities: the fused per-row
+        kernel of the linear-exponential families over the chunk's ``T(x)`` (the fit pass's
+        chunk-sized array; no (n, K) array but the requested responsibilities), then the
+        base measure ``h(x)`` added (a per-row constant: labels and responsibilities do not
+        depend on it)."""
+        T, h = self.statistic(X, kargs.shift)
+        lpn, lab, rsp = fused_e_step(T, kargs.eta, kargs.const, labels=labels, resp=resp,
+                                     serial=serial)
+        lpn += h
+        return lpn, lab, rsp
 
     def n_parameters(self, n_components: int, n_features: int) -> int:
         per = 0
