@@ -164,8 +164,20 @@ def test_bad_values_and_parameters_are_named():
     X[5, 4] = 1
     with pytest.raises(ValueError, match=r"exactly one block"):
         MixedTypeMixture(2, columns={"gaussian": [0, 1], "poisson": [3]}).fit(X)
-    with pytest.raises(ValueError, match=r"unknown family 'student_t'"):
-        MixedTypeMixture(2, columns={"student_t": [0]}).fit(X)
+    with pytest.raises(ValueError, match=r"unknown family 'student'"):
+        MixedTypeMixture(2, columns={"student": [0]}).fit(X)
+    with pytest.raises(ValueError, match=r"\['student_t'\]\['degrees_of_freedom'\] must be None "
+                                         r"\(estimated\) or a float > 0; got -1"):
+        MixedTypeMixture(2, columns=COLUMNS,
+                         block_params={"student_t": {"degrees_of_freedom": -1}}).fit(X)
+    with pytest.raises(ValueError, match=r"\['student_t'\]\['covariance_type'\] must be one of"):
+        MixedTypeMixture(2, columns=COLUMNS,
+                         block_params={"student_t": {"covariance_type": "banded"}}).fit(X)
+    Xt = X.copy()
+    Xt[9, 1] = np.inf
+    with pytest.raises(ValueError, match=r"row 9, column 1 \(a student_t column\) is inf"):
+        MixedTypeMixture(2, columns={"student_t": [0, 1], "categorical": [2], "poisson": [3],
+                                     "bernoulli": [4]}).fit(Xt)
     with pytest.raises(ValueError, match=r"block_params\['poisson'\]\['reg_rate'\] must be"):
         MixedTypeMixture(2, columns=COLUMNS, block_params={"poisson": {"reg_rate": 0}}).fit(X)
     m = MixedTypeMixture(2, columns=COLUMNS, random_state=0).fit(X)
@@ -501,3 +513,119 @@ def test_one_and_two_threads_are_bit_identical():
             numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     for a, b in zip(*out):
         assert np.array_equal(a, b)
+
+
+# ---- the student_t block ---------------------------------------------------------------------
+def _t_data(n=3000, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.standard_t(4, (n // 2, 3)) + 3, rng.standard_t(4, (n // 2, 3)) - 3])
+
+
+def _t_block_invariant(cov):
+    from fastem.families.student import StudentFamily
+    X = _t_data()
+    sf = StudentFamily(cov, None, 30.0)
+    cf = get_family(cov)
+    covs = {"full": np.stack([np.eye(3) * 2.0] * 2), "diag": np.full((2, 3), 2.0),
+            "tied": np.eye(3) * 2.0, "spherical": np.full(2, 2.0)}[cov]
+    sp = sf.from_gaussian(GaussianParams(np.array([0.4, 0.6]), X[[0, 2000]].copy(), covs,
+                                         cf.precision_cholesky(covs)[0]))
+    a = _run(sf, sp, X, 1e-6)
+    mf = MixedFamily([["student_t", [0, 1, 2], {"covariance_type": cov}]])
+    mp = MixedParams(sp.weights, {"student_t_" + f: getattr(sp, f) for f in
+                                  ("means", "covariances", "precisions_cholesky",
+                                   "degrees_of_freedom")})
+    b = _run(mf, mp, X, 0.0)
+    _close(b.params.weights, a.params.weights)
+    for f in ("means", "covariances", "degrees_of_freedom"):
+        _close(b.params.arrays["student_t_" + f], getattr(a.params, f))
+    _close(b.lower_bounds, a.lower_bounds)
+    la = sf.e_step_outputs(X, sf.kernel_args(a.params), labels=True, resp=True)
+    lb = mf.e_step_outputs(X, mf.kernel_args(b.params), labels=True, resp=True)
+    _close(lb[0], la[0])
+    np.testing.assert_allclose(lb[2], la[2], rtol=0, atol=1e-12)
+    assert np.array_equal(lb[1], la[1])
+
+
+def test_single_student_t_block_is_the_student_family_and_estimator():
+    _t_block_invariant("full")
+    X = _t_data()
+    kw = dict(max_iter=30, tol=0.0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one = fastem.StudentMixture(2, **kw).fit(X)
+        mixed = MixedTypeMixture(2, columns={"student_t": [0, 1, 2]}, **kw).fit(X)
+    t = mixed.blocks_["student_t"]
+    _close(mixed.weights_, one.weights_)
+    _close(t.means_, one.means_)
+    _close(t.covariances_, one.covariances_)
+    _close(t.degrees_of_freedom_, one.degrees_of_freedom_)
+    _close(mixed.score_samples(X), one.score_samples(X))
+    assert mixed.bic(X) == pytest.approx(one.bic(X), rel=1e-12)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cov", ["diag", "tied", "spherical"])
+def test_single_student_t_block_other_covariance_types(cov):
+    _t_block_invariant(cov)
+
+
+T_COLUMNS = {"gaussian": [0], "student_t": [1, 2], "bernoulli": [3]}
+
+
+def _gt_data(n, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.choice(2, size=n, p=[0.4, 0.6])
+    X = np.column_stack([rng.normal(size=n) + 4 * y,
+                         rng.standard_t(5, (n, 2)) * np.array([1.0, 2.0]) + 5 * y[:, None],
+                         (rng.uniform(size=n) < 0.2 + 0.6 * y)])
+    return X, y
+
+
+def test_mixed_model_with_a_student_t_block_matches_a_numpy_reference():
+    from tests import reference_student as rs
+    X, y = _gt_data(6000, seed=1)
+    kw = dict(columns=T_COLUMNS, random_state=0, block_params={"student_t": {
+        "degrees_of_freedom": 5.0, "covariance_type": "full"}})
+    m = MixedTypeMixture(2, max_iter=200, tol=1e-8, **kw).fit(X)
+    assert (np.diff(m.lower_bounds_) >= -1e-12).all()     # fixed nu: EM never goes down
+    g, t, b = (m.blocks_[k] for k in ("gaussian", "student_t", "bernoulli"))
+    logp = (ref.diag_gaussian_log_prob(X[:, [0]], m.weights_, g.means_, g.covariances_)
+            + np.stack([rs.log_t(X[:, 1:3], t.means_[j], t.covariances_[j], 5.0)[0]
+                        for j in range(2)], axis=1)
+            + ref.bernoulli_log_prob(X[:, [3]], np.ones(2), b.means_))
+    np.testing.assert_allclose(m.score_samples(X), np.logaddexp.reduce(logp, axis=1),
+                               rtol=1e-10)
+    o = np.argsort(t.means_[:, 0])
+    np.testing.assert_allclose(m.weights_[o], [0.4, 0.6], atol=0.02)
+    np.testing.assert_allclose(t.means_[o], [[0, 0], [5, 5]], atol=0.1)
+    np.testing.assert_allclose(t.covariances_[o][:, [0, 1], [0, 1]], [[1, 4], [1, 4]],
+                               rtol=0.1)
+    assert (m.predict(X) == (y if o[0] == 0 else 1 - y)).mean() > 0.98
+    # online EM on every block (the t block's moments reshifted with the gaussian's)
+    p = MixedTypeMixture(2, **kw)
+    for i in range(0, 6000, 1000):
+        p.partial_fit(X[i:i + 1000])
+    one_pass = MixedTypeMixture(2, algorithm="online", chunk_size=1000, **kw).fit(X)
+    for a_, b_ in zip(_arrays(one_pass), _arrays(p)):
+        np.testing.assert_allclose(a_, b_, rtol=1e-12)
+    assert p.score(X) > m.score(X) - 0.05
+
+
+def test_student_t_block_save_load_and_sample(tmp_path):
+    X, _ = _gt_data(2000, seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = MixedTypeMixture(2, columns=T_COLUMNS, random_state=0, max_iter=10).fit(X)
+    path = str(tmp_path / "t.npz")
+    m.save(path)
+    loaded = fastem.load(path)
+    assert np.array_equal(loaded.predict_proba(X), m.predict_proba(X))
+    assert np.array_equal(loaded.blocks_["student_t"].degrees_of_freedom_,
+                          m.blocks_["student_t"].degrees_of_freedom_)
+    S, labels = m.sample(4000)
+    assert S.shape == (4000, 4) and set(np.unique(S[:, 3])) <= {0.0, 1.0}
+    t = m.blocks_["student_t"]
+    for j in range(2):
+        np.testing.assert_allclose(np.median(S[labels == j, 1:3], axis=0), t.means_[j],
+                                   atol=0.25)
