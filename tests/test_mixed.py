@@ -629,3 +629,24 @@ def test_student_t_block_save_load_and_sample(tmp_path):
     for j in range(2):
         np.testing.assert_allclose(np.median(S[labels == j, 1:3], axis=0), t.means_[j],
                                    atol=0.25)
+
+
+# ---- initialisation of categorical columns from one-hot codes --------------------------------
+def test_kmeans_init_sees_categorical_codes_one_hot():
+    from fastem.families.mixed_init import OneHotView
+    rng = np.random.default_rng(3)
+    n = 4000
+    y = rng.integers(0, 2, n)
+    # cluster 0: codes 0 or 4 (mean 2 as numbers), cluster 1: always code 2
+    codes = np.where(y[:, None] == 0, rng.choice([0, 4], size=(n, 3)), 2)
+    X = np.column_stack([rng.normal(size=n), codes]).astype(float)
+    cols = {"gaussian": [0], "categorical": [1, 2, 3]}
+    m = MixedTypeMixture(2, columns=cols, random_state=0)
+    fam = m._make_family(4, ArraySource(X))
+    view = OneHotView(ArraySource(X, chunk_size=1000), fam)
+    V = np.concatenate([c.X for c in view.chunks()])
+    assert V.shape == (n, 1 + 15) and np.array_equal(view.inverse(V), X)
+    start = m._initialize(ArraySource(X), fam, np.random.default_rng(0))
+    p = start.arrays["categorical_probabilities"]         # (K, 3 * 5); code 2 at 2, 7, 12
+    only_two = p[:, [2, 7, 12]].min(axis=1)
+    assert only_two.max() > 0.85 and only_two.min() < 0.1, p.round(2)

@@ -58,7 +58,12 @@ class MixedTypeMixture(FamilyMixture):
         (those are the keys; the defaults are the single estimators'). ``n_categories`` (int
         or list) defaults to the largest code + 1; ``degrees_of_freedom=None`` estimates
         ``nu_k`` per component (as :class:`fastem.StudentMixture`).
-    tol, max_iter, n_init, init_params, weights_init, random_state, warm_start, verbose,
+    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
+        As in :class:`fastem.GaussianMixture`; the hard labels are found on the data with
+        every categorical column replaced by its 0/1 indicator columns (category codes are
+        labels, not numbers), other columns as they are. ``"random"``: random
+        responsibilities.
+    tol, max_iter, n_init, weights_init, random_state, warm_start, verbose,
     verbose_interval, chunk_size, n_threads, backend, progress, checkpoint
         As in :class:`fastem.GaussianMixture`.
     algorithm : {"em", "online"}, default="em"
@@ -236,8 +241,15 @@ class MixedTypeMixture(FamilyMixture):
         return self._current_family.smoothed(params, INIT_SMOOTHING)
 
     def _initialize(self, source, family, rng, backend=None):
+        """As every family's, except that with a categorical block k-means, k-means++ and
+        ``random_from_data`` see its codes one-hot (:mod:`fastem.families.mixed_init`:
+        codes are labels, not numbers); ``"random"`` draws random responsibilities."""
         self._current_family = family
         from ..backends import numba as nb
+        if family.block("categorical") is not None and self.init_params != "random":
+            from ..families.mixed_init import FromOneHot, OneHotView
+            view = OneHotView(source, family)
+            return super()._initialize(view, FromOneHot(family, view), rng, backend or nb)
         return super()._initialize(source, family, rng, backend or nb)
 
     # ---- attributes -------------------------------------------------------------------------
