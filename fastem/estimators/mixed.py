@@ -248,8 +248,10 @@ class MixedTypeMixture(FamilyMixture):
         from ..backends import numba as nb
         if family.block("categorical") is not None and self.init_params != "random":
             from ..families.mixed_init import FromOneHot, OneHotView
+            # In-process passes over the view (a Dask source's blocks are computed into this
+            # process for these few passes), so every input gives the same start.
             view = OneHotView(source, family)
-            return super()._initialize(view, FromOneHot(family, view), rng, backend or nb)
+            return super()._initialize(view, FromOneHot(family, view), rng, nb)
         return super()._initialize(source, family, rng, backend or nb)
 
     # ---- attributes -------------------------------------------------------------------------
