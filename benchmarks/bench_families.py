@@ -18,6 +18,17 @@ Sizes: the full grid (``FASTEM_BENCH_FULL=1``) is N = 1e6, D in {8, 64}, K in {4
 ``FASTEM_BENCH_FAMILIES="N:D1,D2:K1,K2"`` picks another grid (e.g. ``"200000:8:4,16"``);
 the default smoke run is N = 20,000, D = 8, K = 4. Threads: 2 for every library (Numba,
 torch, BLAS).
+
+Capped peers (the full grid's peers take up to ~30 min per pomegranate iteration at D = 64,
+K = 64): ``FASTEM_BENCH_PEER_ITERS=n`` times exactly ``n`` peer iterations (warmed up on 2,000
+rows first, no untimed iteration at full size; the record checks that ``n`` log-likelihoods
+were produced and that they change), and ``FASTEM_BENCH_PEER_N=m`` runs the peers on the first
+``m`` rows and scales their per-iteration time by ``N / m`` (a vectorised EM iteration is
+linear in N once its arrays are out of cache; the record keeps the measured time, ``peer_n``
+and the scaled one, and fastem is also run on those ``m`` rows for the log-likelihood check).
+``FASTEM_BENCH_FAMILIES_MEMORY=fastem`` measures only fastem's memory. The Student-t part
+(:func:`test_student_vs_gaussian_grid`) is ``StudentMixture`` full against
+``GaussianMixture`` full on the same grid (``bench_student``'s interleaved measurement).
 """
 from __future__ import annotations
 
@@ -53,6 +64,8 @@ def _grid():
 
 
 NS, DS, KS = _grid()
+PEER_ITERS = int(os.environ.get("FASTEM_BENCH_PEER_ITERS", "0") or 0)
+PEER_N = int(float(os.environ.get("FASTEM_BENCH_PEER_N", "0") or 0))
 CASES = [pytest.param(fam, n, d, k, id=f"{fam}-N{n}-D{d}-K{k}")
          for fam, n, d, k in itertools.product(FAMILIES, NS, DS, KS)]
 
@@ -86,11 +99,14 @@ def make_init(family: str, d: int, k: int, seed: int = 1) -> dict:
 
 
 # ----------------------------------------------------------------------------- runners
-def _loop(step, first_state, budget=4.0, min_iter=2, max_iter=5):
-    """One untimed iteration, then timed ones; returns seconds and per-iteration bounds."""
+def _loop(step, first_state, budget=4.0, min_iter=2, max_iter=5, untimed=True):
+    """One untimed iteration (unless ``untimed=False``), then timed ones; returns seconds and
+    per-iteration bounds."""
     seconds, bounds = [], []
-    state, lb = step(first_state)
-    bounds.append(lb)
+    state = first_state
+    if untimed:
+        state, lb = step(first_state)
+        bounds.append(lb)
     n = None
     i = 0
     while n is None or i < n:
@@ -265,25 +281,46 @@ def test_family_iteration(benchmark, record, family, n, d, k):
               "fastem_s_per_iter": fe.per_iter, "fastem_iters_timed": len(fe.seconds),
               "loglik_fastem": fe.lower_bounds[-1]}
     fastest = None
+    peer_n = PEER_N if 0 < PEER_N < n else n
+    Xp = X[:peer_n]
+    ref = fe
+    if peer_n < n:              # fastem on the peers' rows, for the log-likelihood check
+        with H.thread_setup(THREADS, 1):
+            ref = fastem_iterations(family, Xp, init, budget=0.0, min_iter=2, max_iter=2)
+        values["peer_n"] = peer_n
     for lib in ("stepmix", "pomegranate"):
         with H.thread_setup(THREADS, THREADS):
-            peer = RUNNERS[lib](family, X, init)
+            if PEER_ITERS:
+                if RUNNERS[lib](family, X[:2000], init, budget=0.0, min_iter=1,
+                                max_iter=1) is None:
+                    continue
+                peer = RUNNERS[lib](family, Xp, init, budget=0.0, min_iter=PEER_ITERS,
+                                    max_iter=PEER_ITERS, untimed=False)
+            else:
+                peer = RUNNERS[lib](family, Xp, init)
         if peer is None:
             continue
-        common = min(len(fe.lower_bounds), len(peer.lower_bounds))
-        diff = H.rel_diff(fe.lower_bounds[common - 1], peer.lower_bounds[common - 1])
-        values.update({f"{lib}_s_per_iter": peer.per_iter,
+        if PEER_ITERS:      # the peer really ran that many iterations, and EM moved
+            assert len(peer.seconds) == PEER_ITERS == len(peer.lower_bounds), (lib, peer)
+            assert len(set(peer.lower_bounds)) == PEER_ITERS, (lib, peer.lower_bounds)
+        common = min(len(ref.lower_bounds), len(peer.lower_bounds))
+        diff = H.rel_diff(ref.lower_bounds[common - 1], peer.lower_bounds[common - 1])
+        per_iter = peer.per_iter * (n / peer_n)
+        values.update({f"{lib}_s_per_iter": per_iter,
+                       f"{lib}_s_per_iter_measured": peer.per_iter,
                        f"{lib}_iters_timed": len(peer.seconds),
-                       f"speedup_vs_{lib}": peer.per_iter / fe.per_iter,
+                       f"{lib}_seconds": list(peer.seconds),
+                       f"speedup_vs_{lib}": per_iter / fe.per_iter,
                        f"loglik_{lib}": peer.lower_bounds[-1],
                        f"loglik_rel_diff_{lib}": diff, f"common_iter_{lib}": common})
         # Same start, same iterations: the mean log-likelihoods agree.
         assert diff < 1e-6, (lib, values)
-        fastest = peer.per_iter if fastest is None else min(fastest, peer.per_iter)
+        fastest = per_iter if fastest is None else min(fastest, per_iter)
     if fastest is not None:
         values["speedup_vs_fastest_peer"] = fastest / fe.per_iter
-    if os.environ.get("FASTEM_BENCH_FAMILIES_MEMORY", "1") != "0":
-        for lib in ("fastem", "stepmix", "pomegranate"):
+    memory = os.environ.get("FASTEM_BENCH_FAMILIES_MEMORY", "1")
+    if memory != "0":
+        for lib in ("fastem",) if memory == "fastem" else ("fastem", "stepmix", "pomegranate"):
             if (lib == "stepmix" and family == "poisson") or \
                     (lib == "pomegranate" and import_pomegranate() is None):
                 continue
@@ -291,6 +328,33 @@ def test_family_iteration(benchmark, record, family, n, d, k):
             values[f"{lib}_fit_extra_mib"] = mem["fit_extra_mib"]
     record("families", **values)
     assert np.isfinite(values["fastem_s_per_iter"])
+
+
+STUDENT_ROUNDS = int(os.environ.get("FASTEM_BENCH_STUDENT_ROUNDS", "2"))
+STUDENT_TARGET = 1.5
+STUDENT_CASES = [pytest.param(n, d, k, id=f"student-N{n}-D{d}-K{k}")
+                 for n, d, k in itertools.product(NS, DS, KS)]
+
+
+@pytest.mark.parametrize("n,d,k", STUDENT_CASES)
+def test_student_vs_gaussian_grid(benchmark, record, n, d, k):
+    """``StudentMixture`` full against ``GaussianMixture`` full on the families' grid:
+    iterations interleaved, median of ``FASTEM_BENCH_STUDENT_ROUNDS`` timed ones each."""
+    from benchmarks.bench_student import _interleaved
+    from benchmarks.conftest import run_once
+    X = H.make_data(n, d, np.float64)
+    init = H.make_init(X, k, "full")
+    H.warm_up_fastem(X.dtype, "full")
+    with H.thread_setup(THREADS, 1) as threads:
+        med, bounds, dof = run_once(benchmark, lambda: _interleaved(X, init, STUDENT_ROUNDS))
+    ratio = med["student"] / med["gaussian"]
+    record("families_student", n=n, d=d, k=k, covariance_type="full", **threads,
+           rounds=STUDENT_ROUNDS, gaussian_s_per_iter=med["gaussian"],
+           student_s_per_iter=med["student"], ratio_student_over_gaussian=ratio,
+           target_ratio=STUDENT_TARGET, loglik_gaussian=bounds["gaussian"][-1],
+           loglik_student=bounds["student"][-1])
+    assert len(bounds["student"]) == STUDENT_ROUNDS + 1
+    assert np.isfinite(ratio)
 
 
 if __name__ == "__main__":

@@ -191,7 +191,9 @@ class OnlineEM:
         mean_ll = hat.loglik / hat.weight_sum
         hat = hat.scaled(1.0 / hat.weight_sum)
         previous = state.stats
-        if hasattr(previous, "reshifted"):     # statistics about a shift (the Gaussian)
+        if hasattr(previous, "reshifted_like"):    # several shifts (a mixed-type model)
+            previous = previous.reshifted_like(hat, getattr(family, "t_square", False))
+        elif hasattr(previous, "reshifted"):     # statistics about a shift (the Gaussian)
             previous = previous.reshifted(hat.shift, family.square)
         running = previous.scaled(1.0 - gamma) + hat.scaled(gamma)
         params = m_step(family, running, self.reg_covar, state.params, iteration=t,

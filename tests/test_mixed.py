@@ -164,8 +164,20 @@ def test_bad_values_and_parameters_are_named():
     X[5, 4] = 1
     with pytest.raises(ValueError, match=r"exactly one block"):
         MixedTypeMixture(2, columns={"gaussian": [0, 1], "poisson": [3]}).fit(X)
-    with pytest.raises(ValueError, match=r"unknown family 'student_t'"):
-        MixedTypeMixture(2, columns={"student_t": [0]}).fit(X)
+    with pytest.raises(ValueError, match=r"unknown family 'student'"):
+        MixedTypeMixture(2, columns={"student": [0]}).fit(X)
+    with pytest.raises(ValueError, match=r"\['student_t'\]\['degrees_of_freedom'\] must be None "
+                                         r"\(estimated\) or a float > 0; got -1"):
+        MixedTypeMixture(2, columns=COLUMNS,
+                         block_params={"student_t": {"degrees_of_freedom": -1}}).fit(X)
+    with pytest.raises(ValueError, match=r"\['student_t'\]\['covariance_type'\] must be one of"):
+        MixedTypeMixture(2, columns=COLUMNS,
+                         block_params={"student_t": {"covariance_type": "banded"}}).fit(X)
+    Xt = X.copy()
+    Xt[9, 1] = np.inf
+    with pytest.raises(ValueError, match=r"row 9, column 1 \(a student_t column\) is inf"):
+        MixedTypeMixture(2, columns={"student_t": [0, 1], "categorical": [2], "poisson": [3],
+                                     "bernoulli": [4]}).fit(Xt)
     with pytest.raises(ValueError, match=r"block_params\['poisson'\]\['reg_rate'\] must be"):
         MixedTypeMixture(2, columns=COLUMNS, block_params={"poisson": {"reg_rate": 0}}).fit(X)
     m = MixedTypeMixture(2, columns=COLUMNS, random_state=0).fit(X)
@@ -194,9 +206,137 @@ def test_save_load_dask_and_partial_fit(tmp_path):
             da.from_array(X, chunks=(500, -1)))
     _close(md.weights_, m.weights_, 1e-10)
     _close(md.blocks_["poisson"].means_, m.blocks_["poisson"].means_, 1e-10)
-    with pytest.raises(AttributeError, match="partial_fit is not implemented yet"):
-        MixedTypeMixture(3, columns=COLUMNS).partial_fit(X)
-    assert not hasattr(MixedTypeMixture(), "partial_fit")
+
+# ---- online EM (partial_fit, algorithm="online") --------------------------------------------
+_FLOOR = 10 * np.finfo(np.float64).eps
+
+
+def _reference_online(X, params, hp, chunks, decay=0.7, offset=10.0):
+    """Stepwise EM on raw (unshifted) moments, every block by its formula: the running
+    per-row averages ``s <- (1 - g) s + g s_hat`` from the statistics ``params`` imply."""
+    a = params.arrays
+    w = params.weights / params.weights.sum()
+    mu, var = a["gaussian_means"], a["gaussian_covariances"]
+    rg, al_c, rr, al_b = (hp["gaussian"]["reg_covar"], hp["categorical"]["alpha"],
+                          hp["poisson"]["reg_rate"], hp["bernoulli"]["alpha"])
+    nc = hp["categorical"]["n_categories"][0]
+    s = {"n": w.copy(), "g1": w[:, None] * mu, "g2": w[:, None] * (var - rg + mu * mu),
+         "c": a["categorical_probabilities"] * (w[:, None] + nc * al_c) - al_c,
+         "p": w[:, None] * (a["poisson_means"] - rr),
+         "b1": a["bernoulli_means"] * (w[:, None] + 2 * al_b) - al_b,
+         "b0": a["bernoulli_complements"] * (w[:, None] + 2 * al_b) - al_b}
+    cur = dict(w=params.weights, mu=mu, var=var, pc=a["categorical_probabilities"],
+               lam=a["poisson_means"], pb=a["bernoulli_means"],
+               qb=a["bernoulli_complements"])
+    for t, Xc in enumerate(chunks, start=1):
+        logp = (ref.diag_gaussian_log_prob(Xc[:, :2], cur["w"], cur["mu"], cur["var"])
+                + np.log(cur["pc"])[:, Xc[:, 2].astype(int)].T
+                + ref.poisson_log_prob(Xc[:, [3]], np.ones(3), cur["lam"])
+                + Xc[:, [4]] * np.log(cur["pb"]).T + (1 - Xc[:, [4]]) * np.log(cur["qb"]).T)
+        r = np.exp(logp - np.logaddexp.reduce(logp, axis=1)[:, None])
+        m = Xc.shape[0]
+        hat = {"n": r.sum(0) / m, "g1": r.T @ Xc[:, :2] / m, "g2": r.T @ Xc[:, :2] ** 2 / m,
+               "c": r.T @ ref.one_hot(Xc[:, [2]], [nc])[0] / m, "p": r.T @ Xc[:, [3]] / m,
+               "b1": r.T @ Xc[:, [4]] / m, "b0": r.T @ (1 - Xc[:, [4]]) / m}
+        g = (t + offset) ** -decay
+        s = {k: (1 - g) * s[k] + g * hat[k] for k in s}
+        n = s["n"][:, None]
+        cur = dict(w=(s["n"] + _FLOOR) / (s["n"] + _FLOOR).sum(), mu=s["g1"] / n,
+                   var=s["g2"] / n - (s["g1"] / n) ** 2 + rg,
+                   pc=(s["c"] + al_c) / (n + nc * al_c), lam=s["p"] / n + rr,
+                   pb=(s["b1"] + al_b) / (n + 2 * al_b), qb=(s["b0"] + al_b) / (n + 2 * al_b))
+    return cur
+
+
+def test_online_em_matches_a_reference_step_on_every_block():
+    from fastem.online import OnlineEM
+    X, _, _ = _mixed_data(3000, seed=5)
+    hp = {"gaussian": {"reg_covar": 1e-6}, "categorical": {"alpha": 1e-3, "n_categories": [3]},
+          "poisson": {"reg_rate": 1e-4}, "bernoulli": {"alpha": 2e-3}}
+    fam = MixedFamily([[b, COLUMNS[b], hp[b]] for b in
+                       ("gaussian", "bernoulli", "categorical", "poisson")])
+    rng = np.random.default_rng(1)
+    start = MixedParams(np.array([0.3, 0.3, 0.4]), {
+        "gaussian_means": rng.normal(0, 3, (3, 2)), "gaussian_covariances": np.full((3, 2), 4.0),
+        "bernoulli_means": np.array([[0.3], [0.5], [0.7]]),
+        "bernoulli_complements": np.array([[0.7], [0.5], [0.3]]),
+        "categorical_probabilities": rng.dirichlet(np.ones(3), 3),
+        "poisson_means": np.array([[2.0], [5.0], [9.0]])})
+    engine = OnlineEM(fam, 0.0)
+    state = engine.start(start)
+    for k, v in start.arrays.items():        # the start's statistics give the start back
+        _close(fam.m_step(state.stats).arrays[k], v, 1e-9)
+    chunks = [X[i:i + 500] for i in range(0, 3000, 500)]
+    for c in chunks:
+        state = engine.step(state, c)
+    want = _reference_online(X, start, hp, chunks)
+    a = state.params.arrays
+    _close(state.params.weights, want["w"], 1e-10)
+    _close(a["gaussian_means"], want["mu"], 1e-10)
+    _close(a["gaussian_covariances"], want["var"], 1e-10)
+    _close(a["categorical_probabilities"], want["pc"], 1e-10)
+    _close(a["poisson_means"], want["lam"], 1e-10)
+    _close(a["bernoulli_means"], want["pb"], 1e-10)
+    _close(a["bernoulli_complements"], want["qb"], 1e-10)
+    assert state.n_steps == 6
+
+
+def _arrays(m):
+    return [m.weights_] + [v for b in m.blocks_.values() for k, v in vars(b).items()
+                           if k.endswith("_") and isinstance(v, np.ndarray)]
+
+
+def test_partial_fit_is_the_online_pass_and_learns():
+    X, y, true = _mixed_data(12000, seed=2)
+    X = X[np.random.default_rng(0).permutation(len(X))]
+    kw = dict(columns=COLUMNS, init_params="random_from_data", random_state=1)
+    model = MixedTypeMixture(3, **kw)
+    for i in range(0, len(X), 1000):
+        model.partial_fit(X[i:i + 1000])
+    assert model.n_iter_ == 12 and np.isfinite(model.score(X))
+    one_pass = MixedTypeMixture(3, algorithm="online", chunk_size=1000, **kw).fit(X)
+    for a, b in zip(_arrays(one_pass), _arrays(model)):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    # continuing after an exact fit keeps a good model good
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exact = MixedTypeMixture(3, columns=COLUMNS, random_state=0, max_iter=50).fit(X)
+    before = exact.score(X)
+    exact.partial_fit(X[:2000])
+    assert exact.score(X) > before - 0.01
+    bad = X[:10].copy()
+    bad[3, 4] = 0.5
+    with pytest.raises(ValueError, match=r"row 3, column 4 \(a bernoulli column\)"):
+        exact.partial_fit(bad)
+
+
+def test_checkpoint_resume_is_bit_identical(tmp_path, monkeypatch):
+    from sklearn.exceptions import ConvergenceWarning
+    from fastem.checkpoint import Checkpointer
+    X, _, _ = _mixed_data(3000, seed=4)
+    path = str(tmp_path / "x.npy")
+    np.save(path, X)
+    ckpt = str(tmp_path / "fit.ckpt.npz")
+    kw = dict(n_components=3, columns=COLUMNS, max_iter=8, tol=0.0, n_init=2, random_state=3,
+              chunk_size=1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        whole = MixedTypeMixture(**kw).fit(path)
+        original = Checkpointer.callback
+
+        def interrupt(self, info):
+            original(self, info)
+            if info.init == 1 and info.n_iter == 3:
+                raise KeyboardInterrupt
+
+        monkeypatch.setattr(Checkpointer, "callback", interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            MixedTypeMixture(checkpoint=ckpt, **kw).fit(path)
+        monkeypatch.setattr(Checkpointer, "callback", original)
+        resumed = MixedTypeMixture(checkpoint=ckpt, **kw).fit(path)
+    for a, b in zip(_arrays(resumed), _arrays(whole)):
+        assert np.array_equal(a, b)
+    assert resumed.lower_bounds_ == whole.lower_bounds_
 
 
 @pytest.mark.slow
@@ -332,3 +472,181 @@ def test_cli_fit_info_predict_with_blocks(tmp_path, capsys):
     assert main(["fit", data, "--family", "poisson", "--blocks", blocks, "-k", "3", "-o",
                  model, "-q"]) == 1
     assert "--blocks is for --family mixed" in capsys.readouterr().err
+
+
+# ---- inference through the fused per-row kernel ---------------------------------------------
+def test_inference_runs_the_fused_kernel_and_equals_the_numpy_e_step():
+    from fastem.families.categorical import linexp_e_step as numpy_e_step
+    X, _, _ = _mixed_data(5000, seed=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = MixedTypeMixture(3, columns=COLUMNS, random_state=0, max_iter=15,
+                             chunk_size=1500).fit(X)
+    fam = m._fitted_family()
+    kargs = fam.kernel_args(m._params_from_attributes())
+    lpn, lab, rsp = numpy_e_step(fam.log_prob_block, X, kargs, True, True)
+    _close(m.score_samples(X), lpn)
+    # the kernel flushes terms below exp(-CUTOFF) to exactly 0 (as every fastem E-step)
+    np.testing.assert_allclose(m.predict_proba(X), rsp, rtol=0, atol=1e-12)
+    assert np.array_equal(m.predict(X), lab)
+    _close(m.score(X), lpn.mean())
+    f_lpn, f_lab, f_rsp = fam.e_step_outputs(X[:700], kargs, labels=True, resp=True)
+    assert np.array_equal(f_lab, lab[:700]) and f_rsp.shape == (700, 3)
+    assert fam.e_step_outputs(X[:5], kargs)[2] is None     # no (n, K) array unless asked
+
+
+def test_one_and_two_threads_are_bit_identical():
+    import numba
+    X, _, _ = _mixed_data(6000, seed=7)
+    out = []
+    for threads in (1, 2):
+        m = MixedTypeMixture(3, columns=COLUMNS, random_state=0, max_iter=5, tol=0.0,
+                             n_threads=threads)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m.fit(X)
+        m.partial_fit(X[:2000])
+        numba.set_num_threads(threads)
+        try:
+            out.append(_arrays(m) + [m.predict_proba(X), m.score_samples(X)])
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    for a, b in zip(*out):
+        assert np.array_equal(a, b)
+
+
+# ---- the student_t block ---------------------------------------------------------------------
+def _t_data(n=3000, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.standard_t(4, (n // 2, 3)) + 3, rng.standard_t(4, (n // 2, 3)) - 3])
+
+
+def _t_block_invariant(cov):
+    from fastem.families.student import StudentFamily
+    X = _t_data()
+    sf = StudentFamily(cov, None, 30.0)
+    cf = get_family(cov)
+    covs = {"full": np.stack([np.eye(3) * 2.0] * 2), "diag": np.full((2, 3), 2.0),
+            "tied": np.eye(3) * 2.0, "spherical": np.full(2, 2.0)}[cov]
+    sp = sf.from_gaussian(GaussianParams(np.array([0.4, 0.6]), X[[0, 2000]].copy(), covs,
+                                         cf.precision_cholesky(covs)[0]))
+    a = _run(sf, sp, X, 1e-6)
+    mf = MixedFamily([["student_t", [0, 1, 2], {"covariance_type": cov}]])
+    mp = MixedParams(sp.weights, {"student_t_" + f: getattr(sp, f) for f in
+                                  ("means", "covariances", "precisions_cholesky",
+                                   "degrees_of_freedom")})
+    b = _run(mf, mp, X, 0.0)
+    _close(b.params.weights, a.params.weights)
+    for f in ("means", "covariances", "degrees_of_freedom"):
+        _close(b.params.arrays["student_t_" + f], getattr(a.params, f))
+    _close(b.lower_bounds, a.lower_bounds)
+    la = sf.e_step_outputs(X, sf.kernel_args(a.params), labels=True, resp=True)
+    lb = mf.e_step_outputs(X, mf.kernel_args(b.params), labels=True, resp=True)
+    _close(lb[0], la[0])
+    np.testing.assert_allclose(lb[2], la[2], rtol=0, atol=1e-12)
+    assert np.array_equal(lb[1], la[1])
+
+
+def test_single_student_t_block_is_the_student_family_and_estimator():
+    _t_block_invariant("full")
+    X = _t_data()
+    kw = dict(max_iter=30, tol=0.0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one = fastem.StudentMixture(2, **kw).fit(X)
+        mixed = MixedTypeMixture(2, columns={"student_t": [0, 1, 2]}, **kw).fit(X)
+    t = mixed.blocks_["student_t"]
+    _close(mixed.weights_, one.weights_)
+    _close(t.means_, one.means_)
+    _close(t.covariances_, one.covariances_)
+    _close(t.degrees_of_freedom_, one.degrees_of_freedom_)
+    _close(mixed.score_samples(X), one.score_samples(X))
+    assert mixed.bic(X) == pytest.approx(one.bic(X), rel=1e-12)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cov", ["diag", "tied", "spherical"])
+def test_single_student_t_block_other_covariance_types(cov):
+    _t_block_invariant(cov)
+
+
+T_COLUMNS = {"gaussian": [0], "student_t": [1, 2], "bernoulli": [3]}
+
+
+def _gt_data(n, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.choice(2, size=n, p=[0.4, 0.6])
+    X = np.column_stack([rng.normal(size=n) + 4 * y,
+                         rng.standard_t(5, (n, 2)) * np.array([1.0, 2.0]) + 5 * y[:, None],
+                         (rng.uniform(size=n) < 0.2 + 0.6 * y)])
+    return X, y
+
+
+def test_mixed_model_with_a_student_t_block_matches_a_numpy_reference():
+    from tests import reference_student as rs
+    X, y = _gt_data(6000, seed=1)
+    kw = dict(columns=T_COLUMNS, random_state=0, block_params={"student_t": {
+        "degrees_of_freedom": 5.0, "covariance_type": "full"}})
+    m = MixedTypeMixture(2, max_iter=200, tol=1e-8, **kw).fit(X)
+    assert (np.diff(m.lower_bounds_) >= -1e-12).all()     # fixed nu: EM never goes down
+    g, t, b = (m.blocks_[k] for k in ("gaussian", "student_t", "bernoulli"))
+    logp = (ref.diag_gaussian_log_prob(X[:, [0]], m.weights_, g.means_, g.covariances_)
+            + np.stack([rs.log_t(X[:, 1:3], t.means_[j], t.covariances_[j], 5.0)[0]
+                        for j in range(2)], axis=1)
+            + ref.bernoulli_log_prob(X[:, [3]], np.ones(2), b.means_))
+    np.testing.assert_allclose(m.score_samples(X), np.logaddexp.reduce(logp, axis=1),
+                               rtol=1e-10)
+    o = np.argsort(t.means_[:, 0])
+    np.testing.assert_allclose(m.weights_[o], [0.4, 0.6], atol=0.02)
+    np.testing.assert_allclose(t.means_[o], [[0, 0], [5, 5]], atol=0.1)
+    np.testing.assert_allclose(t.covariances_[o][:, [0, 1], [0, 1]], [[1, 4], [1, 4]],
+                               rtol=0.1)
+    assert (m.predict(X) == (y if o[0] == 0 else 1 - y)).mean() > 0.98
+    # online EM on every block (the t block's moments reshifted with the gaussian's)
+    p = MixedTypeMixture(2, **kw)
+    for i in range(0, 6000, 1000):
+        p.partial_fit(X[i:i + 1000])
+    one_pass = MixedTypeMixture(2, algorithm="online", chunk_size=1000, **kw).fit(X)
+    for a_, b_ in zip(_arrays(one_pass), _arrays(p)):
+        np.testing.assert_allclose(a_, b_, rtol=1e-12)
+    assert p.score(X) > m.score(X) - 0.05
+
+
+def test_student_t_block_save_load_and_sample(tmp_path):
+    X, _ = _gt_data(2000, seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = MixedTypeMixture(2, columns=T_COLUMNS, random_state=0, max_iter=10).fit(X)
+    path = str(tmp_path / "t.npz")
+    m.save(path)
+    loaded = fastem.load(path)
+    assert np.array_equal(loaded.predict_proba(X), m.predict_proba(X))
+    assert np.array_equal(loaded.blocks_["student_t"].degrees_of_freedom_,
+                          m.blocks_["student_t"].degrees_of_freedom_)
+    S, labels = m.sample(4000)
+    assert S.shape == (4000, 4) and set(np.unique(S[:, 3])) <= {0.0, 1.0}
+    t = m.blocks_["student_t"]
+    for j in range(2):
+        np.testing.assert_allclose(np.median(S[labels == j, 1:3], axis=0), t.means_[j],
+                                   atol=0.25)
+
+
+# ---- initialisation of categorical columns from one-hot codes --------------------------------
+def test_kmeans_init_sees_categorical_codes_one_hot():
+    from fastem.families.mixed_init import OneHotView
+    rng = np.random.default_rng(3)
+    n = 4000
+    y = rng.integers(0, 2, n)
+    # cluster 0: codes 0 or 4 (mean 2 as numbers), cluster 1: always code 2
+    codes = np.where(y[:, None] == 0, rng.choice([0, 4], size=(n, 3)), 2)
+    X = np.column_stack([rng.normal(size=n), codes]).astype(float)
+    cols = {"gaussian": [0], "categorical": [1, 2, 3]}
+    m = MixedTypeMixture(2, columns=cols, random_state=0)
+    fam = m._make_family(4, ArraySource(X))
+    view = OneHotView(ArraySource(X, chunk_size=1000), fam)
+    V = np.concatenate([c.X for c in view.chunks()])
+    assert V.shape == (n, 1 + 15) and np.array_equal(view.inverse(V), X)
+    start = m._initialize(ArraySource(X), fam, np.random.default_rng(0))
+    p = start.arrays["categorical_probabilities"]         # (K, 3 * 5); code 2 at 2, 7, 12
+    only_two = p[:, [2, 7, 12]].min(axis=1)
+    assert only_two.max() > 0.85 and only_two.min() < 0.1, p.round(2)

@@ -24,7 +24,10 @@ from ._mixture import COMMON_CONSTRAINTS, FamilyMixture
 INIT_SMOOTHING = 0.1
 _DICT = TypeOf((dict,), "a dict")
 _HYPER = {"gaussian": ("reg_covar",), "bernoulli": ("alpha",),
-          "categorical": ("alpha", "n_categories"), "poisson": ("reg_rate",)}
+          "categorical": ("alpha", "n_categories"), "poisson": ("reg_rate",),
+          "student_t": ("covariance_type", "degrees_of_freedom", "degrees_of_freedom_init",
+                        "reg_covar")}
+_T_COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 
 class MixedTypeMixture(FamilyMixture):
@@ -34,22 +37,42 @@ class MixedTypeMixture(FamilyMixture):
     ----------
     n_components : int, default=1
     columns : dict, optional
-        Family name (``"gaussian"``, ``"bernoulli"``, ``"categorical"``, ``"poisson"``) ->
+        Family name (``"gaussian"``, ``"bernoulli"``, ``"categorical"``, ``"poisson"``,
+        ``"student_t"``) ->
         list of columns: 0-based indices, or column names of a pandas DataFrame, a
         ``pyarrow.Table`` or a ``.parquet`` file (its numeric columns, in file order),
         resolved to indices at ``fit`` (``blocks_[name].columns``). Every column in exactly
-        one block. ``None``: every column is gaussian. (No Student-t block: its density is
-        not linear in a fixed statistic of the row, so it cannot join the fused pass.)
+        one block. ``None``: every column is gaussian. A ``"student_t"`` block is *one*
+        multivariate t over all its columns (a t vector's coordinates are not independent,
+        so it cannot be split per column like the others): its scale matrix has the
+        ``covariance_type`` of ``block_params["student_t"]`` (default ``"full"``; also
+        ``"tied"``, ``"diag"``, ``"spherical"``), and its weights ``u_ik = (nu_k + D_t) /
+        (nu_k + delta2_ik)`` weight only its own statistics.
     covariance_type : {"diag"}, default="diag"
         Of the gaussian block (independent columns within a component).
     block_params : dict, optional
         Per-block hyper-parameters, e.g. ``{"categorical": {"alpha": 0.5, "n_categories":
         [3, 4]}, "poisson": {"reg_rate": 1e-6}, "gaussian": {"reg_covar": 1e-6},
-        "bernoulli": {"alpha": 1e-10}}`` (those are the keys; the defaults are the single
-        estimators'). ``n_categories`` (int or list) defaults to the largest code + 1.
-    tol, max_iter, n_init, init_params, weights_init, random_state, warm_start, verbose,
+        "bernoulli": {"alpha": 1e-10}, "student_t": {"covariance_type": "full",
+        "degrees_of_freedom": None, "degrees_of_freedom_init": 30.0, "reg_covar": 1e-6}}``
+        (those are the keys; the defaults are the single estimators'). ``n_categories`` (int
+        or list) defaults to the largest code + 1; ``degrees_of_freedom=None`` estimates
+        ``nu_k`` per component (as :class:`fastem.StudentMixture`).
+    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
+        As in :class:`fastem.GaussianMixture`; the hard labels are found on the data with
+        every categorical column replaced by its 0/1 indicator columns (category codes are
+        labels, not numbers), other columns as they are. ``"random"``: random
+        responsibilities.
+    tol, max_iter, n_init, weights_init, random_state, warm_start, verbose,
     verbose_interval, chunk_size, n_threads, backend, progress, checkpoint
-        As in :class:`fastem.GaussianMixture` (``algorithm="em"`` only).
+        As in :class:`fastem.GaussianMixture`.
+    algorithm : {"em", "online"}, default="em"
+        ``"online"``: one pass of stepwise online EM over chunks of ``chunk_size`` rows (as
+        :meth:`partial_fit`, chunk by chunk) on every block's statistics; the gaussian
+        block's running sums are re-expressed about each chunk's shift before they are
+        combined.
+    learning_decay, learning_offset
+        Online EM's step sizes ``(t + learning_offset) ** -learning_decay``.
 
     Attributes
     ----------
@@ -58,7 +81,9 @@ class MixedTypeMixture(FamilyMixture):
         Family name -> the fitted block, holding its parameters under the family's
         attribute names: gaussian ``means_``, ``covariances_`` (K, Dg) variances; bernoulli
         ``means_``; categorical ``probabilities_`` (list of (K, C_d)), ``n_categories_``;
-        poisson ``means_`` (rates); and ``columns`` of each.
+        poisson ``means_`` (rates); student_t ``means_``, ``covariances_`` (scale matrices,
+        the Gaussian layout of its covariance type), ``precisions_cholesky_``,
+        ``degrees_of_freedom_``, ``covariance_type``; and ``columns`` of each.
     converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
         As in :class:`fastem.GaussianMixture`.
 
@@ -104,15 +129,14 @@ class MixedTypeMixture(FamilyMixture):
 
     _constraints = {**COMMON_CONSTRAINTS, "columns": [_DICT, NONE],
                     "covariance_type": [Options(("diag",))],
-                    "block_params": [_DICT, NONE], "algorithm": [Options(("em",))]}
+                    "block_params": [_DICT, NONE], "algorithm": [Options(("em", "online"))]}
 
     # ---- blocks -----------------------------------------------------------------------------
     def _check_parameters(self) -> None:
         for name in (self.columns or {}):
             if name not in BLOCKS:
                 raise ValueError(f"columns names an unknown family {name!r}; MixedTypeMixture "
-                                 f"blocks are {list(BLOCKS)!r} (student_t is not supported "
-                                 "yet).")
+                                 f"blocks are {list(BLOCKS)!r}.")
         for name, hp in (self.block_params or {}).items():
             if name not in BLOCKS or not isinstance(hp, dict):
                 raise ValueError(f"block_params maps a family name in {list(BLOCKS)!r} to a "
@@ -121,10 +145,19 @@ class MixedTypeMixture(FamilyMixture):
                 if key not in _HYPER[name]:
                     raise ValueError(f"block_params[{name!r}] accepts {list(_HYPER[name])!r};"
                                      f" got {key!r}.")
-            for key in ("alpha", "reg_rate", "reg_covar"):
+            for key in ("alpha", "reg_rate", "reg_covar", "degrees_of_freedom_init"):
                 if key in hp and not (isinstance(hp[key], numbers.Real) and hp[key] > 0):
                     raise ValueError(f"block_params[{name!r}][{key!r}] must be a float > 0; "
                                      f"got {hp[key]!r}.")
+            dof = hp.get("degrees_of_freedom")
+            if dof is not None and not (isinstance(dof, numbers.Real)
+                                        and not isinstance(dof, bool) and dof > 0):
+                raise ValueError("block_params['student_t']['degrees_of_freedom'] must be None "
+                                 f"(estimated) or a float > 0; got {dof!r}.")
+            if hp.get("covariance_type", "full") not in _T_COVARIANCE_TYPES:
+                raise ValueError("block_params['student_t']['covariance_type'] must be one of "
+                                 f"{list(_T_COVARIANCE_TYPES)!r}; got "
+                                 f"{hp['covariance_type']!r}.")
 
     def _block_columns(self, d: Optional[int]) -> list:
         if self.columns is None:
@@ -208,8 +241,17 @@ class MixedTypeMixture(FamilyMixture):
         return self._current_family.smoothed(params, INIT_SMOOTHING)
 
     def _initialize(self, source, family, rng, backend=None):
+        """As every family's, except that with a categorical block k-means, k-means++ and
+        ``random_from_data`` see its codes one-hot (:mod:`fastem.families.mixed_init`:
+        codes are labels, not numbers); ``"random"`` draws random responsibilities."""
         self._current_family = family
         from ..backends import numba as nb
+        if family.block("categorical") is not None and self.init_params != "random":
+            from ..families.mixed_init import FromOneHot, OneHotView
+            # In-process passes over the view (a Dask source's blocks are computed into this
+            # process for these few passes), so every input gives the same start.
+            view = OneHotView(source, family)
+            return super()._initialize(view, FromOneHot(family, view), rng, nb)
         return super()._initialize(source, family, rng, backend or nb)
 
     # ---- attributes -------------------------------------------------------------------------
@@ -229,6 +271,12 @@ class MixedTypeMixture(FamilyMixture):
                 blocks[name] = SimpleNamespace(
                     columns=cols, n_categories_=list(hp["n_categories"]),
                     probabilities_=[p[:, off[j]:off[j + 1]].copy() for j in range(len(cols))])
+            elif name == "student_t":
+                blocks[name] = SimpleNamespace(
+                    columns=cols, covariance_type=hp["covariance_type"],
+                    means_=a["student_t_means"], covariances_=a["student_t_covariances"],
+                    precisions_cholesky_=a["student_t_precisions_cholesky"],
+                    degrees_of_freedom_=a["student_t_degrees_of_freedom"])
             else:
                 blocks[name] = SimpleNamespace(columns=cols, means_=a["poisson_means"])
         return {"weights_": params.weights, "blocks_": blocks}
@@ -244,18 +292,14 @@ class MixedTypeMixture(FamilyMixture):
                 out["bernoulli_complements"] = blk._complements
             elif name == "categorical":
                 out["categorical_probabilities"] = np.concatenate(blk.probabilities_, axis=1)
+            elif name == "student_t":
+                out["student_t_means"] = blk.means_
+                out["student_t_covariances"] = blk.covariances_
+                out["student_t_precisions_cholesky"] = blk.precisions_cholesky_
+                out["student_t_degrees_of_freedom"] = blk.degrees_of_freedom_
             else:
                 out["poisson_means"] = blk.means_
         return MixedParams(self.weights_, out)
-
-    @property
-    def partial_fit(self):
-        """Not available yet: the gaussian block's statistics are taken about a per-pass
-        shift, which online EM's running averages cannot combine (use ``fit``). Reading
-        the attribute raises ``AttributeError``, so ``hasattr(model, "partial_fit")`` is
-        False."""
-        raise AttributeError("MixedTypeMixture.partial_fit is not implemented yet; use fit "
-                             "(exact EM, in memory, out of core or on Dask).")
 
     def _check_n_features(self, X: Any) -> None:
         # scikit-learn's wording for an in-memory array with the wrong number of features

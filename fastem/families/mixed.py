@@ -11,6 +11,16 @@ log p(x | k) = T(x)·eta_k + c_k + h(x) with T(x) the concatenation of the block
 * poisson columns: ``x`` (and ``h(x) = -sum log x!``);
 * categorical columns: the one-hot codes.
 
+A ``"student_t"`` block is the exception: a multivariate t over its columns (its columns are
+not independent within a component, and its density is not linear in a fixed statistic), with
+any of the four covariance types of its scale matrix (``block_params["student_t"]
+["covariance_type"]``, default ``"full"``) and fixed or estimated ``nu``. With one, the pass
+is :func:`fastem.kernels.mixed_t_pass.mixed_t_pass_chunk`: the t block's log-density (the
+Student-t family's Mahalanobis machinery) plus ``T(x) . eta`` of the other blocks, one
+log-sum-exp, and both kinds of statistics; the t block's weights ``u_ik`` weight only its own
+moments (:class:`fastem.families.student.StudentStats`), and its M-step is the Student-t
+family's (McLachlan & Peel's ECM step for ``nu``).
+
 One pass of the linear-exponential kernel (:mod:`fastem.kernels.linexp`) over the chunk's
 ``T(x)`` therefore sums the blocks' log-densities and accumulates every block's statistics at
 once. ``T`` is built per chunk (a chunk-sized float64 array; the categorical block is one-hot
@@ -30,23 +40,30 @@ import numpy as np
 
 from .._slots import run_in_slots
 from ..kernels.linexp import NO_LOG_FACTORIAL, NO_OFFSETS, linexp_pass_chunk
-from .categorical import linexp_e_step, offsets_of
+from ..kernels.linexp import linexp_e_step as fused_e_step
+from .categorical import offsets_of
 from .poisson import log_factorials
+from .student import StudentParams, StudentStats
 
-BLOCKS = ("gaussian", "bernoulli", "categorical", "poisson")
+BLOCKS = ("gaussian", "bernoulli", "categorical", "poisson", "student_t")
+_T_FIELDS = ("means", "covariances", "precisions_cholesky", "degrees_of_freedom")
 _FLOOR = 10 * np.finfo(np.float64).eps
 _EMPTY_FRACTION = 1e-12
 _NO_WEIGHTS = np.empty(0)
 _LOG_2PI = math.log(2 * math.pi)
 DEFAULTS = {"gaussian": {"reg_covar": 1e-6}, "bernoulli": {"alpha": 1e-10},
-            "categorical": {"alpha": 1e-10}, "poisson": {"reg_rate": 1e-10}}
+            "categorical": {"alpha": 1e-10}, "poisson": {"reg_rate": 1e-10},
+            "student_t": {"covariance_type": "full", "degrees_of_freedom": None,
+                          "degrees_of_freedom_init": 30.0, "reg_covar": 1e-6}}
 
 
 @dataclass(frozen=True)
 class MixedParams:
     """``weights`` (K,) and ``arrays``: ``"<block>_<field>"`` -> array, e.g.
     ``gaussian_means``, ``gaussian_covariances`` (K, Dg) variances, ``bernoulli_means``,
-    ``bernoulli_complements``, ``categorical_probabilities`` (K, sum C), ``poisson_means``."""
+    ``bernoulli_complements``, ``categorical_probabilities`` (K, sum C), ``poisson_means``,
+    ``student_t_means``, ``student_t_covariances`` (the Student-t family's layout),
+    ``student_t_precisions_cholesky``, ``student_t_degrees_of_freedom`` (K,)."""
 
     weights: np.ndarray
     arrays: dict = field(default_factory=dict)
@@ -57,6 +74,8 @@ class MixedKernelArgs:
     eta: np.ndarray
     const: np.ndarray
     shift: np.ndarray
+    #: The t block's kernel arguments (its constants without ``log w``), or ``None``.
+    student: Optional[object] = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +88,11 @@ class MixedStats:
     loglik: float = 0.0
     weight_sum: float = 0.0
     n_rows: int = 0
+    #: First column of the gaussian block's ``y = x - shift`` in ``st`` (its ``y**2`` follow
+    #: ``len(shift)`` columns later); ``-1`` without a gaussian block.
+    gauss_start: int = -1
+    #: The t block's statistics (about its own means), or ``None``.
+    t: Optional[StudentStats] = None
 
     def __add__(self, other: "MixedStats") -> "MixedStats":
         if not isinstance(other, MixedStats):
@@ -77,11 +101,41 @@ class MixedStats:
             raise ValueError("MixedStats about different shifts cannot be added.")
         return MixedStats(self.nk + other.nk, self.st + other.st, self.shift,
                           self.loglik + other.loglik, self.weight_sum + other.weight_sum,
-                          self.n_rows + other.n_rows)
+                          self.n_rows + other.n_rows, max(self.gauss_start, other.gauss_start),
+                          None if self.t is None else self.t + other.t)
 
     def scaled(self, factor: float) -> "MixedStats":
         return MixedStats(self.nk * factor, self.st * factor, self.shift, self.loglik * factor,
-                          self.weight_sum * factor, self.n_rows)
+                          self.weight_sum * factor, self.n_rows, self.gauss_start,
+                          None if self.t is None else self.t.scaled(factor))
+
+    def reshifted(self, new_shift: np.ndarray, square: bool = False) -> "MixedStats":
+        """The same statistics about ``new_shift`` (online EM combines chunks whose gaussian
+        statistics were taken about different shifts). With ``c = new - old``:
+        ``S1' = S1 - N c`` and ``S2' = S2 - 2 S1 c + N c**2``; other blocks unchanged."""
+        new_shift = np.asarray(new_shift, dtype=np.float64)
+        if self.gauss_start < 0 or new_shift.shape[0] == 0:
+            return MixedStats(self.nk, self.st, self.shift, self.loglik, self.weight_sum,
+                              self.n_rows, self.gauss_start, self.t)
+        n = self.shift.shape[0]
+        g0 = self.gauss_start
+        c = new_shift - self.shift
+        st = self.st.copy()
+        s1 = self.st[:, g0:g0 + n]
+        st[:, g0:g0 + n] = s1 - self.nk[:, None] * c
+        st[:, g0 + n:g0 + 2 * n] = (self.st[:, g0 + n:g0 + 2 * n] - 2.0 * s1 * c
+                                    + self.nk[:, None] * c * c)
+        return MixedStats(self.nk.copy(), st, new_shift, self.loglik, self.weight_sum,
+                          self.n_rows, g0, self.t)
+
+    def reshifted_like(self, other: "MixedStats", t_square: bool = False) -> "MixedStats":
+        """The same statistics about ``other``'s shifts: the gaussian block's and the t
+        block's (its means; ``t_square`` for full and tied scale matrices)."""
+        out = self.reshifted(other.shift)
+        if self.t is None:
+            return out
+        return MixedStats(out.nk, out.st, out.shift, out.loglik, out.weight_sum, out.n_rows,
+                          out.gauss_start, self.t.reshifted(other.t.shift, t_square))
 
 
 class MixedFamily:
@@ -95,14 +149,25 @@ class MixedFamily:
     """
 
     name = "mixed"
+    #: The gaussian block's statistics are per-column (online EM's ``reshifted`` argument).
+    square = False
 
     def __init__(self, blocks) -> None:
         self.blocks = [(str(b), [int(c) for c in cols], {**DEFAULTS[b], **dict(hp)})
                        for b, cols, hp in blocks]
+        self._t = None
+        for b, cols, hp in self.blocks:
+            if b == "student_t":
+                from .student import StudentFamily
+                self._t = StudentFamily(hp["covariance_type"], hp["degrees_of_freedom"],
+                                        hp["degrees_of_freedom_init"])
+                self._t_cols = list(cols)
         self.n_features = 1 + max(c for _, cols, _ in self.blocks for c in cols)
         width = 0
         self._slices = {}
         for b, cols, hp in self.blocks:
+            if b == "student_t":
+                continue
             if b == "gaussian":
                 n = 2 * len(cols)
             elif b == "bernoulli":
@@ -124,6 +189,8 @@ class MixedFamily:
                 yield from ("bernoulli_means", "bernoulli_complements")
             elif b == "categorical":
                 yield "categorical_probabilities"
+            elif b == "student_t":
+                yield from ("student_t_" + f for f in _T_FIELDS)
             else:
                 yield "poisson_means"
 
@@ -140,6 +207,8 @@ class MixedFamily:
         T = np.empty((X.shape[0], self.width))
         h = np.zeros(X.shape[0])
         for b, cols, hp in self.blocks:
+            if b == "student_t":
+                continue
             sl = self._slices[b]
             x = np.asarray(X[:, cols], dtype=np.float64)
             if b == "gaussian":
@@ -169,7 +238,11 @@ class MixedFamily:
             const = np.log(params.weights).copy()
         a = params.arrays
         shift = np.zeros(0)
+        student = None
         for b, cols, _ in self.blocks:
+            if b == "student_t":
+                student = self._t.kernel_args(self._t_params(params, np.ones(k)))
+                continue
             sl = self._slices[b]
             if b == "gaussian":
                 mu, var = a["gaussian_means"], a["gaussian_covariances"]
@@ -188,17 +261,39 @@ class MixedFamily:
                 lam = a["poisson_means"]
                 eta[:, sl] = np.log(lam)
                 const -= lam.sum(axis=1)
-        return MixedKernelArgs(np.ascontiguousarray(eta), np.ascontiguousarray(const), shift)
+        return MixedKernelArgs(np.ascontiguousarray(eta), np.ascontiguousarray(const), shift,
+                               student)
+
+    def _t_params(self, params: MixedParams, weights=None) -> StudentParams:
+        a = params.arrays
+        return StudentParams(params.weights if weights is None else weights,
+                             *(a["student_t_" + f] for f in _T_FIELDS))
+
+    def _t_columns(self, X: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.asarray(X)[:, self._t_cols], dtype=np.float64)
+
+    @property
+    def t_square(self) -> bool:
+        """Whether the t block's scale matrices are square (online EM's reshift)."""
+        return self._t is not None and self._t.square
+
+    @property
+    def _gauss_start(self) -> int:
+        return self._slices["gaussian"].start if "gaussian" in self._slices else -1
 
     def zero_stats(self, kargs: MixedKernelArgs) -> MixedStats:
         k = kargs.eta.shape[0]
-        return MixedStats(np.zeros(k), np.zeros((k, self.width)), kargs.shift)
+        return MixedStats(np.zeros(k), np.zeros((k, self.width)), kargs.shift,
+                          gauss_start=self._gauss_start,
+                          t=None if self._t is None else self._t.zero_stats(kargs.student))
 
     def chunk_stats(self, X, sample_weight, kargs, serial=False) -> MixedStats:
         kern = linexp_pass_chunk.serial if serial else linexp_pass_chunk.parallel
         k, m = kargs.eta.shape
         w = _NO_WEIGHTS if sample_weight is None else np.asarray(sample_weight, np.float64)
         T, h = self.statistic(X, kargs.shift)
+        if self._t is not None:
+            return self._chunk_stats_t(X, T, h, w, sample_weight, kargs, serial)
 
         def run(nk, st, ll):
             kern(T, w, kargs.eta, kargs.const, NO_OFFSETS, NO_LOG_FACTORIAL, nk, st,
@@ -207,7 +302,31 @@ class MixedFamily:
         (nk, st), ll = run_in_slots(run, X.shape[0], ((k,), (k, m)), 2)
         ll = ll.sum(axis=0)
         hsum = float(h.sum() if sample_weight is None else (w * h).sum())
-        return MixedStats(nk, st, kargs.shift, float(ll[0]) + hsum, float(ll[1]), X.shape[0])
+        return MixedStats(nk, st, kargs.shift, float(ll[0]) + hsum, float(ll[1]), X.shape[0],
+                          self._gauss_start)
+
+    def _chunk_stats_t(self, X, T, h, w, sample_weight, kargs, serial) -> MixedStats:
+        from ..families import gaussian_pass
+        from ..kernels.mixed_t_pass import mixed_t_pass_chunk
+        kern = mixed_t_pass_chunk.serial if serial else mixed_t_pass_chunk.parallel
+        tk = kargs.student
+        k, m = kargs.eta.shape
+        Xt = self._t_columns(X)
+        d = Xt.shape[1]
+        prec = gaussian_pass.compute_prec(tk, Xt.dtype)
+        sshape = tuple(self._t.covariance_family.scatter_shape(k, d))
+
+        def run(nk, st, uk, s1, s2, aux, ll):
+            kern(T, Xt, w, kargs.eta, kargs.const, tk.means, prec, tk.const, tk.tpar, nk, st,
+                 uk, s1, s2, aux, ll)
+
+        (nk, st, uk, s1, s2, aux), ll = run_in_slots(
+            run, X.shape[0], ((k,), (k, m), (k,), (k, d), sshape, (k,)), 2)
+        ll = ll.sum(axis=0)
+        hsum = float(h.sum() if sample_weight is None else (w * h).sum())
+        t = StudentStats(tk.means, nk, uk, s1, s2, aux, 0.0, float(ll[1]), X.shape[0])
+        return MixedStats(nk, st, kargs.shift, float(ll[0]) + hsum, float(ll[1]), X.shape[0],
+                          self._gauss_start, t)
 
     def resp_stats(self, X, sample_weight, resp, anchor=None, serial=False) -> MixedStats:
         g = self.block("gaussian")
@@ -216,7 +335,57 @@ class MixedFamily:
         T, _ = self.statistic(X, shift)
         w = np.ones(T.shape[0]) if sample_weight is None else np.asarray(sample_weight, float)
         wr = np.asarray(resp, dtype=np.float64) * w[:, None]
-        return MixedStats(wr.sum(axis=0), wr.T @ T, shift, 0.0, float(w.sum()), T.shape[0])
+        t = None
+        if self._t is not None:
+            k = wr.shape[1]
+            Xt = self._t_columns(X)
+            t_anchor = (np.asarray(anchor, dtype=np.float64)[:, self._t_cols]
+                        if anchor is not None else
+                        np.broadcast_to(Xt.mean(axis=0), (k, Xt.shape[1])).copy())
+            t = self._t.resp_stats(Xt, sample_weight, resp, np.ascontiguousarray(t_anchor),
+                                   serial=serial)
+        return MixedStats(wr.sum(axis=0), wr.T @ T, shift, 0.0, float(w.sum()), T.shape[0],
+                          self._gauss_start, t)
+
+    def stats_from_params(self, params: MixedParams, reg: float = 0.0) -> MixedStats:
+        """Per-row statistics (weight sum 1) whose M-step returns ``params`` (up to rounding;
+        online EM's starting state). Each block inverts its own M-step with its own
+        hyper-parameters (``reg`` is unused): gaussian ``S1 = N (mu - s)``, ``S2 = N (var -
+        reg_covar + (mu - s)**2)`` about ``s`` = the mixture mean (the pass's shift);
+        bernoulli/categorical ``S = p (N + C alpha) - alpha``; poisson ``S = N (lam -
+        reg_rate)``."""
+        w = np.asarray(params.weights, dtype=np.float64)
+        nk = w / w.sum()
+        a = params.arrays
+        st = np.zeros((nk.shape[0], self.width))
+        shift = np.zeros(0)
+        t = None
+        for b, cols, hp in self.blocks:
+            if b == "student_t":
+                t = self._t.stats_from_params(self._t_params(params), hp["reg_covar"])
+                continue
+            sl = self._slices[b]
+            n = len(cols)
+            if b == "gaussian":
+                mu, var = a["gaussian_means"], a["gaussian_covariances"]
+                shift = w @ mu / w.sum()
+                m = mu - shift[None, :]
+                st[:, sl.start:sl.start + n] = nk[:, None] * m
+                st[:, sl.start + n:sl.stop] = nk[:, None] * (var - hp["reg_covar"] + m * m)
+            elif b == "bernoulli":
+                al = hp["alpha"]
+                denom = (nk + 2.0 * al)[:, None]
+                st[:, sl.start:sl.start + n] = np.maximum(a["bernoulli_means"] * denom - al, 0)
+                st[:, sl.start + n:sl.stop] = np.maximum(
+                    a["bernoulli_complements"] * denom - al, 0.0)
+            elif b == "categorical":
+                al = hp["alpha"]
+                c = np.repeat(np.asarray(hp["n_categories"], float), hp["n_categories"])
+                st[:, sl] = np.maximum(a["categorical_probabilities"]
+                                       * (nk[:, None] + c[None] * al) - al, 0.0)
+            else:
+                st[:, sl] = nk[:, None] * np.maximum(a["poisson_means"] - hp["reg_rate"], 0.0)
+        return MixedStats(nk, st, shift, 0.0, 1.0, 0, self._gauss_start, t)
 
     def m_step(self, stats: MixedStats, previous: Optional[MixedParams] = None, *, reg=None,
                iteration=None, dtype_hint=None) -> MixedParams:
@@ -227,6 +396,14 @@ class MixedFamily:
         safe = np.where(empty, 1.0, nk_raw)[:, None]
         out = {}
         for b, cols, hp in self.blocks:
+            if b == "student_t":
+                from .student_mstep import student_m_step
+                tp = student_m_step(self._t, stats.t, hp["reg_covar"],
+                                    None if previous is None else self._t_params(previous),
+                                    iteration=iteration, dtype_hint=dtype_hint)
+                for f in _T_FIELDS:
+                    out["student_t_" + f] = getattr(tp, f)
+                continue
             s = stats.st[:, self._slices[b]]
             n = len(cols)
             if b == "gaussian":
@@ -290,14 +467,43 @@ class MixedFamily:
         return T @ kargs.eta.T + kargs.const + h[:, None]
 
     def e_step_outputs(self, X, kargs, *, labels=False, resp=False, serial=False):
-        return linexp_e_step(self.log_prob_block, X, kargs, labels, resp)
+        """Per-row ``log p(x)``, optionally labels and responsibilities: the fused per-row
+        kernel of the linear-exponential families over the chunk's ``T(x)`` (the fit pass's
+        chunk-sized array; no (n, K) array but the requested responsibilities), then the
+        base measure ``h(x)`` added (a per-row constant: labels and responsibilities do not
+        depend on it)."""
+        T, h = self.statistic(X, kargs.shift)
+        if self._t is None:
+            lpn, lab, rsp = fused_e_step(T, kargs.eta, kargs.const, labels=labels, resp=resp,
+                                         serial=serial)
+        else:
+            from ..families import gaussian_pass
+            from ..kernels.mixed_t_pass import mixed_t_e_step_chunk
+            kern = mixed_t_e_step_chunk.serial if serial else mixed_t_e_step_chunk.parallel
+            tk = kargs.student
+            n, k = X.shape[0], kargs.const.shape[0]
+            Xt = self._t_columns(X)
+            lpn = np.empty(n)
+            lab = np.empty(n if labels else 0, np.int64)
+            rsp = np.empty((n if resp else 0, k))
+            kern(T, Xt, kargs.eta, kargs.const, tk.means,
+                 gaussian_pass.compute_prec(tk, Xt.dtype), tk.const, tk.tpar, lpn, lab, rsp)
+            lab = lab if labels else None
+            rsp = rsp if resp else None
+        lpn += h
+        return lpn, lab, rsp
 
     def n_parameters(self, n_components: int, n_features: int) -> int:
         per = 0
+        extra = 0
         for b, cols, hp in self.blocks:
+            if b == "student_t":     # its scale parameters (and nu) without the weights
+                extra += (self._t.n_parameters(n_components, len(cols))
+                          - (n_components - 1))
+                continue
             per += (2 * len(cols) if b == "gaussian" else
                     sum(c - 1 for c in hp["n_categories"]) if b == "categorical" else len(cols))
-        return n_components * per + n_components - 1
+        return n_components * per + extra + n_components - 1
 
     def sample(self, params: MixedParams, n_samples: int, rng: np.random.Generator):
         k = params.weights.shape[0]
@@ -309,6 +515,19 @@ class MixedFamily:
             if b == "gaussian":
                 X[:, cols] = (a["gaussian_means"][y] + np.sqrt(a["gaussian_covariances"][y])
                               * rng.standard_normal((n_samples, len(cols))))
+            elif b == "student_t":
+                tp = self._t_params(params)
+                covs = self._t.covariance_family.full_covariances(tp.covariances, k, len(cols))
+                Z = np.empty((n_samples, len(cols)))
+                for j in range(k):
+                    rows = y == j
+                    if rows.any():
+                        z = rng.standard_normal((int(rows.sum()), len(cols)))
+                        nu = float(tp.degrees_of_freedom[j])
+                        g = rng.chisquare(nu, size=int(rows.sum())) / nu
+                        Z[rows] = (tp.means[j] + (z @ np.linalg.cholesky(covs[j]).T)
+                                   / np.sqrt(g)[:, None])
+                X[:, cols] = Z
             elif b == "bernoulli":
                 X[:, cols] = rng.uniform(size=(n_samples, len(cols))) < a["bernoulli_means"][y]
             elif b == "categorical":
@@ -335,7 +554,7 @@ class MixedFamily:
         with np.errstate(invalid="ignore"):
             for b, cols, hp in self.blocks:
                 x = np.asarray(X[:, cols], dtype=np.float64)
-                if b == "gaussian":
+                if b in ("gaussian", "student_t"):
                     m = ~np.isfinite(x)
                     why[b] = "finite values (no NaN or inf)"
                 elif b == "bernoulli":
@@ -377,7 +596,18 @@ class MixedFamily:
                 or (w < 0).any() or abs(w.sum() - 1.0) > 1e-6:
             raise FieldError("weights", "expected non-negative finite weights summing to 1")
         out = {}
+        if self._t is not None:
+            t_arrays = {"weights": w, **{f: arrays.get("student_t_" + f) for f in _T_FIELDS}}
+            try:
+                tp = self._t.params_from_arrays(t_arrays, n_components=w.shape[0],
+                                                n_features=len(self._t_cols))
+            except FieldError as exc:
+                raise FieldError("student_t_" + exc.field, exc.why) from None
+            for f in _T_FIELDS:
+                out["student_t_" + f] = getattr(tp, f)
         for name in self.fields[1:]:
+            if name.startswith("student_t_"):
+                continue
             a = arrays.get(name)
             if not isinstance(a, np.ndarray) or a.ndim != 2 or a.shape[0] != w.shape[0] \
                     or not np.isfinite(a).all():
