@@ -214,7 +214,9 @@ class BernoulliFamily(NanPolicyMixin):
         if row >= 0:
             col = int(np.flatnonzero(~np.isfinite(X[row]))[0])
             raise ValueError(f"X contains NaN or inf: row {row + row_offset:,}, column {col} "
-                             f"is {float(X[row, col])!r}; BernoulliMixture needs 0/1 values.")
+                             f"is {float(X[row, col])!r}; BernoulliMixture needs 0/1 values"
+                             + (" (NaN marks a missing value under nan_policy='omit' or "
+                                "'marginalize')." if np.isnan(X[row, col]) else "."))
         bad = ~((X == 0) | (X == 1))
         if bad.any():
             row, col = (int(i) for i in np.argwhere(bad)[0])

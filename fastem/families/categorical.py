@@ -121,6 +121,9 @@ def _integer_codes_error(X: np.ndarray, who: str, what: str,
         row, col = first_bad(bad)
         value = X[row, col].item()
         note = "" if np.isfinite(value) else " (NaN and inf are not " + what + ")"
+        if isinstance(value, float) and np.isnan(value):
+            note = (" (NaN is not one of the " + what + "; it marks a missing value under "
+                    "nan_policy='omit' or 'marginalize')")
         return (f"{who} needs non-negative integer {what}; row {row + row_offset:,}, column "
                 f"{col} is {value!r}{note}.")
     return None
