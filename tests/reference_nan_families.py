@@ -93,3 +93,61 @@ def log_prob_rows(per_coord_fn, X, weights):
     x, obs, _ = _setup(X, None)
     logp = np.log(weights) + (per_coord_fn(x) * obs[:, None, :]).sum(axis=2)
     return np.where(obs.any(axis=1), logsumexp(logp, axis=1), 0.0)
+
+
+def mixed_nan_em(X, weights, blocks, params, n_iter):
+    """Mixed blocks with missing values. ``blocks``: list of (name, cols, hp) as the mixed
+    family's; ``params``: dict of block arrays (``gaussian_means``, ``gaussian_covariances``,
+    ``bernoulli_means``, ``categorical_probabilities`` (flat), ``poisson_means``). Returns
+    weights, params and the lower bounds."""
+    x, obs, w = _setup(X, None)
+    params = {k: np.array(v, float) for k, v in params.items()}
+    bounds = []
+    for _ in range(n_iter):
+        per = np.zeros((len(x), len(weights), x.shape[1]))
+        for b, cols, hp in blocks:
+            xc = x[:, cols]
+            if b == "gaussian":
+                mu, var = params["gaussian_means"], params["gaussian_covariances"]
+                per[:, :, cols] = -0.5 * (np.log(2 * np.pi * var)[None]
+                                          + (xc[:, None, :] - mu[None]) ** 2 / var[None])
+            elif b == "bernoulli":
+                m = params["bernoulli_means"]
+                per[:, :, cols] = (xc[:, None, :] * np.log(m)[None]
+                                   + (1 - xc[:, None, :]) * np.log(1 - m)[None])
+            elif b == "poisson":
+                lam = params["poisson_means"]
+                per[:, :, cols] = (xc[:, None, :] * np.log(lam)[None] - lam[None]
+                                   - gammaln(xc + 1)[:, None, :])
+            else:
+                off = np.concatenate([[0], np.cumsum(hp["n_categories"])])
+                p = params["categorical_probabilities"]
+                for j, col in enumerate(cols):
+                    block = np.log(p[:, off[j]:off[j + 1]])
+                    per[:, :, col] = block[:, x[:, col].astype(np.int64)].T
+        wr, bound = _e_step(per, obs, weights, w)
+        bounds.append(bound)
+        new = {}
+        for b, cols, hp in blocks:
+            o = obs[:, cols]
+            xc = x[:, cols] * o
+            n_obs = wr.T @ o
+            if b == "gaussian":
+                mu = (wr.T @ xc) / n_obs
+                new["gaussian_means"] = mu
+                new["gaussian_covariances"] = (wr.T @ (xc * xc)) / n_obs - mu * mu \
+                    + hp["reg_covar"]
+            elif b == "bernoulli":
+                new["bernoulli_means"] = (wr.T @ xc + hp["alpha"]) / (n_obs + 2 * hp["alpha"])
+            elif b == "poisson":
+                new["poisson_means"] = (wr.T @ xc) / n_obs + hp["reg_rate"]
+            else:
+                parts = []
+                for j, (col, c) in enumerate(zip(cols, hp["n_categories"])):
+                    onehot = np.eye(c)[x[:, col].astype(np.int64)] * obs[:, col:col + 1]
+                    parts.append((wr.T @ onehot + hp["alpha"])
+                                 / (n_obs[:, j:j + 1] + c * hp["alpha"]))
+                new["categorical_probabilities"] = np.concatenate(parts, axis=1)
+        params = new
+        weights = _weights_from(wr.sum(axis=0))
+    return weights, params, bounds

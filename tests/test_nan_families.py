@@ -294,3 +294,83 @@ def test_cli_fit_with_family_and_nan_policy(tmp_path, capsys):
     model = fastem.load(tmp_path / "m.npz")
     assert model.nan_policy == "marginalize"
     assert model.score_samples(X)[3] == 0.0
+
+
+# ---- MixedTypeMixture: every block skips its missing coordinates --------------------------
+MIXED_BLOCKS = [["gaussian", [0, 1], {"reg_covar": 1e-6}],
+                ["bernoulli", [2], {"alpha": 1e-3}],
+                ["categorical", [3, 4], {"alpha": 1e-3, "n_categories": [3, 2]}],
+                ["poisson", [5], {"reg_rate": 1e-6}]]
+
+
+def mixed_data(frac=0.0, seed=0, n=N):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, K, n)
+    mu = np.array([[0.0, 3.0], [4.0, -1.0], [-3.0, -3.0]])
+    X = np.empty((n, 6))
+    X[:, :2] = mu[y] + rng.standard_normal((n, 2))
+    X[:, 2] = rng.uniform(size=n) < np.array([0.2, 0.8, 0.5])[y]
+    X[:, 3] = (rng.uniform(size=n)[:, None] > np.array([[0.6, 0.9], [0.1, 0.5],
+                                                        [0.3, 0.4]])[y]).sum(axis=1)
+    X[:, 4] = rng.uniform(size=n) < np.array([0.3, 0.6, 0.9])[y]
+    X[:, 5] = rng.poisson(np.array([1.0, 4.0, 9.0])[y])
+    return _holes(X, frac, seed + 1) if frac else X
+
+
+def _mixed_start():
+    from fastem.families.mixed import MixedParams
+    r = np.random.default_rng(3)
+    return MixedParams(W0.copy(), {
+        "gaussian_means": r.normal(size=(K, 2)) * 2,
+        "gaussian_covariances": r.uniform(1.0, 3.0, (K, 2)),
+        "bernoulli_means": (bm := r.uniform(0.2, 0.8, (K, 1))), "bernoulli_complements": 1 - bm,
+        "categorical_probabilities": np.concatenate(
+            [r.dirichlet(np.ones(3) * 3, K), r.dirichlet(np.ones(2) * 3, K)], axis=1),
+        "poisson_means": r.uniform(1.0, 6.0, (K, 1))})
+
+
+def _mixed_em(family, X, params, n_iter, chunk):
+    bounds = []
+    for _ in range(n_iter):
+        kargs = family.kernel_args(params)
+        stats = family.zero_stats(kargs)
+        for s in range(0, len(X), chunk):
+            stats = stats + family.chunk_stats(X[s:s + chunk], None, kargs)
+        bounds.append(stats.loglik / stats.weight_sum)
+        params = family.m_step(stats, params, reg=0.0)
+    return params, bounds
+
+
+@pytest.mark.parametrize("frac", [0.1, 0.4])
+def test_mixed_marginalize_matches_reference_em(frac):
+    from fastem.families.mixed import MixedFamily
+    X = mixed_data(frac, seed=13)
+    fam = MixedFamily(MIXED_BLOCKS, nan_policy="marginalize")
+    p0 = _mixed_start()
+    got, bounds = _mixed_em(fam, X, p0, 30, 500)
+    start = {k: v for k, v in p0.arrays.items() if k != "bernoulli_complements"}
+    w, want, lb = ref.mixed_nan_em(X, p0.weights, MIXED_BLOCKS, start, 30)
+    np.testing.assert_allclose(got.weights, w, rtol=1e-10)
+    for name, value in want.items():
+        np.testing.assert_allclose(got.arrays[name], value, rtol=1e-10, err_msg=name)
+    np.testing.assert_allclose(bounds, lb, rtol=1e-10)
+    assert (np.diff(bounds) >= -1e-12 * np.abs(bounds[1:])).all()
+
+
+def test_mixed_estimator_paths():
+    from fastem import MixedTypeMixture
+    cols = {b: c for b, c, _ in MIXED_BLOCKS}
+    bp = {b: hp for b, _, hp in MIXED_BLOCKS}
+    X = mixed_data(0.2, seed=14)
+    kw = dict(columns=cols, block_params=bp, random_state=0, max_iter=20, tol=0.0)
+    m = _fit(MixedTypeMixture(K, nan_policy="marginalize", **kw), X)
+    assert np.isfinite(m.lower_bounds_).all()
+    assert m.n_rows_all_missing_ == int(np.isnan(X).all(axis=1).sum())
+    lp = m.score_samples(X)
+    assert lp[3] == 0.0 and np.isfinite(lp).all()
+    o = _fit(MixedTypeMixture(K, nan_policy="omit", **kw), X)
+    assert o.n_rows_omitted_ == int(np.isnan(X).any(axis=1).sum())
+    full = mixed_data(0.0, seed=14)
+    a = _fit(MixedTypeMixture(K, **kw), full)
+    b = _fit(MixedTypeMixture(K, nan_policy="marginalize", **kw), full)
+    assert np.array_equal(a.weights_, b.weights_) and a.lower_bounds_ == b.lower_bounds_

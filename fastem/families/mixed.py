@@ -30,6 +30,7 @@ import numpy as np
 
 from .._slots import run_in_slots
 from ..kernels.linexp import NO_LOG_FACTORIAL, NO_OFFSETS, linexp_pass_chunk
+from . import mixed_nan
 from .categorical import linexp_e_step, offsets_of
 from .poisson import log_factorials
 
@@ -57,6 +58,9 @@ class MixedKernelArgs:
     eta: np.ndarray
     const: np.ndarray
     shift: np.ndarray
+    #: (K, width): each column of T(x)'s share of ``const`` (missing values: mixed_nan).
+    cd: Optional[np.ndarray] = None
+    nan_policy: str = "raise"
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,8 @@ class MixedStats:
     loglik: float = 0.0
     weight_sum: float = 0.0
     n_rows: int = 0
+    #: (K, width) ``sum w r`` of the rows missing each column of T(x) (``None``: none).
+    nmis: Optional[np.ndarray] = None
 
     def __add__(self, other: "MixedStats") -> "MixedStats":
         if not isinstance(other, MixedStats):
@@ -77,15 +83,18 @@ class MixedStats:
             raise ValueError("MixedStats about different shifts cannot be added.")
         return MixedStats(self.nk + other.nk, self.st + other.st, self.shift,
                           self.loglik + other.loglik, self.weight_sum + other.weight_sum,
-                          self.n_rows + other.n_rows)
+                          self.n_rows + other.n_rows,
+                          mixed_nan.add_optional(self.nmis, other.nmis))
 
     def scaled(self, factor: float) -> "MixedStats":
         return MixedStats(self.nk * factor, self.st * factor, self.shift, self.loglik * factor,
-                          self.weight_sum * factor, self.n_rows)
+                          self.weight_sum * factor, self.n_rows,
+                          mixed_nan.scale_optional(self.nmis, factor))
 
 
-class MixedFamily:
-    """Products of independent blocks (see the module docstring).
+class MixedFamily(mixed_nan.NanPolicyMixin):
+    """Products of independent blocks (see the module docstring; missing values:
+    :mod:`fastem.families.mixed_nan`).
 
     Parameters
     ----------
@@ -96,7 +105,9 @@ class MixedFamily:
 
     name = "mixed"
 
-    def __init__(self, blocks) -> None:
+    def __init__(self, blocks, nan_policy: str = "raise") -> None:
+        if nan_policy != "raise":
+            self.nan_policy = self.with_nan_policy(nan_policy).nan_policy
         self.blocks = [(str(b), [int(c) for c in cols], {**DEFAULTS[b], **dict(hp)})
                        for b, cols, hp in blocks]
         self.n_features = 1 + max(c for _, cols, _ in self.blocks for c in cols)
@@ -188,13 +199,19 @@ class MixedFamily:
                 lam = a["poisson_means"]
                 eta[:, sl] = np.log(lam)
                 const -= lam.sum(axis=1)
-        return MixedKernelArgs(np.ascontiguousarray(eta), np.ascontiguousarray(const), shift)
+        return MixedKernelArgs(np.ascontiguousarray(eta), np.ascontiguousarray(const), shift,
+                               mixed_nan.column_constants(self, params, shift),
+                               self.nan_policy)
 
     def zero_stats(self, kargs: MixedKernelArgs) -> MixedStats:
         k = kargs.eta.shape[0]
         return MixedStats(np.zeros(k), np.zeros((k, self.width)), kargs.shift)
 
     def chunk_stats(self, X, sample_weight, kargs, serial=False) -> MixedStats:
+        if kargs.nan_policy != "raise":
+            out = mixed_nan.chunk_stats(self, X, sample_weight, kargs, serial)
+            if out is not None:
+                return out
         kern = linexp_pass_chunk.serial if serial else linexp_pass_chunk.parallel
         k, m = kargs.eta.shape
         w = _NO_WEIGHTS if sample_weight is None else np.asarray(sample_weight, np.float64)
@@ -221,6 +238,8 @@ class MixedFamily:
     def m_step(self, stats: MixedStats, previous: Optional[MixedParams] = None, *, reg=None,
                iteration=None, dtype_hint=None) -> MixedParams:
         """Each block's own M-step (its hyper-parameters are the family's; ``reg`` unused)."""
+        if stats.nmis is not None:
+            return mixed_nan.m_step(self, stats, previous)
         nk_raw = stats.nk
         total = float(nk_raw.sum())
         empty = nk_raw <= _EMPTY_FRACTION * max(total, 1.0)
@@ -290,6 +309,10 @@ class MixedFamily:
         return T @ kargs.eta.T + kargs.const + h[:, None]
 
     def e_step_outputs(self, X, kargs, *, labels=False, resp=False, serial=False):
+        if kargs.nan_policy != "raise":
+            out = mixed_nan.e_step_outputs(self, X, kargs, labels, resp, serial)
+            if out is not None:
+                return out
         return linexp_e_step(self.log_prob_block, X, kargs, labels, resp)
 
     def n_parameters(self, n_components: int, n_features: int) -> int:
@@ -326,7 +349,12 @@ class MixedFamily:
     # ---- validation -------------------------------------------------------------------------
     def validate(self, X: np.ndarray, row_offset: int = 0) -> None:
         """The first value outside its block's domain is an error naming its row, column,
-        value and block."""
+        value and block (NaN marks a missing value under ``nan_policy`` "omit" or
+        "marginalize"; inf never)."""
+        mixed_nan.validate_with_nan(np.asarray(X), row_offset, self.nan_policy,
+                                    self._validate_values)
+
+    def _validate_values(self, X: np.ndarray, row_offset: int = 0) -> None:
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != self.n_features:
             return          # the estimator names the mismatch of the number of features
@@ -364,8 +392,9 @@ class MixedFamily:
 
     # ---- persistence ------------------------------------------------------------------------
     def spec(self) -> dict:
-        return {"family": "mixed",
-                "blocks": [[b, list(cols), dict(hp)] for b, cols, hp in self.blocks]}
+        return self._spec_with_policy(
+            {"family": "mixed",
+             "blocks": [[b, list(cols), dict(hp)] for b, cols, hp in self.blocks]})
 
     def params_to_arrays(self, params: MixedParams) -> dict:
         return {"weights": np.asarray(params.weights), **params.arrays}
