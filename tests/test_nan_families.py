@@ -374,3 +374,26 @@ def test_mixed_estimator_paths():
     a = _fit(MixedTypeMixture(K, **kw), full)
     b = _fit(MixedTypeMixture(K, nan_policy="marginalize", **kw), full)
     assert np.array_equal(a.weights_, b.weights_) and a.lower_bounds_ == b.lower_bounds_
+
+
+# ---- StudentMixture: "raise" and "omit" ---------------------------------------------------
+def test_student_omit_fits_the_complete_rows():
+    from fastem import StudentMixture
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.standard_normal((300, 2)), rng.standard_normal((300, 2)) + 5])
+    X[rng.uniform(size=X.shape) < 0.1] = np.nan
+    has = np.isnan(X).any(axis=1)
+    mi = np.array([[0.0, 0.0], [5.0, 5.0]])
+    kw = dict(covariance_type="full", means_init=mi, weights_init=[0.5, 0.5],
+              precisions_init=np.stack([np.eye(2)] * 2), max_iter=5, tol=0.0)
+    omit = _fit(StudentMixture(2, nan_policy="omit", **kw), X)
+    plain = _fit(StudentMixture(2, **kw), np.ascontiguousarray(X[~has]))
+    np.testing.assert_allclose(omit.means_, plain.means_, rtol=1e-13)
+    np.testing.assert_allclose(omit.lower_bounds_, plain.lower_bounds_, rtol=1e-13)
+    assert omit.n_rows_omitted_ == int(has.sum())
+    with pytest.raises(ValueError, match=r"row \d+, column \d+.*cannot score rows"):
+        omit.score_samples(X)
+    with pytest.raises(ValueError, match="nan_policy"):
+        StudentMixture(2, nan_policy="marginalize").fit(X)
+    with pytest.raises(ValueError, match="NaN"):
+        StudentMixture(2).fit(X)
