@@ -397,3 +397,38 @@ def test_student_omit_fits_the_complete_rows():
         StudentMixture(2, nan_policy="marginalize").fit(X)
     with pytest.raises(ValueError, match="NaN"):
         StudentMixture(2).fit(X)
+
+
+# ---- slow: Dask (serial kernels in tasks: more specialisations) and real size --------------
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["bernoulli", "poisson", "categorical"])
+def test_dask_array_equals_in_memory(family):
+    import dask
+    import dask.array as da
+    X = DATA[family](0.2, seed=15)
+    Xd = da.from_array(X, chunks=(500, -1))
+    with dask.config.set(scheduler="threads"):
+        lazy = _fit(_make(family, nan_policy="marginalize", max_iter=6, tol=0.0), Xd)
+        mem = _fit(_make(family, nan_policy="marginalize", max_iter=6, tol=0.0,
+                         chunk_size=500), X)
+        for a, b in zip(_arrays(lazy), _arrays(mem)):
+            np.testing.assert_allclose(a, b, rtol=1e-12)
+        assert lazy.n_rows_all_missing_ == mem.n_rows_all_missing_ >= 1
+        np.testing.assert_allclose(np.asarray(lazy.score_samples(Xd)), mem.score_samples(X),
+                                   rtol=1e-12)
+        np.testing.assert_allclose(lazy.bic(Xd), mem.bic(X), rtol=1e-10)
+        omit = _fit(_make(family, nan_policy="omit", max_iter=6, tol=0.0), Xd)
+        assert omit.n_rows_omitted_ == int(np.isnan(X).any(axis=1).sum())
+
+
+@pytest.mark.slow
+def test_large_bernoulli_with_30_percent_missing_recovers_the_truth():
+    X = bernoulli_data(0.3, seed=16, n=200_000)
+    truth = np.array([[0.9, 0.8, 0.1, 0.2, 0.5], [0.1, 0.2, 0.9, 0.7, 0.5],
+                      [0.5, 0.9, 0.9, 0.1, 0.1]])
+    bm = BernoulliMixture(K, nan_policy="marginalize", random_state=0, max_iter=500,
+                          tol=1e-9, n_init=3).fit(X)
+    order = [int(np.argmin(np.abs(bm.means_ - t).sum(axis=1))) for t in truth]
+    assert sorted(order) == [0, 1, 2]
+    np.testing.assert_allclose(bm.means_[order], truth, atol=0.03)
+    assert (np.diff(bm.lower_bounds_) >= -1e-12).all()
