@@ -16,7 +16,7 @@ import fastem
 from fastem import BernoulliMixture, CategoricalMixture, PoissonMixture
 from tests import reference_nan_families as ref
 
-K, D, N = 3, 5, 1500
+K, D, N = 3, 5, 1000
 N_CATS = [3, 2, 4, 3, 2]
 
 
@@ -168,7 +168,7 @@ def test_without_nan_every_policy_is_bit_identical_to_raise(family):
 
 @pytest.mark.parametrize("family", ["bernoulli", "poisson", "categorical"])
 def test_one_and_two_threads_bit_identical(family):
-    X = DATA[family](0.25, seed=6, n=6000)
+    X = DATA[family](0.25, seed=6, n=4500)
     runs = [_arrays(_fit(_make(family, nan_policy="marginalize", max_iter=4, tol=0.0,
                                n_threads=t), X))
             for t in (1, min(2, numba.config.NUMBA_NUM_THREADS))]
