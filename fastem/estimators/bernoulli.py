@@ -15,6 +15,7 @@ from .._params import ARRAY_LIKE, NONE, Interval
 from ..families.bernoulli import BernoulliFamily, BernoulliParams
 from ..families.registry import register_estimator
 from ._mixture import COMMON_CONSTRAINTS, FamilyMixture
+from ._nan import NAN_POLICY_CONSTRAINT, NanPolicyMixin
 
 #: Smoothing of the first M-step (from hard labels or random responsibilities) when
 #: ``alpha`` is smaller: no probability starts at exactly 0 or 1.
@@ -23,7 +24,7 @@ INIT_ALPHA = 1e-3
 INIT_SHRINK = 0.1
 
 
-class BernoulliMixture(FamilyMixture):
+class BernoulliMixture(NanPolicyMixin, FamilyMixture):
     """Mixture of multivariate Bernoulli distributions fitted by exact EM.
 
     Parameters
@@ -54,6 +55,16 @@ class BernoulliMixture(FamilyMixture):
     random_state, warm_start, verbose, verbose_interval, chunk_size, n_threads, backend,
     algorithm, learning_decay, learning_offset, progress, checkpoint
         As in :class:`fastem.GaussianMixture`.
+    nan_policy : {"raise", "omit", "marginalize"}, default="raise"
+        NaN in float input marks a missing entry (integer and bool arrays hold none; a
+        pandas nullable column's NA becomes NaN when read as floats). ``"raise"``: an error
+        naming the first row holding one. ``"omit"``: rows holding a NaN are left out of the
+        fit (``n_rows_omitted_``). ``"marginalize"``: exact EM over each row's observed
+        coordinates (the components factorise, so each coordinate's M-step divides by the
+        responsibility mass observing it). Under both, inference uses each row's observed
+        coordinates; a row with every coordinate missing adds nothing, scores 0.0, is left
+        out of the ``n`` of ``score``/``bic``/``aic`` (``n_rows_all_missing_``). ``inf`` and
+        values outside the family's domain are always errors.
 
     Attributes
     ----------
@@ -62,6 +73,8 @@ class BernoulliMixture(FamilyMixture):
         ``P(x_d = 1 | k)``.
     converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_, feature_names_in_
         As in :class:`fastem.GaussianMixture`.
+    n_rows_omitted_, n_rows_all_missing_ : int
+        Rows left out for holding a NaN (``nan_policy="omit"``), and rows entirely NaN.
 
     Examples
     --------
@@ -82,7 +95,8 @@ class BernoulliMixture(FamilyMixture):
                  backend: str = "auto", algorithm: str = "em",
                  learning_decay: float = 0.7, learning_offset: float = 10.0,
                  progress: bool = False,
-                 checkpoint: Optional[Union[str, os.PathLike]] = None) -> None:
+                 checkpoint: Optional[Union[str, os.PathLike]] = None,
+                 nan_policy: str = "raise") -> None:
         self.n_components = n_components
         self.alpha = alpha
         self.tol = tol
@@ -103,14 +117,15 @@ class BernoulliMixture(FamilyMixture):
         self.learning_offset = learning_offset
         self.progress = progress
         self.checkpoint = checkpoint
+        self.nan_policy = nan_policy
 
-    _constraints = {**COMMON_CONSTRAINTS,
+    _constraints = {**COMMON_CONSTRAINTS, **NAN_POLICY_CONSTRAINT,
                     "alpha": [Interval("float", 0.0, None, "neither")],
                     "means_init": [ARRAY_LIKE, NONE]}
 
     # ---- the hooks of FamilyMixture ---------------------------------------------------------
     def _make_family(self, n_features, source) -> BernoulliFamily:
-        return BernoulliFamily()
+        return BernoulliFamily(nan_policy=self.nan_policy)
 
     def _reg(self) -> float:
         return float(self.alpha)

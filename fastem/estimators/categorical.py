@@ -17,12 +17,21 @@ from .._params import ARRAY_LIKE, NONE, Interval
 from ..families.categorical import CategoricalFamily, CategoricalParams
 from ..families.registry import register, register_estimator
 from ._mixture import COMMON_CONSTRAINTS, FamilyMixture
+from ._nan import NAN_POLICY_CONSTRAINT, NanPolicyMixin
 
 #: Weight of the uniform ``1 / C_d`` in the smoothed first M-step.
 INIT_SMOOTHING = 0.1
 
 
-class CategoricalMixture(FamilyMixture):
+def _column_max(X: np.ndarray) -> np.ndarray:
+    """Largest code of every column (int64), NaN (missing) ignored; 0 for a column of NaN."""
+    if X.dtype.kind == "f" and np.isnan(X).any():
+        top = np.where(np.isnan(X), -np.inf, X).max(axis=0)
+        return np.maximum(top, 0).astype(np.int64)
+    return np.asarray(X.max(axis=0), dtype=np.int64)
+
+
+class CategoricalMixture(NanPolicyMixin, FamilyMixture):
     """Mixture of independent categorical features fitted by exact EM.
 
     Parameters
@@ -52,6 +61,16 @@ class CategoricalMixture(FamilyMixture):
     random_state, warm_start, verbose, verbose_interval, chunk_size, n_threads, backend,
     algorithm, learning_decay, learning_offset, progress, checkpoint
         As in :class:`fastem.GaussianMixture`.
+    nan_policy : {"raise", "omit", "marginalize"}, default="raise"
+        NaN in float input marks a missing entry (integer and bool arrays hold none; a
+        pandas nullable column's NA becomes NaN when read as floats). ``"raise"``: an error
+        naming the first row holding one. ``"omit"``: rows holding a NaN are left out of the
+        fit (``n_rows_omitted_``). ``"marginalize"``: exact EM over each row's observed
+        coordinates (the components factorise, so each coordinate's M-step divides by the
+        responsibility mass observing it). Under both, inference uses each row's observed
+        coordinates; a row with every coordinate missing adds nothing, scores 0.0, is left
+        out of the ``n`` of ``score``/``bic``/``aic`` (``n_rows_all_missing_``). ``inf`` and
+        values outside the family's domain are always errors.
 
     Attributes
     ----------
@@ -62,6 +81,8 @@ class CategoricalMixture(FamilyMixture):
         ``C_d`` per column.
     converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_, feature_names_in_
         As in :class:`fastem.GaussianMixture`.
+    n_rows_omitted_, n_rows_all_missing_ : int
+        Rows left out for holding a NaN (``nan_policy="omit"``), and rows entirely NaN.
 
     Notes
     -----
@@ -91,7 +112,8 @@ class CategoricalMixture(FamilyMixture):
                  backend: str = "auto", algorithm: str = "em",
                  learning_decay: float = 0.7, learning_offset: float = 10.0,
                  progress: bool = False,
-                 checkpoint: Optional[Union[str, os.PathLike]] = None) -> None:
+                 checkpoint: Optional[Union[str, os.PathLike]] = None,
+                 nan_policy: str = "raise") -> None:
         self.n_components = n_components
         self.alpha = alpha
         self.n_categories = n_categories
@@ -113,8 +135,9 @@ class CategoricalMixture(FamilyMixture):
         self.learning_offset = learning_offset
         self.progress = progress
         self.checkpoint = checkpoint
+        self.nan_policy = nan_policy
 
-    _constraints = {**COMMON_CONSTRAINTS,
+    _constraints = {**COMMON_CONSTRAINTS, **NAN_POLICY_CONSTRAINT,
                     "alpha": [Interval("float", 0.0, None, "neither")],
                     "n_categories": [Interval("int", 1, None, "left"), ARRAY_LIKE, NONE],
                     "probabilities_init": [ARRAY_LIKE, NONE]}
@@ -151,15 +174,16 @@ class CategoricalMixture(FamilyMixture):
 
     def _make_family(self, n_features, source) -> CategoricalFamily:
         if n_features is None:          # the chunk checker of fit
-            return CategoricalFamily(self._given_n_categories(None), fitted=False)
+            return CategoricalFamily(self._given_n_categories(None), fitted=False,
+                                     nan_policy=self.nan_policy)
         given = self._given_n_categories(n_features)
         if given is None:
             top = np.zeros(n_features, dtype=np.int64)
             for chunk in source.chunks():
                 if chunk.X.shape[0]:
-                    top = np.maximum(top, np.asarray(chunk.X.max(axis=0), dtype=np.int64))
+                    top = np.maximum(top, _column_max(chunk.X))
             given = [int(v) + 1 for v in top]
-        return CategoricalFamily(given)
+        return CategoricalFamily(given, nan_policy=self.nan_policy)
 
     # ---- the hooks of FamilyMixture ---------------------------------------------------------
     def _reg(self) -> float:

@@ -18,7 +18,9 @@ from ..families.categorical import offsets_of
 from ..families.mixed_columns import check_blocks_cover, column_names_of, resolve_names
 from ..families.mixed import BLOCKS, DEFAULTS, MixedFamily, MixedParams
 from ..families.registry import register, register_estimator
+from .categorical import _column_max
 from ._mixture import COMMON_CONSTRAINTS, FamilyMixture
+from ._nan import NAN_POLICY_CONSTRAINT, NanPolicyMixin
 
 #: Weight of the uninformative value in the smoothed first M-step (as the single families).
 INIT_SMOOTHING = 0.1
@@ -30,7 +32,7 @@ _HYPER = {"gaussian": ("reg_covar",), "bernoulli": ("alpha",),
 _T_COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 
-class MixedTypeMixture(FamilyMixture):
+class MixedTypeMixture(NanPolicyMixin, FamilyMixture):
     """Mixture whose components are products of independent blocks of columns.
 
     Parameters
@@ -86,6 +88,8 @@ class MixedTypeMixture(FamilyMixture):
         ``degrees_of_freedom_``, ``covariance_type``; and ``columns`` of each.
     converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
         As in :class:`fastem.GaussianMixture`.
+    n_rows_omitted_, n_rows_all_missing_ : int
+        Rows left out for holding a NaN (``nan_policy="omit"``), and rows entirely NaN.
 
     Notes
     -----
@@ -104,7 +108,9 @@ class MixedTypeMixture(FamilyMixture):
                  backend: str = "auto", algorithm: str = "em",
                  learning_decay: float = 0.7, learning_offset: float = 10.0,
                  progress: bool = False,
-                 checkpoint: Optional[Union[str, os.PathLike]] = None) -> None:
+                 checkpoint: Optional[Union[str, os.PathLike]] = None,
+                 nan_policy: str = "raise") -> None:
+        self.nan_policy = nan_policy
         self.n_components = n_components
         self.columns = columns
         self.covariance_type = covariance_type
@@ -127,7 +133,7 @@ class MixedTypeMixture(FamilyMixture):
         self.progress = progress
         self.checkpoint = checkpoint
 
-    _constraints = {**COMMON_CONSTRAINTS, "columns": [_DICT, NONE],
+    _constraints = {**COMMON_CONSTRAINTS, **NAN_POLICY_CONSTRAINT, "columns": [_DICT, NONE],
                     "covariance_type": [Options(("diag",))],
                     "block_params": [_DICT, NONE], "algorithm": [Options(("em", "online"))]}
 
@@ -216,8 +222,7 @@ class MixedTypeMixture(FamilyMixture):
                     top = np.zeros(len(cols), dtype=np.int64)
                     for chunk in source.chunks():
                         if chunk.X.shape[0]:
-                            top = np.maximum(top, np.asarray(chunk.X[:, cols].max(axis=0),
-                                                             dtype=np.int64))
+                            top = np.maximum(top, _column_max(np.asarray(chunk.X)[:, cols]))
                     nc = [int(v) + 1 for v in top]
                 elif nc is not None and len(nc) != len(cols):
                     raise ValueError(f"block_params['categorical']['n_categories'] needs one "
@@ -228,11 +233,11 @@ class MixedTypeMixture(FamilyMixture):
 
     def _checker(self):
         if self.columns is None:
-            return _FiniteChecker()
-        return MixedFamily(self._blocks(None))
+            return _NanFiniteChecker() if self._nan_ok() else _FiniteChecker()
+        return MixedFamily(self._blocks(None), nan_policy=self.nan_policy)
 
     def _make_family(self, n_features, source) -> MixedFamily:
-        return MixedFamily(self._blocks(n_features, source))
+        return MixedFamily(self._blocks(n_features, source), nan_policy=self.nan_policy)
 
     def _reg(self) -> float:
         return 0.0            # every block carries its own regularisation (block_params)
@@ -250,8 +255,13 @@ class MixedTypeMixture(FamilyMixture):
             from ..families.mixed_init import FromOneHot, OneHotView
             # In-process passes over the view (a Dask source's blocks are computed into this
             # process for these few passes), so every input gives the same start.
+            # Missing values are mean-imputed before the codes are seen one-hot (a mean code
+            # truncates to a valid one); the view then needs no further imputation.
+            if self._nan_ok():
+                from ..impute import mean_imputed
+                source = mean_imputed(source)
             view = OneHotView(source, family)
-            return super()._initialize(view, FromOneHot(family, view), rng, nb)
+            return FamilyMixture._initialize(self, view, FromOneHot(family, view), rng, nb)
         return super()._initialize(source, family, rng, backend or nb)
 
     # ---- attributes -------------------------------------------------------------------------
@@ -347,8 +357,17 @@ class _FiniteChecker:
                              "need finite values (no NaN or inf).")
 
 
-def _mixed(blocks) -> MixedFamily:
-    return MixedFamily(blocks)
+class _NanFiniteChecker(_FiniteChecker):
+    """The chunk checker of an all-gaussian model under nan_policy "omit"/"marginalize":
+    NaN marks a missing value; inf is an error naming its row and column."""
+
+    def validate(self, X, row_offset: int = 0) -> None:
+        from ..families.linexp_nan import validate_with_nan
+        validate_with_nan(X, row_offset, "marginalize", super().validate)
+
+
+def _mixed(blocks, nan_policy: str = "raise") -> MixedFamily:
+    return MixedFamily(blocks, nan_policy=nan_policy)
 
 
 register("mixed", _mixed)

@@ -22,8 +22,9 @@ from ..families.registry import register, register_estimator
 from ..families.student import StudentFamily, StudentParams
 from ..init import initialize, params_from_user
 from ._mixture import COMMON_CONSTRAINTS, FamilyMixture
+from ._nan import NanPolicyMixin
 
-class StudentMixture(FamilyMixture):
+class StudentMixture(NanPolicyMixin, FamilyMixture):
     """Mixture of multivariate Student-t distributions fitted by EM (ECM for ``nu``).
 
     Each component has a location ``mu_k``, a scale matrix ``Sigma_k`` (stored as
@@ -73,6 +74,12 @@ class StudentMixture(FamilyMixture):
         As in :class:`fastem.GaussianMixture` (Dask input, stepwise online EM with
         :meth:`partial_fit`, a progress bar, resumable fits). In online EM the ``nu``
         equation uses the running average of ``sum w r (E[log tau] - u)``.
+    nan_policy : {"raise", "omit"}, default="raise"
+        ``"omit"``: rows holding a NaN (in float input) are left out of the fit (counted in
+        ``n_rows_omitted_``; the initialisation reads the mean-imputed rows); scoring a row
+        with NaN is then an error naming it. ``"marginalize"`` is not implemented for
+        Student-t components (their marginal over observed coordinates is a t with a
+        sub-block of the scale; use GaussianMixture for exact EM with missing values).
 
     Attributes
     ----------
@@ -85,6 +92,8 @@ class StudentMixture(FamilyMixture):
     degrees_of_freedom_ : ndarray of shape (n_components,)
     converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
         As in :class:`fastem.GaussianMixture`.
+    n_rows_omitted_, n_rows_all_missing_ : int
+        Rows left out for holding a NaN (``nan_policy="omit"``), and rows entirely NaN.
 
     Examples
     --------
@@ -108,7 +117,9 @@ class StudentMixture(FamilyMixture):
                  chunk_size: Optional[int] = None, n_threads: Optional[int] = None,
                  backend: str = "auto", algorithm: str = "em", learning_decay: float = 0.7,
                  learning_offset: float = 10.0, progress: bool = False,
-                 checkpoint: Optional[Union[str, os.PathLike]] = None) -> None:
+                 checkpoint: Optional[Union[str, os.PathLike]] = None,
+                 nan_policy: str = "raise") -> None:
+        self.nan_policy = nan_policy
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.degrees_of_freedom = degrees_of_freedom
@@ -136,6 +147,7 @@ class StudentMixture(FamilyMixture):
 
     _constraints = {
         **COMMON_CONSTRAINTS,
+        "nan_policy": [Options(("raise", "omit"))],
         "covariance_type": [Options(tuple(FAMILIES))],
         "degrees_of_freedom": [Interval("float", 0.0, None, "neither"), NONE],
         "degrees_of_freedom_init": [Interval("float", 0.0, None, "neither")],
@@ -147,7 +159,7 @@ class StudentMixture(FamilyMixture):
     # ---- FamilyMixture hooks ------------------------------------------------------------------
     def _make_family(self, n_features: Optional[int], source: Any) -> StudentFamily:
         return StudentFamily(self.covariance_type, self.degrees_of_freedom,
-                             self.degrees_of_freedom_init)
+                             self.degrees_of_freedom_init, nan_policy=self.nan_policy)
 
     def _reg(self) -> float:
         return float(self.reg_covar)
@@ -176,6 +188,9 @@ class StudentMixture(FamilyMixture):
     def _initialize(self, source: Any, family: StudentFamily, rng: np.random.Generator,
                     backend: Any = nb) -> StudentParams:
         w, m, p = self._inits(source.n_features)
+        if self._nan_ok():  # k-means on the mean-imputed rows
+            from ..impute import mean_imputed
+            source = mean_imputed(source)
         g = initialize(source, family.covariance_family, self.n_components, self.init_params,
                        rng, self.reg_covar, weights_init=w, means_init=m, precisions_init=p,
                        backend=backend)

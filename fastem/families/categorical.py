@@ -13,14 +13,18 @@ probability positive, so an empty component gets uniform probabilities (never Na
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
 
 from .._slots import run_in_slots
-from ..kernels.linexp import NO_LOG_FACTORIAL, linexp_pass_chunk
+from ..kernels.linexp import NO_LOG_FACTORIAL, linexp_nan_e_step, linexp_nan_pass_chunk
+from ..kernels.linexp import linexp_pass_chunk
 from ..kernels.linexp import linexp_e_step as linexp_e_step_kernel
+from .linexp_nan import (NanPolicyMixin, add_optional, nan_masks, observed_mass, omitted,
+                         scale_optional, validate_with_nan)
 
 _FLOOR = 10 * np.finfo(np.float64).eps
 _NO_WEIGHTS = np.empty(0)
@@ -50,6 +54,7 @@ class CategoricalKernelArgs:
     eta: np.ndarray
     const: np.ndarray
     offsets: np.ndarray
+    nan_policy: str = "raise"
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,8 @@ class CategoricalStats:
     loglik: float = 0.0
     weight_sum: float = 0.0
     n_rows: int = 0
+    #: (K, D) ``sum w r`` of the rows missing each column (``None``: nothing missing).
+    nmis: Optional[np.ndarray] = None
 
     def __add__(self, other: "CategoricalStats") -> "CategoricalStats":
         if not isinstance(other, CategoricalStats):
@@ -68,11 +75,13 @@ class CategoricalStats:
         return CategoricalStats(self.nk + other.nk, self.counts + other.counts,
                                 self.loglik + other.loglik,
                                 self.weight_sum + other.weight_sum,
-                                self.n_rows + other.n_rows)
+                                self.n_rows + other.n_rows,
+                                add_optional(self.nmis, other.nmis))
 
     def scaled(self, factor: float) -> "CategoricalStats":
         return CategoricalStats(self.nk * factor, self.counts * factor,
-                                self.loglik * factor, self.weight_sum * factor, self.n_rows)
+                                self.loglik * factor, self.weight_sum * factor, self.n_rows,
+                                scale_optional(self.nmis, factor))
 
 
 def offsets_of(n_categories: Sequence[int]) -> np.ndarray:
@@ -112,25 +121,32 @@ def _integer_codes_error(X: np.ndarray, who: str, what: str,
         row, col = first_bad(bad)
         value = X[row, col].item()
         note = "" if np.isfinite(value) else " (NaN and inf are not " + what + ")"
+        if isinstance(value, float) and np.isnan(value):
+            note = (" (NaN is not one of the " + what + "; it marks a missing value under "
+                    "nan_policy='omit' or 'marginalize')")
         return (f"{who} needs non-negative integer {what}; row {row + row_offset:,}, column "
                 f"{col} is {value!r}{note}.")
     return None
 
 
-class CategoricalFamily:
+class CategoricalFamily(NanPolicyMixin):
     """Mixture components of independent categorical features.
 
     Parameters
     ----------
     n_categories : sequence of int
         ``C_d`` for every column; codes of column ``d`` are ``0 .. C_d - 1``.
+    nan_policy : {"raise", "omit", "marginalize"}, default="raise"
+        NaN (in float input) marks a missing code (:mod:`fastem.families.linexp_nan`).
     """
 
     name = "categorical"
     fields = ("weights", "probabilities")
 
     def __init__(self, n_categories: Optional[Sequence[int]] = None, *,
-                 fitted: bool = True) -> None:
+                 fitted: bool = True, nan_policy: str = "raise") -> None:
+        if nan_policy != "raise":
+            self.nan_policy = self.with_nan_policy(nan_policy).nan_policy
         # ``None`` (or one int for every column) makes a chunk checker only: it validates
         # codes (and their range) but cannot run a pass.
         self.fitted = fitted
@@ -149,13 +165,21 @@ class CategoricalFamily:
             logw = np.log(params.weights)
         return CategoricalKernelArgs(
             np.ascontiguousarray(np.log(params.probabilities), dtype=np.float64),
-            np.ascontiguousarray(logw, dtype=np.float64), self.offsets)
+            np.ascontiguousarray(logw, dtype=np.float64), self.offsets, self.nan_policy)
 
     def zero_stats(self, kargs: CategoricalKernelArgs) -> CategoricalStats:
         k, m = kargs.eta.shape
         return CategoricalStats(np.zeros(k), np.zeros((k, m)))
 
     def chunk_stats(self, X, sample_weight, kargs, serial=False) -> CategoricalStats:
+        masks = None if kargs.nan_policy == "raise" else nan_masks(X)
+        if masks is not None:
+            if kargs.nan_policy == "omit":
+                Xo, wo = omitted(X, sample_weight, masks[0])
+                out = self.chunk_stats(Xo, wo, dataclasses.replace(kargs, nan_policy="raise"),
+                                       serial)
+                return dataclasses.replace(out, n_rows=X.shape[0])
+            return self._nan_chunk_stats(X, sample_weight, kargs, serial)
         kern = linexp_pass_chunk.serial if serial else linexp_pass_chunk.parallel
         k, m = kargs.eta.shape
         w = _weights(sample_weight)
@@ -168,6 +192,22 @@ class CategoricalFamily:
         (nk, counts), ll = run_in_slots(run, X.shape[0], ((k,), (k, m)), 2)
         ll = ll.sum(axis=0)
         return CategoricalStats(nk, counts, float(ll[0]), float(ll[1]), X.shape[0])
+
+    def _nan_chunk_stats(self, X, sample_weight, kargs, serial=False) -> CategoricalStats:
+        """The masked pass over a chunk holding NaN (``nan_policy="marginalize"``)."""
+        kern = linexp_nan_pass_chunk.serial if serial else linexp_nan_pass_chunk.parallel
+        k, m = kargs.eta.shape
+        d = X.shape[1]
+        w = _weights(sample_weight)
+        no_cd = np.empty((k, 0))
+
+        def run(nk, counts, nmis, ll):
+            kern(X, w, kargs.eta, kargs.const, no_cd, kargs.offsets, NO_LOG_FACTORIAL, nk,
+                 counts, np.empty((nk.shape[0], 0, m)), nmis, ll)
+
+        (nk, counts, nmis), ll = run_in_slots(run, X.shape[0], ((k,), (k, m), (k, d)), 2)
+        ll = ll.sum(axis=0)
+        return CategoricalStats(nk, counts, float(ll[0]), float(ll[1]), X.shape[0], nmis)
 
     def resp_stats(self, X, sample_weight, resp, anchor=None, serial=False
                    ) -> CategoricalStats:
@@ -200,7 +240,11 @@ class CategoricalFamily:
     def m_step(self, stats: CategoricalStats, previous=None, *, reg: float,
                iteration=None, dtype_hint=None) -> CategoricalParams:
         """``reg`` is the smoothing ``alpha``: ``(counts + alpha) / (N_k + C_d alpha)``."""
-        denom = stats.nk[:, None] + self._c_per_code[None, :] * reg
+        if stats.nmis is None:
+            denom = stats.nk[:, None] + self._c_per_code[None, :] * reg
+        else:  # each column over the rows observing it
+            nobs = np.repeat(observed_mass(stats.nk, stats.nmis), self.n_categories, axis=1)
+            denom = nobs + self._c_per_code[None, :] * reg
         probabilities = (stats.counts + reg) / denom
         nk = stats.nk + _FLOOR
         return CategoricalParams(nk / nk.sum(), probabilities, self.offsets)
@@ -222,7 +266,12 @@ class CategoricalFamily:
 
     def e_step_outputs(self, X, kargs, *, labels=False, resp=False, serial=False):
         """Per-row ``log p(x)``, optionally labels and responsibilities (fused kernel;
-        codes must have been checked against the fitted range)."""
+        codes must have been checked against the fitted range); under "omit"/"marginalize"
+        a row holding NaN uses its observed columns."""
+        if kargs.nan_policy != "raise" and nan_masks(X) is not None:
+            return linexp_nan_e_step(X, kargs.eta, kargs.const, np.empty((kargs.eta.shape[0], 0)),
+                                     offsets=kargs.offsets, labels=labels, resp=resp,
+                                     serial=serial)
         return linexp_e_step_kernel(X, kargs.eta, kargs.const, offsets=kargs.offsets,
                                     labels=labels, resp=resp, serial=serial)
 
@@ -253,7 +302,11 @@ class CategoricalFamily:
 
     def validate(self, X: np.ndarray, row_offset: int = 0) -> None:
         """Codes must be non-negative integers below ``C_d``; the first bad value is an error
-        naming its row (``row_offset`` + its index in ``X``), column and value."""
+        naming its row (``row_offset`` + its index in ``X``), column and value. Under
+        ``nan_policy`` "omit" or "marginalize" NaN marks a missing code."""
+        validate_with_nan(X, row_offset, self.nan_policy, self._validate_values)
+
+    def _validate_values(self, X: np.ndarray, row_offset: int = 0) -> None:
         msg = _integer_codes_error(X, "CategoricalMixture", "codes", row_offset)
         if msg is not None:
             raise ValueError(msg)
@@ -267,7 +320,8 @@ class CategoricalFamily:
     # ---- persistence ---------------------------------------------------------------------
     def spec(self) -> dict:
         """``{"family": "categorical", "n_categories": [C_0, ...]}``."""
-        return {"family": "categorical", "n_categories": list(self.n_categories)}
+        return self._spec_with_policy({"family": "categorical",
+                                       "n_categories": list(self.n_categories)})
 
     def params_to_arrays(self, params: CategoricalParams) -> dict[str, np.ndarray]:
         """``weights`` (K,) and the flat ``probabilities`` (K, sum C_d), bit for bit."""

@@ -32,6 +32,8 @@ previous gaussian and poisson parameters.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import math
 from dataclasses import dataclass, field
 from typing import Optional
@@ -41,6 +43,7 @@ import numpy as np
 from .._slots import run_in_slots
 from ..kernels.linexp import NO_LOG_FACTORIAL, NO_OFFSETS, linexp_pass_chunk
 from ..kernels.linexp import linexp_e_step as fused_e_step
+from . import mixed_nan
 from .categorical import offsets_of
 from .poisson import log_factorials
 from .student import StudentParams, StudentStats
@@ -76,6 +79,9 @@ class MixedKernelArgs:
     shift: np.ndarray
     #: The t block's kernel arguments (its constants without ``log w``), or ``None``.
     student: Optional[object] = None
+    #: (K, width): each column of T(x)'s share of ``const`` (missing values: mixed_nan).
+    cd: Optional[np.ndarray] = None
+    nan_policy: str = "raise"
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,8 @@ class MixedStats:
     gauss_start: int = -1
     #: The t block's statistics (about its own means), or ``None``.
     t: Optional[StudentStats] = None
+    #: (K, width) ``sum w r`` of the rows missing each column of T(x) (``None``: none).
+    nmis: Optional[np.ndarray] = None
 
     def __add__(self, other: "MixedStats") -> "MixedStats":
         if not isinstance(other, MixedStats):
@@ -102,31 +110,35 @@ class MixedStats:
         return MixedStats(self.nk + other.nk, self.st + other.st, self.shift,
                           self.loglik + other.loglik, self.weight_sum + other.weight_sum,
                           self.n_rows + other.n_rows, max(self.gauss_start, other.gauss_start),
-                          None if self.t is None else self.t + other.t)
+                          None if self.t is None else self.t + other.t,
+                          mixed_nan.add_optional(self.nmis, other.nmis))
 
     def scaled(self, factor: float) -> "MixedStats":
         return MixedStats(self.nk * factor, self.st * factor, self.shift, self.loglik * factor,
                           self.weight_sum * factor, self.n_rows, self.gauss_start,
-                          None if self.t is None else self.t.scaled(factor))
+                          None if self.t is None else self.t.scaled(factor),
+                          mixed_nan.scale_optional(self.nmis, factor))
 
     def reshifted(self, new_shift: np.ndarray, square: bool = False) -> "MixedStats":
         """The same statistics about ``new_shift`` (online EM combines chunks whose gaussian
-        statistics were taken about different shifts). With ``c = new - old``:
+        statistics were taken about different shifts). With ``c = new - old`` and ``N`` the
+        mass observing each gaussian column (``N_k - nmis``):
         ``S1' = S1 - N c`` and ``S2' = S2 - 2 S1 c + N c**2``; other blocks unchanged."""
         new_shift = np.asarray(new_shift, dtype=np.float64)
         if self.gauss_start < 0 or new_shift.shape[0] == 0:
-            return MixedStats(self.nk, self.st, self.shift, self.loglik, self.weight_sum,
-                              self.n_rows, self.gauss_start, self.t)
+            return self
         n = self.shift.shape[0]
         g0 = self.gauss_start
         c = new_shift - self.shift
+        n_obs = np.broadcast_to(self.nk[:, None], (self.nk.shape[0], n))
+        if self.nmis is not None:
+            n_obs = n_obs - self.nmis[:, g0:g0 + n]
         st = self.st.copy()
         s1 = self.st[:, g0:g0 + n]
-        st[:, g0:g0 + n] = s1 - self.nk[:, None] * c
+        st[:, g0:g0 + n] = s1 - n_obs * c
         st[:, g0 + n:g0 + 2 * n] = (self.st[:, g0 + n:g0 + 2 * n] - 2.0 * s1 * c
-                                    + self.nk[:, None] * c * c)
-        return MixedStats(self.nk.copy(), st, new_shift, self.loglik, self.weight_sum,
-                          self.n_rows, g0, self.t)
+                                    + n_obs * c * c)
+        return dataclasses.replace(self, nk=self.nk.copy(), st=st, shift=new_shift)
 
     def reshifted_like(self, other: "MixedStats", t_square: bool = False) -> "MixedStats":
         """The same statistics about ``other``'s shifts: the gaussian block's and the t
@@ -134,12 +146,12 @@ class MixedStats:
         out = self.reshifted(other.shift)
         if self.t is None:
             return out
-        return MixedStats(out.nk, out.st, out.shift, out.loglik, out.weight_sum, out.n_rows,
-                          out.gauss_start, self.t.reshifted(other.t.shift, t_square))
+        return dataclasses.replace(out, t=self.t.reshifted(other.t.shift, t_square))
 
 
-class MixedFamily:
-    """Products of independent blocks (see the module docstring).
+class MixedFamily(mixed_nan.NanPolicyMixin):
+    """Products of independent blocks (see the module docstring; missing values:
+    :mod:`fastem.families.mixed_nan`).
 
     Parameters
     ----------
@@ -152,7 +164,9 @@ class MixedFamily:
     #: The gaussian block's statistics are per-column (online EM's ``reshifted`` argument).
     square = False
 
-    def __init__(self, blocks) -> None:
+    def __init__(self, blocks, nan_policy: str = "raise") -> None:
+        if nan_policy != "raise":
+            self.nan_policy = self.with_nan_policy(nan_policy).nan_policy
         self.blocks = [(str(b), [int(c) for c in cols], {**DEFAULTS[b], **dict(hp)})
                        for b, cols, hp in blocks]
         self._t = None
@@ -162,6 +176,10 @@ class MixedFamily:
                 self._t = StudentFamily(hp["covariance_type"], hp["degrees_of_freedom"],
                                         hp["degrees_of_freedom_init"])
                 self._t_cols = list(cols)
+        if self._t is not None and nan_policy == "marginalize":
+            raise ValueError("nan_policy='marginalize' is not available with a student_t "
+                             "block (its columns do not factorise); use nan_policy='omit', or "
+                             "model those columns as a gaussian block.")
         self.n_features = 1 + max(c for _, cols, _ in self.blocks for c in cols)
         width = 0
         self._slices = {}
@@ -262,7 +280,10 @@ class MixedFamily:
                 eta[:, sl] = np.log(lam)
                 const -= lam.sum(axis=1)
         return MixedKernelArgs(np.ascontiguousarray(eta), np.ascontiguousarray(const), shift,
-                               student)
+                               student,
+                               mixed_nan.column_constants(self, params, shift)
+                               if self.nan_policy == "marginalize" else None,
+                               self.nan_policy)
 
     def _t_params(self, params: MixedParams, weights=None) -> StudentParams:
         a = params.arrays
@@ -288,6 +309,10 @@ class MixedFamily:
                           t=None if self._t is None else self._t.zero_stats(kargs.student))
 
     def chunk_stats(self, X, sample_weight, kargs, serial=False) -> MixedStats:
+        if kargs.nan_policy != "raise":
+            out = mixed_nan.chunk_stats(self, X, sample_weight, kargs, serial)
+            if out is not None:
+                return out
         kern = linexp_pass_chunk.serial if serial else linexp_pass_chunk.parallel
         k, m = kargs.eta.shape
         w = _NO_WEIGHTS if sample_weight is None else np.asarray(sample_weight, np.float64)
@@ -390,6 +415,8 @@ class MixedFamily:
     def m_step(self, stats: MixedStats, previous: Optional[MixedParams] = None, *, reg=None,
                iteration=None, dtype_hint=None) -> MixedParams:
         """Each block's own M-step (its hyper-parameters are the family's; ``reg`` unused)."""
+        if stats.nmis is not None:
+            return mixed_nan.m_step(self, stats, previous)
         nk_raw = stats.nk
         total = float(nk_raw.sum())
         empty = nk_raw <= _EMPTY_FRACTION * max(total, 1.0)
@@ -471,7 +498,11 @@ class MixedFamily:
         kernel of the linear-exponential families over the chunk's ``T(x)`` (the fit pass's
         chunk-sized array; no (n, K) array but the requested responsibilities), then the
         base measure ``h(x)`` added (a per-row constant: labels and responsibilities do not
-        depend on it)."""
+        depend on it). Chunks holding NaN under "omit" or "marginalize": mixed_nan."""
+        if kargs.nan_policy != "raise":
+            out = mixed_nan.e_step_outputs(self, X, kargs, labels, resp, serial)
+            if out is not None:
+                return out
         T, h = self.statistic(X, kargs.shift)
         if self._t is None:
             lpn, lab, rsp = fused_e_step(T, kargs.eta, kargs.const, labels=labels, resp=resp,
@@ -545,7 +576,12 @@ class MixedFamily:
     # ---- validation -------------------------------------------------------------------------
     def validate(self, X: np.ndarray, row_offset: int = 0) -> None:
         """The first value outside its block's domain is an error naming its row, column,
-        value and block."""
+        value and block (NaN marks a missing value under ``nan_policy`` "omit" or
+        "marginalize"; inf never)."""
+        mixed_nan.validate_with_nan(np.asarray(X), row_offset, self.nan_policy,
+                                    self._validate_values)
+
+    def _validate_values(self, X: np.ndarray, row_offset: int = 0) -> None:
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != self.n_features:
             return          # the estimator names the mismatch of the number of features
@@ -583,8 +619,9 @@ class MixedFamily:
 
     # ---- persistence ------------------------------------------------------------------------
     def spec(self) -> dict:
-        return {"family": "mixed",
-                "blocks": [[b, list(cols), dict(hp)] for b, cols, hp in self.blocks]}
+        return self._spec_with_policy(
+            {"family": "mixed",
+             "blocks": [[b, list(cols), dict(hp)] for b, cols, hp in self.blocks]})
 
     def params_to_arrays(self, params: MixedParams) -> dict:
         return {"weights": np.asarray(params.weights), **params.arrays}

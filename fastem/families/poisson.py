@@ -13,14 +13,17 @@ previous rates (at initialisation: the overall mean rates), so no rate is ever N
 from __future__ import annotations
 
 import math
+import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 
 from .._slots import run_in_slots
-from ..kernels.linexp import (NO_OFFSETS, linexp_e_step, linexp_pass_chunk,
-                              log_factorial_table)
+from ..kernels.linexp import (NO_OFFSETS, linexp_e_step, linexp_nan_e_step,
+                              linexp_nan_pass_chunk, linexp_pass_chunk, log_factorial_table)
+from .linexp_nan import (NanPolicyMixin, add_optional, nan_masks, observed_mass, omitted,
+                         scale_optional, validate_with_nan)
 from .categorical import _integer_codes_error, kernel_view
 
 _FLOOR = 10 * np.finfo(np.float64).eps
@@ -39,31 +42,38 @@ class PoissonParams:
 
 @dataclass(frozen=True)
 class PoissonKernelArgs:
-    """``eta`` (K, D) = log rates and ``const`` (K,) = log w - sum_d rates."""
+    """``eta`` (K, D) = log rates and ``const`` (K,) = log w - sum_d rates; ``cd`` (K, D) =
+    ``-rates``, each coordinate's share of ``const`` (taken out where it is missing)."""
 
     eta: np.ndarray
     const: np.ndarray
+    cd: Optional[np.ndarray] = None
+    nan_policy: str = "raise"
 
 
 @dataclass(frozen=True)
 class PoissonStats:
-    """``nk = sum w r`` (K,), ``s1 = sum w r x`` (K, D), plus the totals."""
+    """``nk = sum w r`` (K,), ``s1 = sum w r x`` (K, D), plus the totals; ``nmis`` (K, D) =
+    ``sum w r`` of rows missing each coordinate (``None``: nothing missing)."""
 
     nk: np.ndarray
     s1: np.ndarray
     loglik: float = 0.0
     weight_sum: float = 0.0
     n_rows: int = 0
+    nmis: Optional[np.ndarray] = None
 
     def __add__(self, other: "PoissonStats") -> "PoissonStats":
         if not isinstance(other, PoissonStats):
             return NotImplemented
         return PoissonStats(self.nk + other.nk, self.s1 + other.s1, self.loglik + other.loglik,
-                            self.weight_sum + other.weight_sum, self.n_rows + other.n_rows)
+                            self.weight_sum + other.weight_sum, self.n_rows + other.n_rows,
+                            add_optional(self.nmis, other.nmis))
 
     def scaled(self, factor: float) -> "PoissonStats":
         return PoissonStats(self.nk * factor, self.s1 * factor, self.loglik * factor,
-                            self.weight_sum * factor, self.n_rows)
+                            self.weight_sum * factor, self.n_rows,
+                            scale_optional(self.nmis, factor))
 
 
 def _weights(w: Optional[np.ndarray]) -> np.ndarray:
@@ -81,23 +91,38 @@ def log_factorials(X: np.ndarray) -> np.ndarray:
     return out
 
 
-class PoissonFamily:
-    """Mixture components of independent Poisson counts."""
+class PoissonFamily(NanPolicyMixin):
+    """Mixture components of independent Poisson counts (``nan_policy``: see
+    :mod:`fastem.families.linexp_nan`)."""
 
     name = "poisson"
     fields = ("weights", "means")
+
+    def __init__(self, nan_policy: str = "raise") -> None:
+        if nan_policy != "raise":
+            self.nan_policy = self.with_nan_policy(nan_policy).nan_policy
 
     def kernel_args(self, params: PoissonParams) -> PoissonKernelArgs:
         with np.errstate(divide="ignore"):
             logw = np.log(params.weights)
         return PoissonKernelArgs(np.ascontiguousarray(np.log(params.means), dtype=np.float64),
-                                 np.ascontiguousarray(logw - params.means.sum(axis=1)))
+                                 np.ascontiguousarray(logw - params.means.sum(axis=1)),
+                                 np.ascontiguousarray(-params.means, dtype=np.float64),
+                                 self.nan_policy)
 
     def zero_stats(self, kargs: PoissonKernelArgs) -> PoissonStats:
         k, d = kargs.eta.shape
         return PoissonStats(np.zeros(k), np.zeros((k, d)))
 
     def chunk_stats(self, X, sample_weight, kargs, serial=False) -> PoissonStats:
+        masks = None if kargs.nan_policy == "raise" else nan_masks(X)
+        if masks is not None:
+            if kargs.nan_policy == "omit":
+                Xo, wo = omitted(X, sample_weight, masks[0])
+                out = self.chunk_stats(Xo, wo, dataclasses.replace(kargs, nan_policy="raise"),
+                                       serial)
+                return dataclasses.replace(out, n_rows=X.shape[0])
+            return self._nan_chunk_stats(X, sample_weight, kargs, serial)
         kern = linexp_pass_chunk.serial if serial else linexp_pass_chunk.parallel
         k, d = kargs.eta.shape
         w = _weights(sample_weight)
@@ -111,10 +136,28 @@ class PoissonFamily:
         ll = ll.sum(axis=0)
         return PoissonStats(nk, s1, float(ll[0]), float(ll[1]), X.shape[0])
 
+    def _nan_chunk_stats(self, X, sample_weight, kargs, serial=False) -> PoissonStats:
+        """The masked pass over a chunk holding NaN (``nan_policy="marginalize"``)."""
+        kern = linexp_nan_pass_chunk.serial if serial else linexp_nan_pass_chunk.parallel
+        k, d = kargs.eta.shape
+        w = _weights(sample_weight)
+
+        def run(nk, s1, nmis, ll):
+            kern(X, w, kargs.eta, kargs.const, kargs.cd, NO_OFFSETS, _LOG_FACTORIAL, nk, s1,
+                 np.empty((nk.shape[0], 0, d)), nmis, ll)
+
+        (nk, s1, nmis), ll = run_in_slots(run, X.shape[0], ((k,), (k, d), (k, d)), 2)
+        ll = ll.sum(axis=0)
+        return PoissonStats(nk, s1, float(ll[0]), float(ll[1]), X.shape[0], nmis)
+
     def resp_stats(self, X, sample_weight, resp, anchor=None, serial=False) -> PoissonStats:
         x = np.asarray(X, dtype=np.float64)
         w = np.ones(x.shape[0]) if sample_weight is None else _weights(sample_weight)
         wr = np.asarray(resp, dtype=np.float64) * w[:, None]
+        miss = np.isnan(x)
+        if miss.any():
+            return PoissonStats(wr.sum(axis=0), wr.T @ np.where(miss, 0.0, x), 0.0,
+                                float(w.sum()), x.shape[0], wr.T @ miss.astype(np.float64))
         return PoissonStats(wr.sum(axis=0), wr.T @ x, 0.0, float(w.sum()), x.shape[0])
 
     def label_stats(self, X, sample_weight, labels, n_components) -> PoissonStats:
@@ -133,6 +176,8 @@ class PoissonFamily:
         their previous rates (at initialisation: the overall mean rates)."""
         nk_raw = stats.nk
         total = float(nk_raw.sum())
+        if stats.nmis is not None:
+            return self._m_step_missing(stats, previous, reg)
         empty = nk_raw <= EMPTY_FRACTION * max(total, 1.0)
         safe = np.where(empty, 1.0, nk_raw)
         rates = stats.s1 / safe[:, None] + reg
@@ -142,6 +187,24 @@ class PoissonFamily:
             else:
                 rates[empty] = stats.s1.sum(axis=0) / max(total, _FLOOR) + reg
         nk = nk_raw + _FLOOR
+        return PoissonParams(nk / nk.sum(), rates)
+
+    def _m_step_missing(self, stats: PoissonStats, previous: Optional[PoissonParams],
+                        reg: float) -> PoissonParams:
+        """The M-step with missing coordinates: ``rates = S_kd / N_kd + reg_rate`` over the
+        mass ``N_kd`` observing coordinate ``d``; a (component, coordinate) observed by no
+        mass keeps its previous rate (at initialisation: the coordinate's mean rate)."""
+        nobs = observed_mass(stats.nk, stats.nmis)
+        total = float(stats.nk.sum())
+        empty = nobs <= EMPTY_FRACTION * max(total, 1.0)
+        rates = stats.s1 / np.where(empty, 1.0, nobs) + reg
+        if empty.any():
+            if previous is not None:
+                rates[empty] = np.asarray(previous.means)[empty]
+            else:
+                col = stats.s1.sum(axis=0) / np.maximum(nobs.sum(axis=0), _FLOOR) + reg
+                rates[empty] = np.broadcast_to(col, rates.shape)[empty]
+        nk = stats.nk + _FLOOR
         return PoissonParams(nk / nk.sum(), rates)
 
     # ---- initialisation helper --------------------------------------------------------------
@@ -158,7 +221,12 @@ class PoissonFamily:
 
     def e_step_outputs(self, X, kargs, *, labels=False, resp=False, serial=False):
         """Per-row ``log p(x)`` (base measure included), optionally labels and
-        responsibilities (fused kernel)."""
+        responsibilities (fused kernel); under "omit"/"marginalize" a row holding NaN uses
+        its observed coordinates."""
+        if kargs.nan_policy != "raise" and nan_masks(X) is not None:
+            return linexp_nan_e_step(X, kargs.eta, kargs.const, kargs.cd,
+                                     log_factorial=_LOG_FACTORIAL, labels=labels, resp=resp,
+                                     serial=serial)
         return linexp_e_step(X, kargs.eta, kargs.const, log_factorial=_LOG_FACTORIAL,
                              labels=labels, resp=resp, serial=serial)
 
@@ -184,7 +252,11 @@ class PoissonFamily:
     def validate(self, X: np.ndarray, row_offset: int = 0) -> None:
         """Counts must be non-negative integers (integer dtypes, or integral floats); the
         first other value is an error naming its row (``row_offset`` + its index in ``X``),
-        column and value."""
+        column and value. Under ``nan_policy`` "omit" or "marginalize" NaN marks a missing
+        count."""
+        validate_with_nan(X, row_offset, self.nan_policy, self._validate_values)
+
+    def _validate_values(self, X: np.ndarray, row_offset: int = 0) -> None:
         msg = _integer_codes_error(X, "PoissonMixture", "counts", row_offset)
         if msg is not None:
             raise ValueError(msg)
@@ -192,7 +264,7 @@ class PoissonFamily:
     # ---- persistence ---------------------------------------------------------------------
     def spec(self) -> dict:
         """``{"family": "poisson"}`` (``reg_rate`` is the estimator's)."""
-        return {"family": "poisson"}
+        return self._spec_with_policy({"family": "poisson"})
 
     def params_to_arrays(self, params: PoissonParams) -> dict[str, np.ndarray]:
         """``weights`` (K,) and ``means`` (K, D) = the rates, bit for bit."""

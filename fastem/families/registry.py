@@ -91,9 +91,9 @@ def _gaussian(covariance_type: str = "full") -> ComponentFamily:
     return get_family(covariance_type)
 
 
-def _bernoulli() -> ComponentFamily:
+def _bernoulli(nan_policy: str = "raise") -> ComponentFamily:
     from .bernoulli import BernoulliFamily
-    return BernoulliFamily()
+    return BernoulliFamily(nan_policy=nan_policy)
 
 
 _BUILTIN_LOADED = False

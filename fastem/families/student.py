@@ -62,6 +62,7 @@ class StudentKernelArgs:
     prec: np.ndarray
     const: np.ndarray
     tpar: np.ndarray
+    nan_policy: str = "raise"
 
 
 @dataclass(frozen=True)
@@ -133,9 +134,18 @@ class StudentFamily:
     name = "student_t"
     fields = ("weights", "means", "covariances", "precisions_cholesky", "degrees_of_freedom")
 
+    #: "raise" or "omit" (rows holding NaN left out of the fit); "marginalize" is not
+    #: implemented for Student-t components.
+    nan_policy: str = "raise"
+
     def __init__(self, covariance_type: str = "full", degrees_of_freedom: Optional[float] = None,
-                 degrees_of_freedom_init: float = 30.0) -> None:
+                 degrees_of_freedom_init: float = 30.0, nan_policy: str = "raise") -> None:
         from . import get_family
+        if nan_policy not in ("raise", "omit"):
+            raise ValueError(f"StudentMixture supports nan_policy 'raise' and 'omit'; got "
+                             f"{nan_policy!r} ('marginalize' is not implemented for Student-t "
+                             "components: use 'omit', or GaussianMixture).")
+        self.nan_policy = nan_policy
         self.covariance_family: CovarianceFamily = get_family(covariance_type)
         self.covariance_type = covariance_type
         self.degrees_of_freedom = degrees_of_freedom
@@ -177,7 +187,7 @@ class StudentFamily:
         elog = np.log(a) - np.array([log_minus_digamma(v) for v in h])
         tpar = np.ascontiguousarray(np.stack([h, 1.0 / dof, a, elog]))
         return StudentKernelArgs(gk.means, prec, np.ascontiguousarray(const, dtype=np.float64),
-                                 tpar)
+                                 tpar, self.nan_policy)
 
     def zero_stats(self, kargs: StudentKernelArgs) -> StudentStats:
         k, d = kargs.means.shape
@@ -186,7 +196,17 @@ class StudentFamily:
 
     def chunk_stats(self, X: np.ndarray, sample_weight: Optional[np.ndarray],
                     kargs: StudentKernelArgs, serial: bool = False) -> StudentStats:
-        """The fused E+M pass over one block: statistics about ``kargs.means``."""
+        """The fused E+M pass over one block: statistics about ``kargs.means`` (under
+        ``nan_policy="omit"`` over the rows without NaN)."""
+        if kargs.nan_policy == "omit":
+            from .linexp_nan import nan_masks, omitted
+            masks = nan_masks(X)
+            if masks is not None:
+                import dataclasses
+                Xo, wo = omitted(X, sample_weight, masks[0])
+                out = self.chunk_stats(Xo, wo, dataclasses.replace(kargs, nan_policy="raise"),
+                                       serial)
+                return dataclasses.replace(out, n_rows=X.shape[0])
         kern = student_pass_chunk.serial if serial else student_pass_chunk.parallel
         k, d = kargs.means.shape
         w = gaussian_pass.as_weights(sample_weight)
@@ -221,6 +241,15 @@ class StudentFamily:
 
     def e_step_outputs(self, X: np.ndarray, kargs: StudentKernelArgs, *, labels: bool = False,
                        resp: bool = False, serial: bool = False) -> tuple:
+        if kargs.nan_policy != "raise":
+            from .linexp_nan import nan_masks
+            masks = nan_masks(X)
+            if masks is not None:
+                row = int(np.flatnonzero(masks[0])[0])
+                raise ValueError(f"X contains NaN: row {row:,}, column "
+                                 f"{int(np.flatnonzero(np.isnan(X[row]))[0])}. StudentMixture "
+                                 "(nan_policy='omit') fits on the complete rows only and "
+                                 "cannot score rows with missing values; drop or impute them.")
         n = X.shape[0]
         k = kargs.means.shape[0]
         lpn = np.empty(n)
@@ -264,8 +293,11 @@ class StudentFamily:
 
     def validate(self, X: np.ndarray, row_offset: int = 0) -> None:
         """Any finite value; NaN or inf is an error naming the first bad row (``row_offset``
-        added, so rows are global across chunks) and column."""
-        self.covariance_family.validate(X, row_offset)
+        added, so rows are global across chunks) and column; under ``nan_policy="omit"``
+        NaN marks a missing value (inf never)."""
+        from .linexp_nan import validate_with_nan
+        validate_with_nan(np.asarray(X), row_offset, self.nan_policy,
+                          self.covariance_family.validate)
 
     # ---- persistence and online EM -------------------------------------------------------
     def spec(self) -> dict:
@@ -274,7 +306,8 @@ class StudentFamily:
         dof = self.degrees_of_freedom
         return {"family": self.name, "covariance_type": self.covariance_type,
                 "degrees_of_freedom": None if dof is None else float(dof),
-                "degrees_of_freedom_init": float(self.degrees_of_freedom_init)}
+                "degrees_of_freedom_init": float(self.degrees_of_freedom_init),
+                **({"nan_policy": self.nan_policy} if self.nan_policy != "raise" else {})}
 
     def params_to_arrays(self, params: StudentParams) -> dict:
         """The five parameter arrays keyed by :attr:`fields`."""

@@ -404,3 +404,323 @@ def linexp_e_step(X: np.ndarray, eta: np.ndarray, const: np.ndarray, *,
     else:
         getattr(linexp_dense_e_step_chunk, twin)(X, eta, const, log_factorial, lpn, lab, rsp)
     return lpn, (lab if labels else None), (rsp if resp else None)
+
+
+# ---- missing coordinates (NaN): the masked twin of the pass and of the E-step ------------
+# The blocks of a linear-exponential family factorise over coordinates, so a row's density
+# over its observed coordinates is the full formula with every missing coordinate's terms
+# left out: ``T(x)_d`` read as 0 and its per-coordinate constant ``cd[k, d]`` taken back out
+# of ``const[k]``. These kernels run only on chunks holding a NaN (complete chunks keep the
+# kernels above, bit for bit). A row with every coordinate missing gets weight 0 (it adds
+# nothing, not even to the weight sum) and log-likelihood 0.0.
+
+
+# signature: (X[n,d] f32|f64 with NaN, t0, nt, xt[d,T] f64, mt[d,T] f64, obs[T] f64) -> None
+@helper
+def load_tile_masked(X, t0, nt, xt, mt, obs):
+    """Rows ``t0 : t0 + nt`` transposed into ``xt`` with NaN read as 0, ``mt[i, t] = 1`` where
+    the entry is missing (else 0), ``obs[t] = 1`` when the row has an observed entry (else 0);
+    rows past ``nt`` are zero, fully observed and of no weight."""
+    d = xt.shape[0]
+    n_rows = xt.shape[1]
+    for t in range(nt):
+        cnt = 0
+        for i in range(d):
+            v = X[t0 + t, i]
+            if math.isnan(v):
+                xt[i, t] = 0.0
+                mt[i, t] = 1.0
+                cnt += 1
+            else:
+                xt[i, t] = v
+                mt[i, t] = 0.0
+        obs[t] = 1.0 if cnt < d else 0.0
+    for t in range(nt, n_rows):
+        for i in range(d):
+            xt[i, t] = 0.0
+            mt[i, t] = 0.0
+        obs[t] = 0.0
+
+
+# signature: (X[n,d] f32|f64 with NaN, t0, nt, offsets[d+1], ct[d,T] i64, mt[d,T] f64,
+#             obs[T] f64) -> None
+@helper
+def load_codes_masked(X, t0, nt, offsets, ct, mt, obs):
+    """Column indices of a tile's codes as :func:`load_codes`, ``-1`` for a missing code
+    (with ``mt`` and ``obs`` as in :func:`load_tile_masked`)."""
+    d = ct.shape[0]
+    n_rows = ct.shape[1]
+    for t in range(nt):
+        cnt = 0
+        for i in range(d):
+            v = X[t0 + t, i]
+            if math.isnan(v):
+                ct[i, t] = -1
+                mt[i, t] = 1.0
+                cnt += 1
+            else:
+                ct[i, t] = offsets[i] + np.int64(v)
+                mt[i, t] = 0.0
+        obs[t] = 1.0 if cnt < d else 0.0
+    for t in range(nt, n_rows):
+        for i in range(d):
+            ct[i, t] = offsets[i]
+            mt[i, t] = 0.0
+        obs[t] = 0.0
+
+
+# signature: (mt[d,T] f64, cd[K,d] f64 or [K,0], logp[K,T] f64) -> None
+@helper
+def remove_missing_constants(mt, cd, logp):
+    """``logp[k, t] -= sum_i mt[i, t] cd[k, i]``: the per-coordinate constants of the
+    missing coordinates taken back out (nothing when ``cd`` has no columns)."""
+    if cd.shape[1] == 0:
+        return
+    n_components, d = cd.shape
+    n_rows = logp.shape[1]
+    for k in range(n_components):
+        for i in range(d):
+            c = cd[k, i]
+            for t in range(n_rows):
+                logp[k, t] -= mt[i, t] * c
+
+
+# signature: (ct[d,T] i64 (-1 missing), eta_t[m,K] f64, const[K] f64, lp_t[T,K], logp[K,T])
+@helper
+def code_log_prob_tile_masked(ct, eta_t, const, lp_t, logp):
+    """:func:`code_log_prob_tile` skipping missing codes."""
+    d, n_rows = ct.shape
+    n_components = eta_t.shape[1]
+    for t in range(n_rows):
+        for k in range(n_components):
+            lp_t[t, k] = const[k]
+        for i in range(d):
+            r = ct[i, t]
+            if r >= 0:
+                for k in range(n_components):
+                    lp_t[t, k] += eta_t[r, k]
+    for k in range(n_components):
+        for t in range(n_rows):
+            logp[k, t] = lp_t[t, k]
+
+
+# signature: (ct[d,T] i64, nt, resp[K,T], wt[T], rw_t[K], acc_t[m,K], mis_t[d,K]) -> None
+@helper
+def accumulate_codes_tile_masked(ct, nt, resp, wt, rw_t, acc_t, mis_t):
+    """:func:`accumulate_codes_tile` skipping missing codes, whose ``w r`` goes to the
+    column's missing mass ``mis_t[i, k]`` instead."""
+    d = ct.shape[0]
+    n_components = resp.shape[0]
+    for t in range(nt):
+        w = wt[t]
+        for k in range(n_components):
+            rw_t[k] = resp[k, t] * w
+        for i in range(d):
+            r = ct[i, t]
+            if r >= 0:
+                for k in range(n_components):
+                    acc_t[r, k] += rw_t[k]
+            else:
+                for k in range(n_components):
+                    mis_t[i, k] += rw_t[k]
+
+
+# signature: (X, sample_weight, eta[K,d], const[K], cd[K,d], log_factorial, nk, st, sc, nmis,
+#             ll, s, r0, r1)
+@helper
+def dense_slot_masked(X, sample_weight, eta, const, cd, log_factorial, nk, st, sc, nmis, ll,
+                      s, r0, r1):
+    """:func:`dense_slot` over observed coordinates; ``nmis[s, k, i] += w r`` of every row
+    missing coordinate ``i``; the complement ``sc`` sums ``w r (1 - x)`` over observed
+    entries only."""
+    d = X.shape[1]
+    n_components = eta.shape[0]
+    want_complement = sc.shape[1] == n_components
+    counts = log_factorial.shape[0] > 0
+    xt = np.zeros((d, TILE))
+    mt = np.zeros((d, TILE))
+    obs = np.zeros(TILE)
+    logp = np.zeros((n_components, TILE))
+    wt = np.zeros(TILE)
+    rw = np.zeros(TILE)
+    lpn = np.zeros(TILE)
+    ll_sum = 0.0
+    w_sum = 0.0
+    for t0 in range(r0, r1, TILE):
+        nt = min(TILE, r1 - t0)
+        load_tile_masked(X, t0, nt, xt, mt, obs)
+        load_weights(sample_weight, t0, nt, wt)
+        for t in range(nt):
+            wt[t] *= obs[t]
+        dense_log_prob_tile(xt, eta, const, logp)
+        remove_missing_constants(mt, cd, logp)
+        normalise_tile(logp, lpn)
+        if counts:
+            subtract_log_factorials(xt, nt, log_factorial, lpn)
+        for t in range(nt):
+            ll_sum += wt[t] * lpn[t]
+            w_sum += wt[t]
+        for k in range(n_components):
+            tot = 0.0
+            for t in range(nt):
+                rw[t] = logp[k, t] * wt[t]
+                tot += rw[t]
+            nk[s, k] += tot
+            for i in range(d):
+                acc = 0.0
+                accm = 0.0
+                for t in range(nt):
+                    acc += rw[t] * xt[i, t]
+                    accm += rw[t] * mt[i, t]
+                st[s, k, i] += acc
+                nmis[s, k, i] += accm
+                if want_complement:
+                    acc0 = 0.0
+                    for t in range(nt):
+                        acc0 += rw[t] * (1.0 - xt[i, t] - mt[i, t])
+                    sc[s, k, i] += acc0
+    ll[s, 0] = ll_sum
+    ll[s, 1] = w_sum
+
+
+# signature: (X, sample_weight, eta[K,m], const[K], offsets[d+1], nk, st, nmis, ll, s, r0, r1)
+@helper
+def codes_slot_masked(X, sample_weight, eta, const, offsets, nk, st, nmis, ll, s, r0, r1):
+    """:func:`codes_slot` skipping missing codes; ``nmis[s, k, i]`` gets the missing mass of
+    column ``i``."""
+    d = X.shape[1]
+    n_components, m = eta.shape
+    ct = np.zeros((d, TILE), np.int64)
+    mt = np.zeros((d, TILE))
+    obs = np.zeros(TILE)
+    eta_t = np.zeros((m, n_components))
+    for k in range(n_components):
+        for j in range(m):
+            eta_t[j, k] = eta[k, j]
+    acc_t = np.zeros((m, n_components))
+    mis_t = np.zeros((d, n_components))
+    lp_t = np.zeros((TILE, n_components))
+    rw_t = np.zeros(n_components)
+    logp = np.zeros((n_components, TILE))
+    wt = np.zeros(TILE)
+    lpn = np.zeros(TILE)
+    ll_sum = 0.0
+    w_sum = 0.0
+    for t0 in range(r0, r1, TILE):
+        nt = min(TILE, r1 - t0)
+        load_weights(sample_weight, t0, nt, wt)
+        load_codes_masked(X, t0, nt, offsets, ct, mt, obs)
+        for t in range(nt):
+            wt[t] *= obs[t]
+        code_log_prob_tile_masked(ct, eta_t, const, lp_t, logp)
+        normalise_tile(logp, lpn)
+        for t in range(nt):
+            ll_sum += wt[t] * lpn[t]
+            w_sum += wt[t]
+        accumulate_codes_tile_masked(ct, nt, logp, wt, rw_t, acc_t, mis_t)
+        for k in range(n_components):
+            tot = 0.0
+            for t in range(nt):
+                tot += logp[k, t] * wt[t]
+            nk[s, k] += tot
+    for j in range(m):
+        for k in range(n_components):
+            st[s, k, j] = acc_t[j, k]
+    for i in range(d):
+        for k in range(n_components):
+            nmis[s, k, i] = mis_t[i, k]
+    ll[s, 0] = ll_sum
+    ll[s, 1] = w_sum
+
+
+# signature: (X[n,d] f32|f64 with NaN, sample_weight[n] f64 or [0], eta[K,m], const[K],
+#             cd[K,d] f64 or [K,0], offsets[d+1] i64 or [0], log_factorial[L] or [0],
+#             nk[S,K], st[S,K,m], sc[S,K,m] or [S,0,m], nmis[S,K,d], ll[S,2]) -> None
+@kernel
+def linexp_nan_pass_chunk(X, sample_weight, eta, const, cd, offsets, log_factorial, nk, st,
+                          sc, nmis, ll):
+    """:func:`linexp_pass_chunk` on a chunk holding NaN: each row over its observed
+    coordinates (``cd``: the per-coordinate constants in ``const``), ``nmis`` the
+    responsibility mass of the rows missing each coordinate (the M-step's per-coordinate
+    count is ``nk - nmis``)."""
+    n = X.shape[0]
+    n_slots = nk.shape[0]
+    per_slot = (n + n_slots - 1) // n_slots
+    codes = offsets.shape[0] > 0
+    for s in prange(n_slots):
+        r0 = s * per_slot
+        r1 = min(n, r0 + per_slot)
+        if codes:
+            codes_slot_masked(X, sample_weight, eta, const, offsets, nk, st, nmis, ll, s,
+                              r0, r1)
+        else:
+            dense_slot_masked(X, sample_weight, eta, const, cd, log_factorial, nk, st, sc,
+                              nmis, ll, s, r0, r1)
+
+
+# signature: (X[n,d] f32|f64 with NaN, eta[K,m], const[K], cd[K,d] or [K,0], offsets or [0],
+#             log_factorial or [0], lpn_out[n], labels_out[n] or [0], resp_out[n,K] or [0,K])
+@kernel
+def linexp_nan_e_step_chunk(X, eta, const, cd, offsets, log_factorial, lpn_out, labels_out,
+                            resp_out):
+    """:func:`linexp_e_step_chunk` over each row's observed coordinates; a row with every
+    coordinate missing gets ``log p = 0.0`` (its responsibilities are the weights)."""
+    n, d = X.shape
+    n_components, m = eta.shape
+    n_tiles = (n + TILE - 1) // TILE
+    n_slots = min(n_tiles, 64)
+    per_slot = (n_tiles + n_slots - 1) // max(n_slots, 1)
+    want_labels = labels_out.shape[0] == n
+    want_resp = resp_out.shape[0] == n
+    codes = offsets.shape[0] > 0
+    counts = log_factorial.shape[0] > 0
+    eta_t = np.zeros((m if codes else 0, n_components))
+    if codes:
+        for k in range(n_components):
+            for j in range(m):
+                eta_t[j, k] = eta[k, j]
+    for s in prange(n_slots):
+        xt = np.zeros((0 if codes else d, TILE))
+        mt = np.zeros((d, TILE))
+        obs = np.zeros(TILE)
+        ct = np.zeros((d if codes else 0, TILE), np.int64)
+        lp_t = np.zeros((TILE if codes else 0, n_components))
+        logp = np.zeros((n_components, TILE))
+        lpn = np.zeros(TILE)
+        for tile in range(s * per_slot, min(n_tiles, (s + 1) * per_slot)):
+            t0 = tile * TILE
+            nt = min(TILE, n - t0)
+            if codes:
+                load_codes_masked(X, t0, nt, offsets, ct, mt, obs)
+                code_log_prob_tile_masked(ct, eta_t, const, lp_t, logp)
+            else:
+                load_tile_masked(X, t0, nt, xt, mt, obs)
+                dense_log_prob_tile(xt, eta, const, logp)
+                remove_missing_constants(mt, cd, logp)
+            if want_labels:
+                write_labels(logp, nt, t0, labels_out)
+            normalise_tile(logp, lpn)
+            if counts:
+                subtract_log_factorials(xt, nt, log_factorial, lpn)
+            for t in range(nt):
+                lpn_out[t0 + t] = lpn[t] if obs[t] > 0.0 else 0.0
+            if want_resp:
+                for t in range(nt):
+                    for k in range(n_components):
+                        resp_out[t0 + t, k] = logp[k, t]
+
+
+def linexp_nan_e_step(X: np.ndarray, eta: np.ndarray, const: np.ndarray, cd: np.ndarray, *,
+                      offsets: np.ndarray = NO_OFFSETS,
+                      log_factorial: np.ndarray = NO_LOG_FACTORIAL, labels: bool = False,
+                      resp: bool = False, serial: bool = False):
+    """Run :func:`linexp_nan_e_step_chunk` on a float chunk ``X`` holding NaN (returns as
+    :func:`linexp_e_step`)."""
+    n = X.shape[0]
+    k = const.shape[0]
+    lpn = np.empty(n)
+    lab = np.empty(n if labels else 0, np.int64)
+    rsp = np.empty((n, k) if resp else (0, k))
+    kern = linexp_nan_e_step_chunk.serial if serial else linexp_nan_e_step_chunk.parallel
+    kern(X, eta, const, cd, offsets, log_factorial, lpn, lab, rsp)
+    return lpn, (lab if labels else None), (rsp if resp else None)
