@@ -124,7 +124,9 @@ default="dirichlet_process"
     algorithm : {"em", "online"}, default="em"
         What :meth:`fit` runs: batch variational Bayes to convergence, or one pass of
         stochastic variational inference (one step per chunk of ``chunk_size`` rows,
-        default ``max(10_000, 200 * n_components)``). See :meth:`partial_fit`.
+        default ``max(10_000, 200 * n_components)``). See :meth:`partial_fit`. A Dask
+        collection is read one of its own chunks per step, in order, on this machine.
+        ``prune_threshold`` and ``checkpoint`` are batch-only (SVI raises ``ValueError``).
     learning_decay : float, default=0.7
         SVI step ``rho_t = (t + learning_offset) ** -learning_decay``, in ``(0.5, 1]``.
     learning_offset : float, default=10.0
