@@ -12,7 +12,8 @@ Sizes: full grid (``FASTEM_BENCH_FULL=1``) N = 1e6, D in {2, 8, 32}, K in {4, 16
 and diag. ``FASTEM_BENCH_BAYES_N`` overrides N and ``FASTEM_BENCH_BAYES_GRID`` the (D, K)
 points (e.g. ``"2x4,8x16,32x16"``). Smoke (default): N = 20,000, D = 8, K = 4, full.
 ``FASTEM_BENCH_BAYES_FIT_N`` sets the default fit's N. ``python -m benchmarks.bench_bayesian table
-[results.jsonl]`` prints the Markdown table.
+[results.jsonl]`` prints the Markdown table; ``python -m benchmarks.bench_bayesian profile N D K
+[COV]`` splits one iteration's time (fused pass, E-step alone, M-step, lower bound).
 """
 from __future__ import annotations
 
@@ -247,6 +248,13 @@ def test_default_fit(benchmark, record):
 
 
 # --------------------------------------------------------------------------- pruning
+def _timing_iterations(est):
+    """``est`` with a hook that appends each iteration's seconds to the returned list."""
+    seconds: list = []
+    est._verbose_hooks = lambda: {"callback": lambda info: seconds.append(info.seconds)}
+    return est, seconds
+
+
 def test_prune(benchmark, record):
     """``prune_threshold``: dead components leave the passes, so later iterations cost less."""
     from benchmarks.conftest import run_once
@@ -258,16 +266,69 @@ def test_prune(benchmark, record):
     BayesianGaussianMixture(2, max_iter=2).fit(X[:1000])
     with warnings.catch_warnings(), H.thread_setup(THREADS, 1):
         warnings.simplefilter("ignore")
-        t_all, full = H.timed(lambda: BayesianGaussianMixture(**kw).fit(X))
-        t_pruned, pruned = H.timed(lambda: run_once(
-            benchmark, lambda: BayesianGaussianMixture(prune_threshold=1e-7, **kw).fit(X)))
+        est_all, secs_all = _timing_iterations(BayesianGaussianMixture(**kw))
+        t_all, full = H.timed(lambda: est_all.fit(X))
+        est_pruned, secs_pruned = _timing_iterations(
+            BayesianGaussianMixture(prune_threshold=1e-7, **kw))
+        t_pruned, pruned = H.timed(lambda: run_once(benchmark, lambda: est_pruned.fit(X)))
     alive = pruned._active
+    # Per-iteration seconds, median of the first and of the last 10 iterations: pruning
+    # makes the later iterations cheaper while the unpruned fit's stay as they were.
+    first = {name: float(np.median(s[:10])) for name, s in (("all", secs_all),
+                                                           ("pruned", secs_pruned))}
+    last = {name: float(np.median(s[-10:])) for name, s in (("all", secs_all),
+                                                           ("pruned", secs_pruned))}
     record("bayesian_prune", n=n, d=8, k=32, max_iter=150, unpruned_seconds=t_all,
            pruned_seconds=t_pruned, speedup=t_all / t_pruned,
+           unpruned_first10_s_per_iter=first["all"], unpruned_last10_s_per_iter=last["all"],
+           pruned_first10_s_per_iter=first["pruned"], pruned_last10_s_per_iter=last["pruned"],
            active_at_end=int(alive.sum()) if alive is not None else 32,
            max_rel_diff_survivors=float(np.max(np.abs(pruned.means_[alive] - full.means_[alive])
                                                / np.abs(full.means_[alive]).clip(1e-12)))
            if alive is not None else 0.0)
+
+
+# -------------------------------------------------------------------------- profile
+def profile(n: int, d: int, k: int, cov: str = "full", reps: int = 3) -> dict:
+    """Where one fastem iteration's time goes at one grid point (fastest of ``reps``): the
+    fused pass, the E-step alone (log-densities and log-sum-exp, no statistics: the same
+    pass without the scatter), and the Python work (kernel arguments with the variational
+    constants, the variational M-step with its Choleskys, the lower bound with its Wishart
+    normalisers and digamma terms)."""
+    from fastem.backends import numba as nb
+    from fastem.data import as_source
+    X = H.make_data(n, d)
+    family, params, _ = initial_posteriors(X, k, cov)
+    source = as_source(X)
+    times: dict = {"kernel_args": [], "fused_pass": [], "e_step_only": [], "m_step": [],
+                   "lower_bound": []}
+    with H.thread_setup(THREADS, 1):
+        kargs = family.kernel_args(params)
+        nb.em_stats(source, kargs, family)
+        family.e_step_outputs(X, kargs)
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            kargs = family.kernel_args(params)
+            t1 = time.perf_counter()
+            stats = nb.em_stats(source, kargs, family)
+            t2 = time.perf_counter()
+            new = family.m_step(stats, params, reg=REG)
+            t3 = time.perf_counter()
+            family.lower_bound(stats, new, params)
+            t4 = time.perf_counter()
+            family.e_step_outputs(X, kargs)
+            t5 = time.perf_counter()
+            for name, sec in (("kernel_args", t1 - t0), ("fused_pass", t2 - t1),
+                              ("m_step", t3 - t2), ("lower_bound", t4 - t3),
+                              ("e_step_only", t5 - t4)):
+                times[name].append(sec)
+            params = new
+    out = {name: min(v) for name, v in times.items()}
+    python = out["kernel_args"] + out["m_step"] + out["lower_bound"]
+    out["python_share_of_iteration"] = python / (python + out["fused_pass"])
+    out["e_step_share_of_pass"] = out["e_step_only"] / out["fused_pass"]
+    return {"n": n, "d": d, "k": k, "covariance_type": cov,
+            "load_avg_1min": round(os.getloadavg()[0], 2), **out}
 
 
 # ---------------------------------------------------------------------------- table
@@ -303,7 +364,11 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["memchild"]:
         lib, n, d, k, cov, it = sys.argv[2:8]
         print(json.dumps(_memory_child(lib, int(n), int(d), int(k), cov, int(it))))
+    elif sys.argv[1:2] == ["profile"]:
+        n, d, k = (int(float(v)) for v in sys.argv[2:5])
+        print(json.dumps(profile(n, d, k, *(sys.argv[5:6] or ["full"]))))
     elif sys.argv[1:2] == ["table"]:
         print(table(Path(sys.argv[2]) if len(sys.argv) > 2 else H.results_path()))
     else:
-        raise SystemExit("usage: python -m benchmarks.bench_bayesian table [FILE] | memchild ...")
+        raise SystemExit("usage: python -m benchmarks.bench_bayesian table [FILE] | "
+                         "profile N D K [COV] | memchild ...")

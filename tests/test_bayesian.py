@@ -285,6 +285,35 @@ def test_partial_fit_steps_and_continues_a_fit():
     assert fitted.score(X) == pytest.approx(before, abs=0.02)
 
 
+def test_online_dask_equals_online_in_memory():
+    da = pytest.importorskip("dask.array")
+    import dask
+    X = _data(6000, seed=17)
+    kw = dict(n_components=3, random_state=0, algorithm="online", n_threads=1)
+    ref = BayesianGaussianMixture(chunk_size=1000, **kw).fit(X)
+    with dask.config.set(scheduler="synchronous"):
+        got = BayesianGaussianMixture(**kw).fit(da.from_array(X, chunks=(1000, X.shape[1])))
+    assert got.n_iter_ == ref.n_iter_ == 6
+    for name in ("means_", "covariances_", "weights_", "degrees_of_freedom_"):
+        assert _rel(getattr(got, name), getattr(ref, name)) < 1e-10, name
+
+
+@pytest.mark.parametrize("option", [{"prune_threshold": 1e-3}, {"checkpoint": "svi.ckpt"}])
+def test_svi_refuses_batch_only_options_by_name(option, tmp_path):
+    X = _data(600, seed=18)
+    (name, value), = option.items()
+    if name == "checkpoint":
+        value = str(tmp_path / value)
+    est = BayesianGaussianMixture(3, random_state=0, n_threads=1, **{name: value})
+    with pytest.raises(ValueError, match=name):
+        est.fit(X, algorithm="online")
+    with pytest.raises(ValueError, match=name):
+        est.partial_fit(X)
+    assert not (tmp_path / "svi.ckpt").exists()
+    est.fit(X)          # the batch fit takes the option
+    assert est.n_iter_ >= 1
+
+
 @pytest.mark.parametrize("cov", COV_TYPES)
 def test_statistics_of_a_posterior_give_it_back(cov):
     X = _data(500, seed=16)

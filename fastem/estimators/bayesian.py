@@ -124,7 +124,9 @@ default="dirichlet_process"
     algorithm : {"em", "online"}, default="em"
         What :meth:`fit` runs: batch variational Bayes to convergence, or one pass of
         stochastic variational inference (one step per chunk of ``chunk_size`` rows,
-        default ``max(10_000, 200 * n_components)``). See :meth:`partial_fit`.
+        default ``max(10_000, 200 * n_components)``). See :meth:`partial_fit`. A Dask
+        collection is read one of its own chunks per step, in order, on this machine.
+        ``prune_threshold`` and ``checkpoint`` are batch-only (SVI raises ``ValueError``).
     learning_decay : float, default=0.7
         SVI step ``rho_t = (t + learning_offset) ** -learning_decay``, in ``(0.5, 1]``.
     learning_offset : float, default=10.0
@@ -139,13 +141,16 @@ default="dirichlet_process"
         empty component's ``weights_`` near ``1 / n_samples`` under a Dirichlet process)
         falls below it are left out of later passes: they cost nothing and keep the prior's
         posterior, and stay in the weights' normalisation. ``None`` (default) computes every
-        component every pass, as scikit-learn does. Batch fits only. ``1e-7`` leaves the
-        other components unchanged to about ``1e-6``.
+        component every pass, as scikit-learn does. ``1e-7`` leaves the other
+        components unchanged to about ``1e-6``. Batch fits only: SVI (``partial_fit``,
+        ``algorithm="online"``) raises ``ValueError`` when it is set.
     progress : bool, default=False
         Show a progress bar with the lower bound.
     checkpoint : str or os.PathLike, default=None
         Write the fit's state to this file after every iteration; an existing file resumes
-        the fit, which ends with the posterior an uninterrupted fit would have given.
+        the fit, which ends with the posterior an uninterrupted fit would have given. Batch
+        fits only: SVI raises ``ValueError`` when it is set (``save`` the model between
+        ``partial_fit`` calls instead).
 
     Attributes
     ----------
@@ -270,6 +275,7 @@ default="dirichlet_process"
         chosen = algorithm or self.algorithm
         if chosen == "online":
             self._validate_params()
+            self._check_svi_options('fit(..., algorithm="online")')
             return self._fit_online(X, sample_weight)
         saved = self.algorithm
         self.algorithm = "em"
@@ -412,6 +418,7 @@ default="dirichlet_process"
         self
         """
         self._validate_params()
+        self._check_svi_options("partial_fit")
         owner = type(self).__name__
         fitted = self._is_fitted()
         if fitted:
@@ -477,6 +484,23 @@ default="dirichlet_process"
         self._set_svi_result(new, d, rng, bounds, restart=start_steps == 0,
                              feature_names=names)
         return self
+
+    def _check_svi_options(self, what: str) -> None:
+        """SVI does not prune and does not checkpoint: refuse those settings by name rather
+        than ignore them."""
+        if self.prune_threshold is not None:
+            raise ValueError(
+                f"prune_threshold={self.prune_threshold!r} applies to batch fits only; {what} "
+                "(stochastic variational inference) computes every component on every chunk, "
+                "since a component's running share can grow again. Set prune_threshold=None, "
+                "or fit with algorithm=\"em\".")
+        if self.checkpoint is not None:
+            raise ValueError(
+                f"checkpoint={os.fspath(self.checkpoint)!r} applies to batch fits only; {what} "
+                "(stochastic variational inference) does not write checkpoints. Set "
+                "checkpoint=None; to keep an SVI fit between sessions, save() the model after "
+                "partial_fit calls and continue with fastem.load(...).partial_fit (its step "
+                "counter restarts).")
 
     def _svi_engine(self, total: Optional[float]) -> SVI:
         return SVI(get_family(self.covariance_type), float(self.reg_covar),
