@@ -239,37 +239,42 @@ def linexp_codes_pass_chunk(X, sample_weight, eta, const, offsets, nk, st, ll):
         codes_slot(X, sample_weight, eta, const, offsets, nk, st, ll, s, r0, r1)
 
 
-class _PassByStatistic:
-    """The fused pass of every linear-exponential family, as one entry point.
-
-    ``(X, sample_weight, eta, const, offsets, log_factorial, nk, st, sc, ll)``: non-empty
-    ``offsets`` runs the codes kernel, otherwise the dense one. The two are separate kernels
-    so that a family's first call compiles only the variant it runs (a parallel kernel holding
-    both took twice as long to compile); ``parallel`` and ``serial`` pick the twin.
+class _ByStatistic:
+    """One entry point over a dense and a codes kernel: ``run(twin, *args)`` calls the codes
+    kernel for non-empty ``offsets``, else the dense one. The two are separate kernels so
+    that a family's first call compiles only the variant it runs (a parallel kernel holding
+    both took twice as long to compile); ``parallel`` and ``serial`` pick the twin, calling
+    the object runs the parallel one.
     """
 
-    def __init__(self, twin: str) -> None:
+    def __init__(self, run, twin: str = "parallel") -> None:
+        self._run = run
         self._twin = twin
 
-    def __call__(self, X, sample_weight, eta, const, offsets, log_factorial, nk, st, sc, ll):
-        if offsets.shape[0] > 0:
-            getattr(linexp_codes_pass_chunk, self._twin)(
-                X, sample_weight, eta, const, offsets, nk, st, ll)
-        else:
-            getattr(linexp_dense_pass_chunk, self._twin)(
-                X, sample_weight, eta, const, log_factorial, nk, st, sc, ll)
+    def __call__(self, *args) -> None:
+        self._run(self._twin, *args)
+
+    @property
+    def parallel(self) -> "_ByStatistic":
+        return _ByStatistic(self._run, "parallel")
+
+    @property
+    def serial(self) -> "_ByStatistic":
+        return _ByStatistic(self._run, "serial")
 
 
-class _LinexpPass(_PassByStatistic):
-    def __init__(self) -> None:
-        super().__init__("parallel")
-        self.parallel = _PassByStatistic("parallel")
-        self.serial = _PassByStatistic("serial")
+def _run_pass(twin, X, sample_weight, eta, const, offsets, log_factorial, nk, st, sc, ll):
+    if offsets.shape[0] > 0:
+        getattr(linexp_codes_pass_chunk, twin)(X, sample_weight, eta, const, offsets, nk, st,
+                                               ll)
+    else:
+        getattr(linexp_dense_pass_chunk, twin)(X, sample_weight, eta, const, log_factorial,
+                                               nk, st, sc, ll)
 
 
 #: ``linexp_pass_chunk(X, sample_weight, eta, const, offsets, log_factorial, nk, st, sc, ll)``;
-#: ``.parallel`` / ``.serial`` as for a kernel (see :class:`_PassByStatistic`).
-linexp_pass_chunk = _LinexpPass()
+#: ``.parallel`` / ``.serial`` as for a kernel (see :class:`_ByStatistic`).
+linexp_pass_chunk = _ByStatistic(_run_pass)
 
 
 #: Size of the ``log n!`` table the Poisson family passes (larger counts use ``lgamma``).
@@ -633,94 +638,138 @@ def codes_slot_masked(X, sample_weight, eta, const, offsets, nk, st, nmis, ll, s
     ll[s, 1] = w_sum
 
 
-# signature: (X[n,d] f32|f64 with NaN, sample_weight[n] f64 or [0], eta[K,m], const[K],
-#             cd[K,d] f64 or [K,0], offsets[d+1] i64 or [0], log_factorial[L] or [0],
-#             nk[S,K], st[S,K,m], sc[S,K,m] or [S,0,m], nmis[S,K,d], ll[S,2]) -> None
+# signature: (X[n,d] f32|f64 with NaN, sample_weight[n] f64 or [0], eta[K,d], const[K],
+#             cd[K,d] f64 or [K,0], log_factorial[L] or [0], nk[S,K], st[S,K,d],
+#             sc[S,K,d] or [S,0,d], nmis[S,K,d], ll[S,2]) -> None
 @kernel
-def linexp_nan_pass_chunk(X, sample_weight, eta, const, cd, offsets, log_factorial, nk, st,
-                          sc, nmis, ll):
-    """:func:`linexp_pass_chunk` on a chunk holding NaN: each row over its observed
+def linexp_nan_dense_pass_chunk(X, sample_weight, eta, const, cd, log_factorial, nk, st, sc,
+                                nmis, ll):
+    """:func:`linexp_dense_pass_chunk` on a chunk holding NaN: each row over its observed
     coordinates (``cd``: the per-coordinate constants in ``const``), ``nmis`` the
     responsibility mass of the rows missing each coordinate (the M-step's per-coordinate
     count is ``nk - nmis``)."""
     n = X.shape[0]
     n_slots = nk.shape[0]
     per_slot = (n + n_slots - 1) // n_slots
-    codes = offsets.shape[0] > 0
     for s in prange(n_slots):
         r0 = s * per_slot
         r1 = min(n, r0 + per_slot)
-        if codes:
-            codes_slot_masked(X, sample_weight, eta, const, offsets, nk, st, nmis, ll, s,
-                              r0, r1)
-        else:
-            dense_slot_masked(X, sample_weight, eta, const, cd, log_factorial, nk, st, sc,
-                              nmis, ll, s, r0, r1)
+        dense_slot_masked(X, sample_weight, eta, const, cd, log_factorial, nk, st, sc, nmis,
+                          ll, s, r0, r1)
 
 
-# signature: (X[n,d] f32|f64 with NaN, eta[K,m], const[K], cd[K,d] or [K,0], offsets or [0],
+# signature: (X[n,d] f32|f64 codes with NaN, sample_weight[n] f64 or [0], eta[K,m], const[K],
+#             offsets[d+1] i64, nk[S,K], st[S,K,m], nmis[S,K,d], ll[S,2]) -> None
+@kernel
+def linexp_nan_codes_pass_chunk(X, sample_weight, eta, const, offsets, nk, st, nmis, ll):
+    """:func:`linexp_codes_pass_chunk` on a chunk holding NaN (as
+    :func:`linexp_nan_dense_pass_chunk`)."""
+    n = X.shape[0]
+    n_slots = nk.shape[0]
+    per_slot = (n + n_slots - 1) // n_slots
+    for s in prange(n_slots):
+        r0 = s * per_slot
+        r1 = min(n, r0 + per_slot)
+        codes_slot_masked(X, sample_weight, eta, const, offsets, nk, st, nmis, ll, s, r0, r1)
+
+
+def _run_nan_pass(twin, X, sample_weight, eta, const, cd, offsets, log_factorial, nk, st, sc,
+                  nmis, ll):
+    if offsets.shape[0] > 0:
+        getattr(linexp_nan_codes_pass_chunk, twin)(X, sample_weight, eta, const, offsets, nk,
+                                                   st, nmis, ll)
+    else:
+        getattr(linexp_nan_dense_pass_chunk, twin)(X, sample_weight, eta, const, cd,
+                                                   log_factorial, nk, st, sc, nmis, ll)
+
+
+#: ``linexp_nan_pass_chunk(X, sample_weight, eta, const, cd, offsets, log_factorial, nk, st,
+#: sc, nmis, ll)``: the masked pass, dense or codes by ``offsets`` (see :class:`_ByStatistic`).
+linexp_nan_pass_chunk = _ByStatistic(_run_nan_pass)
+
+
+# signature: (X[n,d] f32|f64 with NaN, eta[K,d], const[K], cd[K,d] or [K,0],
 #             log_factorial or [0], lpn_out[n], labels_out[n] or [0], resp_out[n,K] or [0,K])
 @kernel
-def linexp_nan_e_step_chunk(X, eta, const, cd, offsets, log_factorial, lpn_out, labels_out,
-                            resp_out):
-    """:func:`linexp_e_step_chunk` over each row's observed coordinates; a row with every
-    coordinate missing gets ``log p = 0.0`` (its responsibilities are the weights)."""
+def linexp_nan_dense_e_step_chunk(X, eta, const, cd, log_factorial, lpn_out, labels_out,
+                                  resp_out):
+    """:func:`linexp_dense_e_step_chunk` over each row's observed coordinates; a row with
+    every coordinate missing gets ``log p = 0.0`` (its responsibilities are the weights)."""
     n, d = X.shape
-    n_components, m = eta.shape
+    n_components = eta.shape[0]
     n_tiles = (n + TILE - 1) // TILE
     n_slots = min(n_tiles, 64)
     per_slot = (n_tiles + n_slots - 1) // max(n_slots, 1)
-    want_labels = labels_out.shape[0] == n
-    want_resp = resp_out.shape[0] == n
-    codes = offsets.shape[0] > 0
-    counts = log_factorial.shape[0] > 0
-    eta_t = np.zeros((m if codes else 0, n_components))
-    if codes:
-        for k in range(n_components):
-            for j in range(m):
-                eta_t[j, k] = eta[k, j]
     for s in prange(n_slots):
-        xt = np.zeros((0 if codes else d, TILE))
+        xt = np.zeros((d, TILE))
         mt = np.zeros((d, TILE))
         obs = np.zeros(TILE)
-        ct = np.zeros((d if codes else 0, TILE), np.int64)
-        lp_t = np.zeros((TILE if codes else 0, n_components))
         logp = np.zeros((n_components, TILE))
         lpn = np.zeros(TILE)
         for tile in range(s * per_slot, min(n_tiles, (s + 1) * per_slot)):
             t0 = tile * TILE
             nt = min(TILE, n - t0)
-            if codes:
-                load_codes_masked(X, t0, nt, offsets, ct, mt, obs)
-                code_log_prob_tile_masked(ct, eta_t, const, lp_t, logp)
-            else:
-                load_tile_masked(X, t0, nt, xt, mt, obs)
-                dense_log_prob_tile(xt, eta, const, logp)
-                remove_missing_constants(mt, cd, logp)
-            if want_labels:
-                write_labels(logp, nt, t0, labels_out)
-            normalise_tile(logp, lpn)
-            if counts:
-                subtract_log_factorials(xt, nt, log_factorial, lpn)
+            load_tile_masked(X, t0, nt, xt, mt, obs)
+            dense_log_prob_tile(xt, eta, const, logp)
+            remove_missing_constants(mt, cd, logp)
+            write_outputs(logp, lpn, nt, t0, lpn_out, labels_out, resp_out, xt, log_factorial)
             for t in range(nt):
-                lpn_out[t0 + t] = lpn[t] if obs[t] > 0.0 else 0.0
-            if want_resp:
-                for t in range(nt):
-                    for k in range(n_components):
-                        resp_out[t0 + t, k] = logp[k, t]
+                if obs[t] == 0.0:
+                    lpn_out[t0 + t] = 0.0
+
+
+# signature: (X[n,d] f32|f64 codes with NaN, eta[K,m], const[K], offsets[d+1] i64,
+#             lpn_out[n], labels_out[n] or [0], resp_out[n,K] or [0,K]) -> None
+@kernel
+def linexp_nan_codes_e_step_chunk(X, eta, const, offsets, lpn_out, labels_out, resp_out):
+    """:func:`linexp_codes_e_step_chunk` skipping missing codes (as
+    :func:`linexp_nan_dense_e_step_chunk`)."""
+    n, d = X.shape
+    n_components, m = eta.shape
+    n_tiles = (n + TILE - 1) // TILE
+    n_slots = min(n_tiles, 64)
+    per_slot = (n_tiles + n_slots - 1) // max(n_slots, 1)
+    eta_t = np.zeros((m, n_components))
+    for k in range(n_components):
+        for j in range(m):
+            eta_t[j, k] = eta[k, j]
+    for s in prange(n_slots):
+        mt = np.zeros((d, TILE))
+        obs = np.zeros(TILE)
+        ct = np.zeros((d, TILE), np.int64)
+        lp_t = np.zeros((TILE, n_components))
+        logp = np.zeros((n_components, TILE))
+        lpn = np.zeros(TILE)
+        xt = np.zeros((0, TILE))
+        no_log_factorial = np.zeros(0)
+        for tile in range(s * per_slot, min(n_tiles, (s + 1) * per_slot)):
+            t0 = tile * TILE
+            nt = min(TILE, n - t0)
+            load_codes_masked(X, t0, nt, offsets, ct, mt, obs)
+            code_log_prob_tile_masked(ct, eta_t, const, lp_t, logp)
+            write_outputs(logp, lpn, nt, t0, lpn_out, labels_out, resp_out, xt,
+                          no_log_factorial)
+            for t in range(nt):
+                if obs[t] == 0.0:
+                    lpn_out[t0 + t] = 0.0
 
 
 def linexp_nan_e_step(X: np.ndarray, eta: np.ndarray, const: np.ndarray, cd: np.ndarray, *,
                       offsets: np.ndarray = NO_OFFSETS,
                       log_factorial: np.ndarray = NO_LOG_FACTORIAL, labels: bool = False,
                       resp: bool = False, serial: bool = False):
-    """Run :func:`linexp_nan_e_step_chunk` on a float chunk ``X`` holding NaN (returns as
-    :func:`linexp_e_step`)."""
+    """Run the masked per-row E-step (:func:`linexp_nan_codes_e_step_chunk` for non-empty
+    ``offsets``, else :func:`linexp_nan_dense_e_step_chunk`) on a float chunk ``X`` holding
+    NaN (returns as :func:`linexp_e_step`)."""
     n = X.shape[0]
     k = const.shape[0]
     lpn = np.empty(n)
     lab = np.empty(n if labels else 0, np.int64)
     rsp = np.empty((n, k) if resp else (0, k))
-    kern = linexp_nan_e_step_chunk.serial if serial else linexp_nan_e_step_chunk.parallel
-    kern(X, eta, const, cd, offsets, log_factorial, lpn, lab, rsp)
+    twin = "serial" if serial else "parallel"
+    if offsets.shape[0] > 0:
+        getattr(linexp_nan_codes_e_step_chunk, twin)(X, eta, const, offsets, lpn, lab, rsp)
+    else:
+        getattr(linexp_nan_dense_e_step_chunk, twin)(X, eta, const, cd, log_factorial, lpn,
+                                                     lab, rsp)
     return lpn, (lab if labels else None), (rsp if resp else None)
