@@ -13,6 +13,45 @@ settings.register_profile(
 settings.load_profile("fastem")
 
 
+# ------------------------------------------------------------------ cold-cache warm-up
+# On a cold kernel cache (a fresh clone, CI) most of the suite's time is Numba compiling, one
+# core at a time. `fastem precompile` runs in a background process on the other core, from
+# the end of its workload list (the main process meets the common kernels first), so the
+# two compile different specialisations and the tests load what it wrote from the on-disk
+# cache. It changes no test: a kernel the tests need first they compile themselves. Off with
+# FASTEM_TEST_PRECOMPILE=0, and when the cache already holds compiled kernels.
+_PRECOMPILE = []
+
+
+def _kernel_cache_is_cold() -> bool:
+    from fastem.kernels._jit import CACHE, _KERNEL_DIR, source_stamp
+    if not CACHE:
+        return False
+    stamped = _KERNEL_DIR / "__pycache__" / f"fastem-{source_stamp()}"
+    return not stamped.is_dir() or len(list(stamped.glob("*.nbi"))) < 20
+
+
+def pytest_configure(config):
+    import subprocess
+    import sys
+    if (os.environ.get("FASTEM_TEST_PRECOMPILE", "1") == "0" or (os.cpu_count() or 1) < 2
+            or hasattr(config, "workerinput") or not _kernel_cache_is_cold()):
+        return
+    from fastem.precompile import WORKLOADS
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    _PRECOMPILE.append(subprocess.Popen(
+        [sys.executable, "-m", "fastem", "precompile", "--jobs", "1", "--quiet",
+         *reversed(list(WORKLOADS))],
+        cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+
+def pytest_unconfigure(config):
+    for proc in _PRECOMPILE:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait()
+
+
 def make_blobs(n=2000, d=3, k=3, seed=0, spread=4.0, offset=0.0, dtype=np.float64):
     """Well-separated Gaussian blobs with random shapes."""
     rng = np.random.default_rng(seed)

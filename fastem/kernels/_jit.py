@@ -17,12 +17,13 @@
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
 import types
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import numba
 import numpy as np
@@ -87,6 +88,46 @@ class _StampedLocator(getattr(caching, "_CacheLocator", object)):
 _LOCATORS = getattr(getattr(caching, "CacheImpl", None), "_locator_classes", None)
 if CACHE and isinstance(_LOCATORS, list) and _StampedLocator not in _LOCATORS:
     _LOCATORS.insert(0, _StampedLocator)
+
+
+@contextlib.contextmanager
+def _cache_lock(path: str) -> Iterator[None]:
+    """An exclusive lock on ``path/.lock`` (nothing where ``fcntl`` is missing)."""
+    try:
+        import fcntl
+        fh = open(os.path.join(path, ".lock"), "a")
+    except (ImportError, OSError):
+        yield
+        return
+    with fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _locked(method: Callable) -> Callable:
+    @functools.wraps(method)
+    def run(self, sig, arg):
+        if not isinstance(getattr(self._impl, "locator", None), _StampedLocator):
+            return method(self, sig, arg)
+        with _cache_lock(self._cache_path):
+            return method(self, sig, arg)
+    return run
+
+
+# Numba saves an entry as: read the function's index, pick the first free data-file number,
+# write the index, write the data file. Two processes compiling different specialisations of
+# one kernel at once (Dask workers on one machine, `fastem precompile --jobs N`) could pick the
+# same number, and the index would then point one signature at the other's machine code.
+# Loading and saving an entry of fastem's cache therefore hold a lock on its directory.
+if (CACHE and isinstance(_LOCATORS, list) and hasattr(caching.Cache, "_save_overload")
+        and hasattr(caching.Cache, "_load_overload")
+        and not getattr(caching.Cache._save_overload, "_fastem_locked", False)):
+    caching.Cache._save_overload = _locked(caching.Cache._save_overload)
+    caching.Cache._load_overload = _locked(caching.Cache._load_overload)
+    caching.Cache._save_overload._fastem_locked = True
 
 
 def helper(fn: Callable) -> Callable:
