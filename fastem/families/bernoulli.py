@@ -12,7 +12,6 @@ pushes a probability to 0 or 1 (``log(1 - mu)`` stays finite).
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
@@ -22,7 +21,7 @@ from .._slots import run_in_slots
 from ..kernels.checks import first_nonfinite_row
 from ..kernels.linexp import (NO_LOG_FACTORIAL, NO_OFFSETS, linexp_e_step,
                               linexp_nan_e_step, linexp_nan_pass_chunk, linexp_pass_chunk)
-from .linexp_nan import (NanPolicyMixin, add_optional, nan_masks, observed_mass, omitted,
+from .linexp_nan import (NanPolicyMixin, add_optional, nan_masks, observed_mass, omitted_stats,
                          scale_optional, validate_with_nan)
 
 _FLOOR = 10 * np.finfo(np.float64).eps
@@ -113,10 +112,7 @@ class BernoulliFamily(NanPolicyMixin):
         masks = None if kargs.nan_policy == "raise" else nan_masks(X)
         if masks is not None:
             if kargs.nan_policy == "omit":
-                Xo, wo = omitted(X, sample_weight, masks[0])
-                out = self.chunk_stats(Xo, wo, dataclasses.replace(kargs, nan_policy="raise"),
-                                       serial)
-                return dataclasses.replace(out, n_rows=X.shape[0])
+                return omitted_stats(self, X, sample_weight, kargs, masks[0], serial)
             return self._nan_chunk_stats(X, sample_weight, kargs, serial)
         kern = linexp_pass_chunk.serial if serial else linexp_pass_chunk.parallel
         k, d = kargs.eta.shape

@@ -13,7 +13,6 @@ probability positive, so an empty component gets uniform probabilities (never Na
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -23,7 +22,7 @@ from .._slots import run_in_slots
 from ..kernels.linexp import NO_LOG_FACTORIAL, linexp_nan_e_step, linexp_nan_pass_chunk
 from ..kernels.linexp import linexp_pass_chunk
 from ..kernels.linexp import linexp_e_step as linexp_e_step_kernel
-from .linexp_nan import (NanPolicyMixin, add_optional, nan_masks, observed_mass, omitted,
+from .linexp_nan import (NanPolicyMixin, add_optional, nan_masks, observed_mass, omitted_stats,
                          scale_optional, validate_with_nan)
 
 _FLOOR = 10 * np.finfo(np.float64).eps
@@ -175,10 +174,7 @@ class CategoricalFamily(NanPolicyMixin):
         masks = None if kargs.nan_policy == "raise" else nan_masks(X)
         if masks is not None:
             if kargs.nan_policy == "omit":
-                Xo, wo = omitted(X, sample_weight, masks[0])
-                out = self.chunk_stats(Xo, wo, dataclasses.replace(kargs, nan_policy="raise"),
-                                       serial)
-                return dataclasses.replace(out, n_rows=X.shape[0])
+                return omitted_stats(self, X, sample_weight, kargs, masks[0], serial)
             return self._nan_chunk_stats(X, sample_weight, kargs, serial)
         kern = linexp_pass_chunk.serial if serial else linexp_pass_chunk.parallel
         k, m = kargs.eta.shape

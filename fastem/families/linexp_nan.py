@@ -106,5 +106,15 @@ def omitted(X: np.ndarray, sample_weight: Optional[np.ndarray], has: np.ndarray)
     return np.ascontiguousarray(X[keep]), w
 
 
+def omitted_stats(family, X: np.ndarray, sample_weight: Optional[np.ndarray], kargs,
+                  has: np.ndarray, serial: bool = False):
+    """``family``'s statistics of a chunk under "omit": the rows without NaN through the
+    complete kernel, counted with every row of the chunk (``n_rows``)."""
+    import dataclasses
+    Xo, wo = omitted(X, sample_weight, has)
+    out = family.chunk_stats(Xo, wo, dataclasses.replace(kargs, nan_policy="raise"), serial)
+    return dataclasses.replace(out, n_rows=X.shape[0])
+
+
 __all__ = ["NanPolicyMixin", "add_optional", "scale_optional", "observed_mass", "nan_masks",
-           "validate_with_nan", "omitted"]
+           "validate_with_nan", "omitted", "omitted_stats"]

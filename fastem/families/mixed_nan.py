@@ -12,9 +12,7 @@ observing the column, ``N_kd = N_k - nmis_kd``. Only chunks holding a NaN take t
 """
 from __future__ import annotations
 
-import dataclasses
 import math
-from typing import Optional
 
 import numpy as np
 
@@ -22,7 +20,7 @@ from .._slots import run_in_slots
 from ..kernels.linexp import (NO_LOG_FACTORIAL, NO_OFFSETS, linexp_nan_e_step,
                               linexp_nan_pass_chunk)
 from .categorical import offsets_of
-from .linexp_nan import (NanPolicyMixin, add_optional, nan_masks, omitted, scale_optional,
+from .linexp_nan import (NanPolicyMixin, add_optional, nan_masks, omitted_stats, scale_optional,
                          validate_with_nan)
 
 _FLOOR = 10 * np.finfo(np.float64).eps
@@ -82,10 +80,7 @@ def chunk_stats(family, X, sample_weight, kargs, serial=False):
     if masks is None:
         return None
     if kargs.nan_policy == "omit":
-        Xo, wo = omitted(X, sample_weight, masks[0])
-        out = family.chunk_stats(Xo, wo, dataclasses.replace(kargs, nan_policy="raise"),
-                                 serial)
-        return dataclasses.replace(out, n_rows=X.shape[0])
+        return omitted_stats(family, X, sample_weight, kargs, masks[0], serial)
     from .mixed import MixedStats
     kern = linexp_nan_pass_chunk.serial if serial else linexp_nan_pass_chunk.parallel
     k, m = kargs.eta.shape

@@ -13,7 +13,6 @@ previous rates (at initialisation: the overall mean rates), so no rate is ever N
 from __future__ import annotations
 
 import math
-import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
@@ -22,7 +21,7 @@ import numpy as np
 from .._slots import run_in_slots
 from ..kernels.linexp import (NO_OFFSETS, linexp_e_step, linexp_nan_e_step,
                               linexp_nan_pass_chunk, linexp_pass_chunk, log_factorial_table)
-from .linexp_nan import (NanPolicyMixin, add_optional, nan_masks, observed_mass, omitted,
+from .linexp_nan import (NanPolicyMixin, add_optional, nan_masks, observed_mass, omitted_stats,
                          scale_optional, validate_with_nan)
 from .categorical import _integer_codes_error, kernel_view
 
@@ -118,10 +117,7 @@ class PoissonFamily(NanPolicyMixin):
         masks = None if kargs.nan_policy == "raise" else nan_masks(X)
         if masks is not None:
             if kargs.nan_policy == "omit":
-                Xo, wo = omitted(X, sample_weight, masks[0])
-                out = self.chunk_stats(Xo, wo, dataclasses.replace(kargs, nan_policy="raise"),
-                                       serial)
-                return dataclasses.replace(out, n_rows=X.shape[0])
+                return omitted_stats(self, X, sample_weight, kargs, masks[0], serial)
             return self._nan_chunk_stats(X, sample_weight, kargs, serial)
         kern = linexp_pass_chunk.serial if serial else linexp_pass_chunk.parallel
         k, d = kargs.eta.shape

@@ -199,14 +199,10 @@ class StudentFamily:
         """The fused E+M pass over one block: statistics about ``kargs.means`` (under
         ``nan_policy="omit"`` over the rows without NaN)."""
         if kargs.nan_policy == "omit":
-            from .linexp_nan import nan_masks, omitted
+            from .linexp_nan import nan_masks, omitted_stats
             masks = nan_masks(X)
             if masks is not None:
-                import dataclasses
-                Xo, wo = omitted(X, sample_weight, masks[0])
-                out = self.chunk_stats(Xo, wo, dataclasses.replace(kargs, nan_policy="raise"),
-                                       serial)
-                return dataclasses.replace(out, n_rows=X.shape[0])
+                return omitted_stats(self, X, sample_weight, kargs, masks[0], serial)
         kern = student_pass_chunk.serial if serial else student_pass_chunk.parallel
         k, d = kargs.means.shape
         w = gaussian_pass.as_weights(sample_weight)
