@@ -344,8 +344,10 @@ def add_precompile_command(sub) -> None:
                      help="what to compile (default: everything; see --list)")
     pre.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
                      help="processes to compile in (default: the number of CPUs, %(default)s)")
-    pre.add_argument("--list", action="store_true", help="list the workloads and exit")
-    pre.add_argument("-q", "--quiet", action="store_true", help="print only failures")
+    pre.add_argument("--list", action="store_true",
+                     help="list the workloads and exit (default: compile them)")
+    pre.add_argument("-q", "--quiet", action="store_true",
+                     help="print only failures (default: a line per workload)")
     pre.set_defaults(func=_cmd_precompile)
 
 

@@ -202,7 +202,9 @@ def test_warm_start_n_init_verbose_progress_and_criteria(npy, capsys):
     out = capsys.readouterr().out
     assert "Initialization 1" in out and "Iteration 1" in out
     again = BernoulliMixture(3, random_state=0, max_iter=300, tol=1e-6, n_init=2).fit(X)
-    assert np.array_equal(again.means_, model.means_)
+    # uint8 from the file, float64 in memory: two kernel specialisations, and one compiled
+    # afresh against one loaded from the cache can round the last bit differently.
+    np.testing.assert_allclose(again.means_, model.means_, rtol=1e-10, atol=1e-12)
     model.set_params(warm_start=True, verbose=0, n_init=1)
     model.fit(npy)
     assert model.n_iter_ <= 2 and model.converged_

@@ -569,12 +569,17 @@ def _lockstep_eligible(base: Any, X: Any) -> bool:
     from ._mixture import FamilyMixture
     if is_dask_collection(X):
         return False
+    from ._nan import NanPolicyMixin
     cls = type(base)
     if not isinstance(base, FamilyMixture):
         return False
-    if cls.fit is not FamilyMixture.fit or cls._initialize is not FamilyMixture._initialize:
-        return False
+    # The nan_policy mixin's fit and initialisation are FamilyMixture's under "raise".
     params = base.get_params()
+    if params.get("nan_policy", "raise") != "raise":
+        return False
+    if (cls.fit not in (FamilyMixture.fit, NanPolicyMixin.fit)
+            or cls._initialize not in (FamilyMixture._initialize, NanPolicyMixin._initialize)):
+        return False
     return (params.get("algorithm", "em") == "em" and params.get("checkpoint") is None
             and params.get("backend", "auto") in ("auto", "numba"))
 
@@ -597,6 +602,7 @@ def _family_lockstep(base, ks: list, seed: int, X, sample_weight, checkpoint=Non
     """Every candidate ``_clone(base, k, seed).fit(X)`` in lockstep (one shared pass per
     initialisation pass and per EM iteration, then one shared scoring pass)."""
     from ..selection.candidate import family_candidate
+    from ._nan import NanPolicyMixin
     first = _clone(base, ks[0], seed)
     first._validate_params()
     given = [name for name, v in first.get_params().items()
@@ -636,6 +642,8 @@ def _family_lockstep(base, ks: list, seed: int, X, sample_weight, checkpoint=Non
                            n_iter=result.n_iter, lower_bound=result.lower_bound,
                            lower_bounds=result.lower_bounds, rng=rng, feature_names=names)
             est._online_state = None
+            if isinstance(est, NanPolicyMixin):     # nan_policy="raise": nothing missing
+                est.n_rows_omitted_ = est.n_rows_all_missing_ = 0
             models[k] = est
             row.update(_criteria(score["loglik"], score["weight_sum"], score["log_rmax"], p))
             row.update(lower_bound=float(result.lower_bound), n_iter=int(result.n_iter),
