@@ -162,6 +162,11 @@ def test_bad_values_and_parameters_are_named():
     with pytest.raises(ValueError, match=r"row 5, column 4 \(a bernoulli column\) is 3\.0"):
         MixedTypeMixture(2, columns=COLUMNS).fit(X)
     X[5, 4] = 1
+    X[9, 0] = np.nan
+    with pytest.raises(ValueError, match=r"row 9, column 0 .* is nan; .*or fit with "
+                                         r"nan_policy='omit'"):
+        MixedTypeMixture(2, columns=COLUMNS).fit(X)
+    X[9, 0] = 0.5
     with pytest.raises(ValueError, match=r"exactly one block"):
         MixedTypeMixture(2, columns={"gaussian": [0, 1], "poisson": [3]}).fit(X)
     with pytest.raises(ValueError, match=r"unknown family 'student'"):

@@ -352,9 +352,11 @@ class _FiniteChecker:
         bad = ~np.isfinite(X)
         if bad.any():
             row, col = (int(i) for i in np.argwhere(bad)[0])
+            from ..families.mixed import nan_hint
+            value = X[row, col].item()
             raise ValueError(f"MixedTypeMixture: row {row + row_offset:,}, column {col} (a "
-                             f"gaussian column) is {X[row, col].item()!r}; gaussian columns "
-                             "need finite values (no NaN or inf).")
+                             f"gaussian column) is {value!r}; gaussian columns "
+                             f"need finite values (no NaN or inf){nan_hint(value)}.")
 
 
 class _NanFiniteChecker(_FiniteChecker):

@@ -72,6 +72,14 @@ class MixedParams:
     arrays: dict = field(default_factory=dict)
 
 
+def nan_hint(value) -> str:
+    """The pointer to ``nan_policy`` for an error about a NaN value (else nothing)."""
+    if value != value:
+        return (" (or fit with nan_policy='omit' to skip rows holding NaN, or 'marginalize' "
+                "to use their observed values)")
+    return ""
+
+
 @dataclass(frozen=True)
 class MixedKernelArgs:
     eta: np.ndarray
@@ -607,9 +615,10 @@ class MixedFamily(mixed_nan.NanPolicyMixin):
         if bad.any():
             row, col = (int(i) for i in np.argwhere(bad)[0])
             b = next(name for name, cols, _ in self.blocks if col in cols)
+            value = X[row, col].item()
             raise ValueError(f"MixedTypeMixture: row {row + row_offset:,}, column {col} (a "
-                             f"{b} column) is {X[row, col].item()!r}; {b} columns need "
-                             f"{why[b]}.")
+                             f"{b} column) is {value!r}; {b} columns need "
+                             f"{why[b]}{nan_hint(value)}.")
 
     def prepare(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X)
