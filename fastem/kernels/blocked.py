@@ -264,3 +264,219 @@ def scatter_tile(nt, diff, rd, ks, S):
 @helper
 def _add_to(S, off, a):
     simd.store(S, off, simd.add(simd.load(S, off, a), a))
+
+
+# signature: (xt[d, T] f64, eta[K, d] f64, const[K] f64, logp[K, T] f64 out) -> None
+@helper
+def linear_tile(xt, eta, const, logp):
+    """``logp[k, t] = const_k + sum_i eta[k, i] xt[i, t]`` for every row of the tile: blocks of
+    4 row-vectors x 4 components (16 registers) over the reduction on ``i``, then single
+    components for the last ``K mod 4``."""
+    d, n_rows = xt.shape
+    n_components = eta.shape[0]
+    lanes = simd.lanes_of_array(logp)
+    k_full = n_components // 4 * 4
+    for r0 in range(0, n_rows, 4 * lanes):
+        for k0 in range(0, k_full, 4):
+            c = simd.splat(logp, const[k0])
+            a00, a10, a20, a30 = c, c, c, c
+            c = simd.splat(logp, const[k0 + 1])
+            a01, a11, a21, a31 = c, c, c, c
+            c = simd.splat(logp, const[k0 + 2])
+            a02, a12, a22, a32 = c, c, c, c
+            c = simd.splat(logp, const[k0 + 3])
+            a03, a13, a23, a33 = c, c, c, c
+            for i in range(d):
+                base = i * n_rows + r0
+                x0 = simd.load(xt, base, logp)
+                x1 = simd.load(xt, base + lanes, logp)
+                x2 = simd.load(xt, base + 2 * lanes, logp)
+                x3 = simd.load(xt, base + 3 * lanes, logp)
+                e = simd.splat(logp, eta[k0, i])
+                a00 = simd.fma(x0, e, a00)
+                a10 = simd.fma(x1, e, a10)
+                a20 = simd.fma(x2, e, a20)
+                a30 = simd.fma(x3, e, a30)
+                e = simd.splat(logp, eta[k0 + 1, i])
+                a01 = simd.fma(x0, e, a01)
+                a11 = simd.fma(x1, e, a11)
+                a21 = simd.fma(x2, e, a21)
+                a31 = simd.fma(x3, e, a31)
+                e = simd.splat(logp, eta[k0 + 2, i])
+                a02 = simd.fma(x0, e, a02)
+                a12 = simd.fma(x1, e, a12)
+                a22 = simd.fma(x2, e, a22)
+                a32 = simd.fma(x3, e, a32)
+                e = simd.splat(logp, eta[k0 + 3, i])
+                a03 = simd.fma(x0, e, a03)
+                a13 = simd.fma(x1, e, a13)
+                a23 = simd.fma(x2, e, a23)
+                a33 = simd.fma(x3, e, a33)
+            _store_rows(logp, k0 * n_rows + r0, lanes, a00, a10, a20, a30)
+            _store_rows(logp, (k0 + 1) * n_rows + r0, lanes, a01, a11, a21, a31)
+            _store_rows(logp, (k0 + 2) * n_rows + r0, lanes, a02, a12, a22, a32)
+            _store_rows(logp, (k0 + 3) * n_rows + r0, lanes, a03, a13, a23, a33)
+        for k in range(k_full, n_components):
+            c = simd.splat(logp, const[k])
+            a0, a1, a2, a3 = c, c, c, c
+            for i in range(d):
+                base = i * n_rows + r0
+                e = simd.splat(logp, eta[k, i])
+                a0 = simd.fma(simd.load(xt, base, logp), e, a0)
+                a1 = simd.fma(simd.load(xt, base + lanes, logp), e, a1)
+                a2 = simd.fma(simd.load(xt, base + 2 * lanes, logp), e, a2)
+                a3 = simd.fma(simd.load(xt, base + 3 * lanes, logp), e, a3)
+            _store_rows(logp, k * n_rows + r0, lanes, a0, a1, a2, a3)
+
+
+@helper
+def _store_rows(out, off, lanes, a0, a1, a2, a3):
+    simd.store(out, off, a0)
+    simd.store(out, off + lanes, a1)
+    simd.store(out, off + 2 * lanes, a2)
+    simd.store(out, off + 3 * lanes, a3)
+
+
+# signature: (xr[T, dp] f64 row-major tile, nt, rw[Kp, T] f64 with Kp a multiple of 4,
+#             acc[Kp, dp] f64, acc_c[Kp, dp] or [0, dp] f64) -> None
+@helper
+def weighted_sums_tile(xr, nt, rw, acc, acc_c):
+    """``acc[k, j] += sum_t rw[k, t] xr[t, j]`` over the tile's first ``nt`` rows, and, when
+    ``acc_c`` has rows, the complement ``acc_c[k, j] += sum_t rw[k, t] (1 - xr[t, j])``.
+
+    Vectors run over the columns ``j``; a block of 4 components x 2 column vectors (and as many
+    complement sums) stays in registers for the whole reduction over the rows, each lane summing
+    its rows in order."""
+    dp = xr.shape[1]
+    lanes = simd.lanes_of_array(xr)
+    n_vec = dp // lanes
+    complement = acc_c.shape[0] > 0
+    one = simd.splat(xr, 1.0)
+    for k0 in range(0, rw.shape[0], 4):
+        for v in range(0, n_vec, 2):
+            jo = v * lanes
+            two = v + 1 < n_vec
+            a00 = simd.zeros(xr)
+            a01 = simd.zeros(xr)
+            a10 = simd.zeros(xr)
+            a11 = simd.zeros(xr)
+            a20 = simd.zeros(xr)
+            a21 = simd.zeros(xr)
+            a30 = simd.zeros(xr)
+            a31 = simd.zeros(xr)
+            c00 = simd.zeros(xr)
+            c01 = simd.zeros(xr)
+            c10 = simd.zeros(xr)
+            c11 = simd.zeros(xr)
+            c20 = simd.zeros(xr)
+            c21 = simd.zeros(xr)
+            c30 = simd.zeros(xr)
+            c31 = simd.zeros(xr)
+            for t in range(nt):
+                x0 = simd.load(xr, t * dp + jo, xr)
+                x1 = simd.load(xr, t * dp + jo + lanes, xr) if two else simd.zeros(xr)
+                b0 = simd.splat(xr, rw[k0, t])
+                b1 = simd.splat(xr, rw[k0 + 1, t])
+                b2 = simd.splat(xr, rw[k0 + 2, t])
+                b3 = simd.splat(xr, rw[k0 + 3, t])
+                a00 = simd.fma(b0, x0, a00)
+                a01 = simd.fma(b0, x1, a01)
+                a10 = simd.fma(b1, x0, a10)
+                a11 = simd.fma(b1, x1, a11)
+                a20 = simd.fma(b2, x0, a20)
+                a21 = simd.fma(b2, x1, a21)
+                a30 = simd.fma(b3, x0, a30)
+                a31 = simd.fma(b3, x1, a31)
+                if complement:
+                    y0 = simd.sub(one, x0)
+                    y1 = simd.sub(one, x1)
+                    c00 = simd.fma(b0, y0, c00)
+                    c01 = simd.fma(b0, y1, c01)
+                    c10 = simd.fma(b1, y0, c10)
+                    c11 = simd.fma(b1, y1, c11)
+                    c20 = simd.fma(b2, y0, c20)
+                    c21 = simd.fma(b2, y1, c21)
+                    c30 = simd.fma(b3, y0, c30)
+                    c31 = simd.fma(b3, y1, c31)
+            out = k0 * dp + jo
+            _add_to(acc, out, a00)
+            _add_to(acc, out + dp, a10)
+            _add_to(acc, out + 2 * dp, a20)
+            _add_to(acc, out + 3 * dp, a30)
+            if two:
+                _add_to(acc, out + lanes, a01)
+                _add_to(acc, out + dp + lanes, a11)
+                _add_to(acc, out + 2 * dp + lanes, a21)
+                _add_to(acc, out + 3 * dp + lanes, a31)
+            if complement:
+                _add_to(acc_c, out, c00)
+                _add_to(acc_c, out + dp, c10)
+                _add_to(acc_c, out + 2 * dp, c20)
+                _add_to(acc_c, out + 3 * dp, c30)
+                if two:
+                    _add_to(acc_c, out + lanes, c01)
+                    _add_to(acc_c, out + dp + lanes, c11)
+                    _add_to(acc_c, out + 2 * dp + lanes, c21)
+                    _add_to(acc_c, out + 3 * dp + lanes, c31)
+
+
+# signature: (ct[d, T] int64, eta_t[m, Kp] f64, const_p[Kp] f64, lp_t[T, Kp] f64 out) -> None
+@helper
+def gather_sums_tile(ct, eta_t, const_p, lp_t):
+    """``lp_t[t, k] = const_p[k] + sum_i eta_t[ct[i, t], k]`` (one-hot codes), with ``Kp`` a
+    multiple of the vector width: blocks of 4 component vectors stay in registers over the
+    reduction on ``i`` (each lane adds its codes in order)."""
+    d, n_rows = ct.shape
+    kp = eta_t.shape[1]
+    lanes = simd.lanes_of_array(eta_t)
+    block = 4 * lanes
+    k4 = kp // block * block
+    for t in range(n_rows):
+        out = t * kp
+        for k0 in range(0, k4, block):
+            a0 = simd.load(const_p, k0, eta_t)
+            a1 = simd.load(const_p, k0 + lanes, eta_t)
+            a2 = simd.load(const_p, k0 + 2 * lanes, eta_t)
+            a3 = simd.load(const_p, k0 + 3 * lanes, eta_t)
+            for i in range(d):
+                base = ct[i, t] * kp + k0
+                a0 = simd.add(a0, simd.load(eta_t, base, eta_t))
+                a1 = simd.add(a1, simd.load(eta_t, base + lanes, eta_t))
+                a2 = simd.add(a2, simd.load(eta_t, base + 2 * lanes, eta_t))
+                a3 = simd.add(a3, simd.load(eta_t, base + 3 * lanes, eta_t))
+            _store_rows(lp_t, out + k0, lanes, a0, a1, a2, a3)
+        for k0 in range(k4, kp, lanes):
+            a = simd.load(const_p, k0, eta_t)
+            for i in range(d):
+                a = simd.add(a, simd.load(eta_t, ct[i, t] * kp + k0, eta_t))
+            simd.store(lp_t, out + k0, a)
+
+
+# signature: (ct[d, T] int64, nt, rw_t[T, Kp] f64, acc_t[m, Kp] f64) -> None
+@helper
+def scatter_sums_tile(ct, nt, rw_t, acc_t):
+    """``acc_t[ct[i, t], k] += rw_t[t, k]`` for the tile's first ``nt`` rows and every column
+    ``i`` (``Kp`` a multiple of the vector width); each row's weights stay in registers while
+    they are added to its ``d`` codes' rows."""
+    d = ct.shape[0]
+    kp = acc_t.shape[1]
+    lanes = simd.lanes_of_array(acc_t)
+    block = 4 * lanes
+    k4 = kp // block * block
+    for t in range(nt):
+        src = t * kp
+        for k0 in range(0, k4, block):
+            b0 = simd.load(rw_t, src + k0, acc_t)
+            b1 = simd.load(rw_t, src + k0 + lanes, acc_t)
+            b2 = simd.load(rw_t, src + k0 + 2 * lanes, acc_t)
+            b3 = simd.load(rw_t, src + k0 + 3 * lanes, acc_t)
+            for i in range(d):
+                base = ct[i, t] * kp + k0
+                _add_to(acc_t, base, b0)
+                _add_to(acc_t, base + lanes, b1)
+                _add_to(acc_t, base + 2 * lanes, b2)
+                _add_to(acc_t, base + 3 * lanes, b3)
+        for k0 in range(k4, kp, lanes):
+            b = simd.load(rw_t, src + k0, acc_t)
+            for i in range(d):
+                _add_to(acc_t, ct[i, t] * kp + k0, b)

@@ -33,6 +33,8 @@ import numpy as np
 from numba import prange
 
 from ._jit import TILE, helper, kernel
+from .blocked import (gather_sums_tile, linear_tile, padded_width, scatter_sums_tile,
+                      weighted_sums_tile)
 from .tiles import load_tile, load_weights, normalise_tile
 
 
@@ -54,52 +56,52 @@ def load_codes(X, t0, nt, offsets, ct):
 # signature: (xt[d,T] f64, eta[K,d] f64, const[K] f64, logp[K,T] f64) -> None
 @helper
 def dense_log_prob_tile(xt, eta, const, logp):
-    """``logp[k, t] = const[k] + sum_i xt[i, t] eta[k, i]`` for the whole tile."""
-    n_components, d = eta.shape
-    n_rows = logp.shape[1]
-    for k in range(n_components):
-        for t in range(n_rows):
-            logp[k, t] = const[k]
-        for i in range(d):
-            e = eta[k, i]
-            for t in range(n_rows):
-                logp[k, t] += xt[i, t] * e
+    """``logp[k, t] = const[k] + sum_i xt[i, t] eta[k, i]`` for the whole tile (the
+    register-blocked :func:`fastem.kernels.blocked.linear_tile`)."""
+    linear_tile(xt, eta, const, logp)
 
 
-# signature: (ct[d,T] int64, eta_t[m,K] f64, const[K] f64, lp_t[T,K] f64, logp[K,T] f64)
+# signature: (eta[K,m] f64, const[K] f64) -> (eta_t[m,Kp] f64, const_p[Kp] f64)
 @helper
-def code_log_prob_tile(ct, eta_t, const, lp_t, logp):
+def padded_codes_table(eta, const):
+    """``eta`` transposed and ``const``, each zero-padded to ``Kp`` components (whole vectors),
+    as :func:`code_log_prob_tile` reads them."""
+    n_components, m = eta.shape
+    kp = padded_width(n_components, const)
+    eta_t = np.zeros((m, kp))
+    const_p = np.zeros(kp)
+    for k in range(n_components):
+        const_p[k] = const[k]
+        for j in range(m):
+            eta_t[j, k] = eta[k, j]
+    return eta_t, const_p
+
+
+# signature: (ct[d,T] int64, eta_t[m,Kp] f64, const_p[Kp] f64, lp_t[T,Kp] f64, logp[K,T] f64)
+@helper
+def code_log_prob_tile(ct, eta_t, const_p, lp_t, logp):
     """``logp[k, t] = const[k] + sum_i eta[k, ct[i, t]]`` (one-hot codes): each code adds a
-    contiguous row of the transposed ``eta_t`` (vectorised over components)."""
-    d, n_rows = ct.shape
-    n_components = eta_t.shape[1]
-    for t in range(n_rows):
-        for k in range(n_components):
-            lp_t[t, k] = const[k]
-        for i in range(d):
-            r = ct[i, t]
-            for k in range(n_components):
-                lp_t[t, k] += eta_t[r, k]
+    contiguous row of the transposed, padded ``eta_t`` (vectorised over components, in
+    registers: :func:`fastem.kernels.blocked.gather_sums_tile`)."""
+    gather_sums_tile(ct, eta_t, const_p, lp_t)
+    n_components, n_rows = logp.shape
     for k in range(n_components):
         for t in range(n_rows):
             logp[k, t] = lp_t[t, k]
 
 
-# signature: (ct[d,T] int64, nt, resp[K,T] f64, wt[T] f64, rw_t[K] f64, acc_t[m,K] f64) -> None
+# signature: (ct[d,T] int64, nt, resp[K,T] f64, wt[T] f64, rw_t[T,Kp] f64, acc_t[m,Kp] f64)
 @helper
 def accumulate_codes_tile(ct, nt, resp, wt, rw_t, acc_t):
     """``acc_t[offsets[i] + x_i, k] += w r_k`` for every row and column of the tile (a
-    scatter-add of contiguous rows, vectorised over components)."""
-    d = ct.shape[0]
+    scatter-add of contiguous rows, vectorised over components:
+    :func:`fastem.kernels.blocked.scatter_sums_tile`)."""
     n_components = resp.shape[0]
     for t in range(nt):
         w = wt[t]
         for k in range(n_components):
-            rw_t[k] = resp[k, t] * w
-        for i in range(d):
-            r = ct[i, t]
-            for k in range(n_components):
-                acc_t[r, k] += rw_t[k]
+            rw_t[t, k] = resp[k, t] * w
+    scatter_sums_tile(ct, nt, rw_t, acc_t)
 
 
 # signature: (xt[d,T] f64, nt, log_factorial[L] f64, lpn[T] f64) -> None
@@ -127,11 +129,15 @@ def dense_slot(X, sample_weight, eta, const, log_factorial, nk, st, sc, ll, s, r
     n_components = eta.shape[0]
     want_complement = sc.shape[1] == n_components
     counts = log_factorial.shape[0] > 0
+    dp = padded_width(d, const)
+    kp = (n_components + 3) // 4 * 4
     xt = np.zeros((d, TILE))
-    xr = np.empty((TILE, 0))
+    xr = np.zeros((TILE, dp))
     logp = np.zeros((n_components, TILE))
+    rw = np.zeros((kp, TILE))
+    acc = np.zeros((kp, dp))
+    acc_c = np.zeros((kp if want_complement else 0, dp))
     wt = np.zeros(TILE)
-    rw = np.zeros(TILE)
     lpn = np.zeros(TILE)
     ll_sum = 0.0
     w_sum = 0.0
@@ -149,19 +155,15 @@ def dense_slot(X, sample_weight, eta, const, log_factorial, nk, st, sc, ll, s, r
         for k in range(n_components):
             tot = 0.0
             for t in range(nt):
-                rw[t] = logp[k, t] * wt[t]
-                tot += rw[t]
+                rw[k, t] = logp[k, t] * wt[t]
+                tot += rw[k, t]
             nk[s, k] += tot
-            for i in range(d):
-                acc = 0.0
-                for t in range(nt):
-                    acc += rw[t] * xt[i, t]
-                st[s, k, i] += acc
-                if want_complement:
-                    acc0 = 0.0
-                    for t in range(nt):
-                        acc0 += rw[t] * (1.0 - xt[i, t])
-                    sc[s, k, i] += acc0
+        weighted_sums_tile(xr, nt, rw, acc, acc_c)
+    for k in range(n_components):
+        for i in range(d):
+            st[s, k, i] += acc[k, i]
+            if want_complement:
+                sc[s, k, i] += acc_c[k, i]
     ll[s, 0] = ll_sum
     ll[s, 1] = w_sum
 
@@ -174,13 +176,11 @@ def codes_slot(X, sample_weight, eta, const, offsets, nk, st, ll, s, r0, r1):
     d = X.shape[1]
     n_components, m = eta.shape
     ct = np.zeros((d, TILE), np.int64)
-    eta_t = np.zeros((m, n_components))
-    for k in range(n_components):
-        for j in range(m):
-            eta_t[j, k] = eta[k, j]
-    acc_t = np.zeros((m, n_components))
-    lp_t = np.zeros((TILE, n_components))
-    rw_t = np.zeros(n_components)
+    eta_t, const_p = padded_codes_table(eta, const)
+    kp = const_p.shape[0]
+    acc_t = np.zeros((m, kp))
+    lp_t = np.zeros((TILE, kp))
+    rw_t = np.zeros((TILE, kp))
     logp = np.zeros((n_components, TILE))
     wt = np.zeros(TILE)
     lpn = np.zeros(TILE)
@@ -190,7 +190,7 @@ def codes_slot(X, sample_weight, eta, const, offsets, nk, st, ll, s, r0, r1):
         nt = min(TILE, r1 - t0)
         load_weights(sample_weight, t0, nt, wt)
         load_codes(X, t0, nt, offsets, ct)
-        code_log_prob_tile(ct, eta_t, const, lp_t, logp)
+        code_log_prob_tile(ct, eta_t, const_p, lp_t, logp)
         normalise_tile(logp, lpn)
         for t in range(nt):
             ll_sum += wt[t] * lpn[t]
@@ -344,13 +344,10 @@ def linexp_codes_e_step_chunk(X, eta, const, offsets, lpn_out, labels_out, resp_
     n_tiles = (n + TILE - 1) // TILE
     n_slots = min(n_tiles, 64)
     per_slot = (n_tiles + n_slots - 1) // max(n_slots, 1)
-    eta_t = np.zeros((m, n_components))
-    for k in range(n_components):
-        for j in range(m):
-            eta_t[j, k] = eta[k, j]
+    eta_t, const_p = padded_codes_table(eta, const)
     for s in prange(n_slots):
         ct = np.zeros((d, TILE), np.int64)
-        lp_t = np.zeros((TILE, n_components))
+        lp_t = np.zeros((TILE, const_p.shape[0]))
         logp = np.zeros((n_components, TILE))
         lpn = np.zeros(TILE)
         xt = np.zeros((0, TILE))
@@ -359,7 +356,7 @@ def linexp_codes_e_step_chunk(X, eta, const, offsets, lpn_out, labels_out, resp_
             t0 = tile * TILE
             nt = min(TILE, n - t0)
             load_codes(X, t0, nt, offsets, ct)
-            code_log_prob_tile(ct, eta_t, const, lp_t, logp)
+            code_log_prob_tile(ct, eta_t, const_p, lp_t, logp)
             write_outputs(logp, lpn, nt, t0, lpn_out, labels_out, resp_out, xt,
                           no_log_factorial)
 
