@@ -325,3 +325,19 @@ def test_weighted_fit_predicts_like_the_reference():
     np.testing.assert_allclose(cm.predict_proba(X), rsp, rtol=0, atol=1e-12)
     assert np.array_equal(cm.predict(X), lab)
     assert cm.score(X) == pytest.approx(lpn.mean(), rel=1e-12)
+
+
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random_from_data"])
+def test_initialisation_sees_codes_one_hot(init_params):
+    """Codes are labels: cluster 0 draws codes 0 or 4 (mean 2 as numbers), cluster 1 is
+    always code 2, so only a one-hot view of the codes separates them at the start."""
+    from fastem.data import as_source
+    rng = np.random.default_rng(3)
+    n = 4000
+    y = rng.integers(0, 2, n)
+    X = np.where(y[:, None] == 0, rng.choice([0, 4], size=(n, 3)), 2)
+    m = CategoricalMixture(2, init_params=init_params, random_state=0)
+    family = m._make_family(3, as_source(X))
+    start = m._initialize(as_source(X), family, np.random.default_rng(0))
+    only_two = start.probabilities[:, [2, 7, 12]].min(axis=1)   # P(code 2) in every column
+    assert only_two.max() > 0.8 and only_two.min() < 0.1, start.probabilities.round(2)

@@ -648,7 +648,7 @@ def test_kmeans_init_sees_categorical_codes_one_hot():
     cols = {"gaussian": [0], "categorical": [1, 2, 3]}
     m = MixedTypeMixture(2, columns=cols, random_state=0)
     fam = m._make_family(4, ArraySource(X))
-    view = OneHotView(ArraySource(X, chunk_size=1000), fam)
+    view = OneHotView(ArraySource(X, chunk_size=1000), [1, 2, 3], [5, 5, 5])
     V = np.concatenate([c.X for c in view.chunks()])
     assert V.shape == (n, 1 + 15) and np.array_equal(view.inverse(V), X)
     start = m._initialize(ArraySource(X), fam, np.random.default_rng(0))

@@ -191,6 +191,20 @@ class FamilyMixture(BaseEstimatorMixin):
             params = family.params_from_arrays(arrays)
         return params
 
+    def _initialize_one_hot(self, source: Any, family: ComponentFamily,
+                            rng: np.random.Generator, columns: Any, n_categories: Any) -> Any:
+        """:meth:`_initialize` with the category columns seen one-hot by k-means, k-means++
+        and ``random_from_data`` (:mod:`fastem.families.mixed_init`: codes are labels, not
+        numbers). The passes over the view run in this process (a Dask source's blocks are
+        computed here for these few passes), so every input gives the same start. Missing
+        values are mean-imputed first (a mean code truncates to a valid one)."""
+        from ..families.mixed_init import FromOneHot, OneHotView
+        if getattr(self, "_nan_ok", lambda: False)():
+            from ..impute import mean_imputed
+            source = mean_imputed(source)
+        view = OneHotView(source, columns, n_categories)
+        return FamilyMixture._initialize(self, view, FromOneHot(family, view), rng, nb)
+
     # ------------------------------------------------------------------ fitting
     def _open(self, X: Any, sample_weight: Any, chunk_size: Optional[int], family: Any):
         """``X`` as a source whose every chunk ``family`` checks (a source opened without

@@ -52,8 +52,9 @@ class CategoricalMixture(NanPolicyMixin, FamilyMixture):
     max_iter : int, default=100
     n_init : int, default=1
     init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
-        Hard labels from k-means on the code rows (or uniform random responsibilities),
-        then one M-step. That first M-step is smoothed: its probabilities are mixed with
+        Hard labels from k-means, k-means++ or the nearest sampled row on the codes seen
+        one-hot (codes are labels, not numbers: every two different codes are equally far
+        apart), or uniform random responsibilities; then one M-step. That first M-step is smoothed: its probabilities are mixed with
         weight 0.1 with the uniform ``1 / C_d``, so a code absent from a component's initial
         rows does not start at probability ``alpha / N_k`` (about zero), from which EM could
         hardly move it.
@@ -204,6 +205,16 @@ class CategoricalMixture(NanPolicyMixin, FamilyMixture):
             blocks.append(p)
         return CategoricalParams(np.full(k, 1.0 / k), np.concatenate(blocks, axis=1),
                                  family.offsets)
+
+    def _initialize(self, source, family, rng, backend=None):
+        """As every family's, except that k-means, k-means++ and ``random_from_data`` see the
+        codes one-hot (code 2 is not between codes 1 and 3); ``"random"`` draws random
+        responsibilities."""
+        if self.init_params == "random" or self.probabilities_init is not None:
+            return super()._initialize(source, family, rng, *(() if backend is None
+                                                              else (backend,)))
+        return self._initialize_one_hot(source, family, rng, range(source.n_features),
+                                        family.n_categories)
 
     def _smooth_initial(self, params: CategoricalParams, stats) -> CategoricalParams:
         return CategoricalFamily(list(np.diff(params.offsets))).smoothed(params,

@@ -250,18 +250,11 @@ class MixedTypeMixture(NanPolicyMixin, FamilyMixture):
         ``random_from_data`` see its codes one-hot (:mod:`fastem.families.mixed_init`:
         codes are labels, not numbers); ``"random"`` draws random responsibilities."""
         self._current_family = family
+        block = family.block("categorical")
+        if block is not None and self.init_params != "random":
+            _, cols, hp = block
+            return self._initialize_one_hot(source, family, rng, cols, hp["n_categories"])
         from ..backends import numba as nb
-        if family.block("categorical") is not None and self.init_params != "random":
-            from ..families.mixed_init import FromOneHot, OneHotView
-            # In-process passes over the view (a Dask source's blocks are computed into this
-            # process for these few passes), so every input gives the same start.
-            # Missing values are mean-imputed before the codes are seen one-hot (a mean code
-            # truncates to a valid one); the view then needs no further imputation.
-            if self._nan_ok():
-                from ..impute import mean_imputed
-                source = mean_imputed(source)
-            view = OneHotView(source, family)
-            return FamilyMixture._initialize(self, view, FromOneHot(family, view), rng, nb)
         return super()._initialize(source, family, rng, backend or nb)
 
     # ---- attributes -------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Initialisation of a mixed-type model with a categorical block: k-means on one-hot codes.
+"""Initialisation of models with categorical columns (``CategoricalMixture``, a mixed-type
+model's categorical block): k-means on one-hot codes.
 
 Category codes are labels, not numbers (code 2 is not "between" codes 1 and 3), so k-means,
 k-means++ and ``random_from_data`` (nearest sampled row) run on a view of the data in which
@@ -19,13 +20,13 @@ from ..data.sources import Chunk
 
 
 class OneHotView:
-    """``source`` with the categorical columns of ``family`` one-hot (float64 chunks)."""
+    """``source`` with its category columns ``columns`` (``n_categories[j]`` codes each)
+    one-hot (float64 chunks); the other columns come first, as they are."""
 
-    def __init__(self, source, family) -> None:
+    def __init__(self, source, columns, n_categories) -> None:
         self.source = source
-        _, cols, hp = family.block("categorical")
-        self.cat_cols = list(cols)
-        self.n_categories = list(hp["n_categories"])
+        self.cat_cols = [int(c) for c in columns]
+        self.n_categories = [int(c) for c in n_categories]
         d = source.n_features
         self.other = [c for c in range(d) if c not in set(self.cat_cols)]
         self.n_original = d
