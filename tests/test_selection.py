@@ -393,6 +393,13 @@ def test_non_gaussian_sweep_other_families_inits_and_weights():
     assert stream.passes == sel.n_passes_
     _check_family_cells(sel, lambda k: CategoricalMixture(k, random_state=0, max_iter=30),
                         cats)
+    # In memory (the sample taken by index, not by a reservoir), rows nearest sampled codes:
+    # the lockstep sees the codes one-hot, as each single fit's initialisation does.
+    kw = dict(init_params="random_from_data", random_state=1, max_iter=30)
+    from fastem.estimators.selection import _lockstep_eligible
+    assert _lockstep_eligible(CategoricalMixture(**kw), cats)
+    sel = MixtureSelection(CategoricalMixture(**kw), [1, 2, 3]).fit(cats)
+    _check_family_cells(sel, lambda k: CategoricalMixture(k, **kw), cats)
 
 
 def test_non_gaussian_sweep_refuses_init_arrays_and_falls_back_for_student(X):

@@ -173,15 +173,29 @@ class FamilyMixture(BaseEstimatorMixin):
         return w / w.sum()
 
     # ------------------------------------------------------------------ initialisation
+    def _init_view(self, source: Any, family: ComponentFamily) -> Any:
+        """The view of ``source`` in which k-means, k-means++ and ``random_from_data`` look
+        for hard labels, or ``None`` for the rows as they are. Models with category columns
+        return a :class:`~fastem.families.mixed_init.OneHotView` (codes are labels, not
+        numbers)."""
+        return None
+
     def _initialize(self, source: Any, family: ComponentFamily, rng: np.random.Generator,
                     backend: Any = nb) -> Any:
-        """Initial parameters: the user's, or ``init_params`` on ``source`` then one
-        M-step (with ``_init_reg()``) from hard labels or random responsibilities."""
+        """Initial parameters: the user's, or ``init_params`` on ``source`` (or on
+        :meth:`_init_view`) then one M-step (with ``_init_reg()``) from hard labels or
+        random responsibilities."""
         k, d = self.n_components, source.n_features
         weights = self._check_weights_init()
         params = self._user_init_params(family, k, d)
         if params is None:
-            stats = family_initial_stats(source, family, k, self.init_params, rng, backend)
+            view = None if self.init_params == "random" else self._init_view(source, family)
+            if view is None:
+                stats = family_initial_stats(source, family, k, self.init_params, rng, backend)
+            else:   # in-process passes over the view (a Dask source's blocks come here)
+                from ..families.mixed_init import FromOneHot
+                stats = family_initial_stats(view, FromOneHot(family, view), k,
+                                             self.init_params, rng, nb)
             params = m_step(family, stats, self._init_reg(),
                             dtype_hint=getattr(source, "dtype", None))
             params = self._smooth_initial(params, stats)
@@ -190,20 +204,6 @@ class FamilyMixture(BaseEstimatorMixin):
             arrays["weights"] = weights
             params = family.params_from_arrays(arrays)
         return params
-
-    def _initialize_one_hot(self, source: Any, family: ComponentFamily,
-                            rng: np.random.Generator, columns: Any, n_categories: Any) -> Any:
-        """:meth:`_initialize` with the category columns seen one-hot by k-means, k-means++
-        and ``random_from_data`` (:mod:`fastem.families.mixed_init`: codes are labels, not
-        numbers). The passes over the view run in this process (a Dask source's blocks are
-        computed here for these few passes), so every input gives the same start. Missing
-        values are mean-imputed first (a mean code truncates to a valid one)."""
-        from ..families.mixed_init import FromOneHot, OneHotView
-        if getattr(self, "_nan_ok", lambda: False)():
-            from ..impute import mean_imputed
-            source = mean_imputed(source)
-        view = OneHotView(source, columns, n_categories)
-        return FamilyMixture._initialize(self, view, FromOneHot(family, view), rng, nb)
 
     # ------------------------------------------------------------------ fitting
     def _open(self, X: Any, sample_weight: Any, chunk_size: Optional[int], family: Any):

@@ -206,15 +206,10 @@ class CategoricalMixture(NanPolicyMixin, FamilyMixture):
         return CategoricalParams(np.full(k, 1.0 / k), np.concatenate(blocks, axis=1),
                                  family.offsets)
 
-    def _initialize(self, source, family, rng, backend=None):
-        """As every family's, except that k-means, k-means++ and ``random_from_data`` see the
-        codes one-hot (code 2 is not between codes 1 and 3); ``"random"`` draws random
-        responsibilities."""
-        if self.init_params == "random" or self.probabilities_init is not None:
-            return super()._initialize(source, family, rng, *(() if backend is None
-                                                              else (backend,)))
-        return self._initialize_one_hot(source, family, rng, range(source.n_features),
-                                        family.n_categories)
+    def _init_view(self, source, family):
+        """The codes one-hot (code 2 is not between codes 1 and 3)."""
+        from ..families.mixed_init import OneHotView
+        return OneHotView(source, range(source.n_features), family.n_categories)
 
     def _smooth_initial(self, params: CategoricalParams, stats) -> CategoricalParams:
         return CategoricalFamily(list(np.diff(params.offsets))).smoothed(params,

@@ -246,16 +246,19 @@ class MixedTypeMixture(NanPolicyMixin, FamilyMixture):
         return self._current_family.smoothed(params, INIT_SMOOTHING)
 
     def _initialize(self, source, family, rng, backend=None):
-        """As every family's, except that with a categorical block k-means, k-means++ and
-        ``random_from_data`` see its codes one-hot (:mod:`fastem.families.mixed_init`:
-        codes are labels, not numbers); ``"random"`` draws random responsibilities."""
         self._current_family = family
-        block = family.block("categorical")
-        if block is not None and self.init_params != "random":
-            _, cols, hp = block
-            return self._initialize_one_hot(source, family, rng, cols, hp["n_categories"])
         from ..backends import numba as nb
         return super()._initialize(source, family, rng, backend or nb)
+
+    def _init_view(self, source, family):
+        """A categorical block's codes one-hot (codes are labels, not numbers; k-means,
+        k-means++ and ``random_from_data`` look there); the other columns as they are."""
+        block = family.block("categorical")
+        if block is None:
+            return None
+        from ..families.mixed_init import OneHotView
+        _, cols, hp = block
+        return OneHotView(source, cols, hp["n_categories"])
 
     # ---- attributes -------------------------------------------------------------------------
     def _fitted_attributes(self, params: MixedParams) -> dict:

@@ -55,6 +55,14 @@ class OneHotView:
             start += c
         return X
 
+    def __getattr__(self, name: str):
+        # Rows by index when the source has them (a sample without a pass).
+        if name == "take" and hasattr(self.source, "take"):
+            return lambda idx: self.transform(self.source.take(idx))
+        if name == "weights_at" and hasattr(self.source, "weights_at"):
+            return self.source.weights_at
+        raise AttributeError(name)
+
     def chunks(self) -> Iterator[Chunk]:
         for chunk in self.source.chunks():
             yield Chunk(chunk.start, self.transform(chunk.X), chunk.sample_weight)

@@ -235,6 +235,12 @@ def family_initialize_steps(source: ChunkSource, family, estimator, rng: np.rand
     if Xs.shape[0] < k:
         raise ValueError(f"Expected n_samples >= n_components but got n_components = {k}, "
                          f"n_samples = {Xs.shape[0]}")
+    # The estimator's view for hard labels (e.g. codes one-hot), as its _initialize sees it.
+    view = None if method == "random" else estimator._init_view(source, family)
+    labelled = family
+    if view is not None:
+        from ..families.mixed_init import FromOneHot
+        Xs, d, labelled = view.transform(Xs), view.n_features, FromOneHot(family, view)
     anchor = np.broadcast_to(np.average(Xs, axis=0, weights=ws), (k, d)).copy()
     if method == "random":
         stats = yield RandomRespPass(anchor, family, rng)
@@ -242,8 +248,8 @@ def family_initialize_steps(source: ChunkSource, family, estimator, rng: np.rand
         centers = _seed_centers(Xs, ws, k, method, rng, cache)
         if method == "kmeans":
             for _ in range(_LLOYD_FULL_PASSES):
-                centers = _lloyd_centers((yield KMeansPass(centers, None)), centers)
-        stats = yield LabelPass(centers, anchor, family)
+                centers = _lloyd_centers((yield KMeansPass(centers, None, view)), centers)
+        stats = yield LabelPass(centers, anchor, labelled, view)
     params = m_step(family, stats, estimator._init_reg(),
                     dtype_hint=getattr(source, "dtype", None))
     return estimator._smooth_initial(params, stats)

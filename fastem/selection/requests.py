@@ -7,7 +7,7 @@ so a candidate's statistics are bit-identical to those of its own fit.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -41,21 +41,34 @@ class EMPass(PassRequest):
         return self.total
 
 
+def _seen(X, view):
+    """A chunk's rows as the initialisation sees them (``view.transform``, e.g. one-hot
+    codes), or as they are."""
+    return X if view is None else view.transform(X)
+
+
+def _view_key(view) -> Optional[tuple]:
+    return None if view is None else (tuple(view.cat_cols), tuple(view.n_categories))
+
+
 class KMeansPass(PassRequest):
     """One Lloyd pass about ``centers`` (as ``nb.kmeans_stats``), with the scatter in
     ``scatter_shape`` when given. Candidates with identical centres share it."""
 
-    def __init__(self, centers: np.ndarray, scatter_shape: Optional[tuple]) -> None:
+    def __init__(self, centers: np.ndarray, scatter_shape: Optional[tuple],
+                 view: Any = None) -> None:
         self.centers = np.ascontiguousarray(centers, dtype=np.float64)
         self.scatter_shape = None if scatter_shape is None else tuple(scatter_shape)
-        self.key = ("kmeans", self.centers.shape, self.centers.tobytes(), self.scatter_shape)
+        self.view = view
+        self.key = ("kmeans", self.centers.shape, self.centers.tobytes(), self.scatter_shape,
+                    _view_key(view))
         self.total = None
 
     def feed(self, chunk: Chunk) -> None:
         # One chunk as its own source: zero + chunk is the chunk exactly, so the running
         # sum is the one kmeans_stats forms over the whole source.
-        part, _ = nb.kmeans_stats(ArraySource(chunk.X, chunk.sample_weight), self.centers,
-                                  self.scatter_shape)
+        part, _ = nb.kmeans_stats(ArraySource(_seen(chunk.X, self.view), chunk.sample_weight),
+                                  self.centers, self.scatter_shape)
         self.total = part if self.total is None else self.total + part
 
     def finish(self):
@@ -68,13 +81,14 @@ class LabelPass(PassRequest):
     """Statistics of hard labels (every row to its nearest centre) about ``anchor``, as
     ``nb.label_stats`` (a non-Gaussian family's initialisation)."""
 
-    def __init__(self, centers: np.ndarray, anchor, family: ComponentFamily) -> None:
-        self.centers, self.anchor, self.family = centers, anchor, family
+    def __init__(self, centers: np.ndarray, anchor, family: ComponentFamily,
+                 view: Any = None) -> None:
+        self.centers, self.anchor, self.family, self.view = centers, anchor, family, view
         self.total = None
 
     def feed(self, chunk: Chunk) -> None:
-        part = nb.chunk_label_stats(chunk.X, chunk.sample_weight, self.centers, self.anchor,
-                                    self.family)
+        part = nb.chunk_label_stats(_seen(chunk.X, self.view), chunk.sample_weight,
+                                    self.centers, self.anchor, self.family)
         self.total = part if self.total is None else self.total + part
 
     def finish(self):
