@@ -44,3 +44,26 @@ def test_editing_a_helper_file_invalidates_cached_kernels(tmp_path):
     assert _run(tmp_path) == "7"
     second = {p.name for p in cache.glob("fastem-*")} - first
     assert len(second) == 1 and any((cache / next(iter(second))).glob("checks.*.nbi"))
+
+
+def test_numba_blas_probe_does_not_import_scipy_linalg():
+    """A fit loads Numba's CPU target without scipy.linalg; Numba's BLAS still works after."""
+    code = """
+import sys
+import numba
+import numpy as np
+from fastem.kernels.checks import first_nonfinite_row
+X = np.zeros((10, 2)); X[7, 1] = np.nan
+assert first_nonfinite_row.serial(X) == 7
+print("scipy.linalg" in sys.modules)
+@numba.njit
+def dot(a, b):
+    return np.dot(a, b)
+print(dot(np.eye(2), np.ones(2)).tolist(), "scipy.linalg" in sys.modules)
+"""
+    root = Path(fastem.__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    env.pop("FASTEM_NUMBA_BLAS_PROBE", None)
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, check=True,
+                         capture_output=True, text=True).stdout.split("\n")
+    assert out[0] == "False" and out[1] == "[1.0, 1.0] True", out

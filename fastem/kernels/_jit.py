@@ -130,6 +130,35 @@ if (CACHE and isinstance(_LOCATORS, list) and hasattr(caching.Cache, "_save_over
     caching.Cache._save_overload._fastem_locked = True
 
 
+def _answer_numba_blas_probe() -> None:
+    """Let Numba's CPU target load without importing ``scipy.linalg``.
+
+    The first kernel call (compiled or loaded from the cache) imports ``numba.np.arraymath``,
+    which probes for BLAS by importing ``scipy.linalg.cython_blas``: ~0.17 s of
+    ``scipy.linalg`` at every process start, for BLAS that no fastem kernel calls (they are
+    written without ``np.linalg`` / ``np.dot``). When SciPy is installed, the probe is
+    answered by a placeholder module that is removed straight after, so any later user of
+    Numba's BLAS (``np.dot`` in a jitted function) imports the real module as usual.
+    """
+    import importlib.util
+    import sys
+    name = "scipy.linalg.cython_blas"
+    if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules \
+            or "scipy" not in sys.modules or importlib.util.find_spec("scipy.linalg") is None:
+        return
+    placeholder = types.ModuleType(name)
+    sys.modules[name] = placeholder
+    try:
+        import numba.np.arraymath  # noqa: F401
+    finally:
+        if sys.modules.get(name) is placeholder:
+            del sys.modules[name]
+
+
+if os.environ.get("FASTEM_NUMBA_BLAS_PROBE", "0").lower() in {"0", "false", "no", "off"}:
+    _answer_numba_blas_probe()
+
+
 def helper(fn: Callable) -> Callable:
     """Compile ``fn`` as a helper that kernels call (LLVM inlines small ones)."""
     return numba.njit(fastmath=set(FASTMATH), cache=CACHE)(fn)
