@@ -140,6 +140,7 @@ def _answer_numba_blas_probe() -> None:
     answered by a placeholder module that is removed straight after, so any later user of
     Numba's BLAS (``np.dot`` in a jitted function) imports the real module as usual.
     """
+    import importlib
     import importlib.util
     import sys
     name = "scipy.linalg.cython_blas"
@@ -149,7 +150,7 @@ def _answer_numba_blas_probe() -> None:
     placeholder = types.ModuleType(name)
     sys.modules[name] = placeholder
     try:
-        import numba.np.arraymath  # noqa: F401
+        importlib.import_module("numba.np.arraymath")
     finally:
         if sys.modules.get(name) is placeholder:
             del sys.modules[name]

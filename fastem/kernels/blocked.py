@@ -480,3 +480,49 @@ def scatter_sums_tile(ct, nt, rw_t, acc_t):
             b = simd.load(rw_t, src + k0, acc_t)
             for i in range(d):
                 _add_to(acc_t, ct[i, t] * kp + k0, b)
+
+
+# signature: (xr[T, dp] f64 row-major tile, eta_t[d, Kp] f64, const_p[Kp] f64,
+#             lp_t[T, Kp] f64 out) -> None
+@helper
+def linear_rows_tile(xr, eta_t, const_p, lp_t):
+    """``lp_t[t, k] = const_p[k] + sum_i xr[t, i] eta_t[i, k]`` (``Kp`` a multiple of the vector
+    width): vectors run over components, so a row-major tile needs no transposition; blocks of
+    4 rows x 2 component vectors stay in registers over the reduction on ``i``. The layout for
+    few components (one or two vectors), where :func:`linear_tile` would spend more on
+    transposing the tile than on the product."""
+    n_rows, dp = xr.shape
+    d, kp = eta_t.shape
+    lanes = simd.lanes_of_array(lp_t)
+    for r0 in range(0, n_rows, 4):
+        for k0 in range(0, kp, 2 * lanes):
+            two = k0 + lanes < kp
+            c0 = simd.load(const_p, k0, lp_t)
+            c1 = simd.load(const_p, k0 + lanes, lp_t) if two else c0
+            a00, a10, a20, a30 = c0, c0, c0, c0
+            a01, a11, a21, a31 = c1, c1, c1, c1
+            for i in range(d):
+                e0 = simd.load(eta_t, i * kp + k0, lp_t)
+                e1 = simd.load(eta_t, i * kp + k0 + lanes, lp_t) if two else e0
+                b = simd.splat(lp_t, xr[r0, i])
+                a00 = simd.fma(b, e0, a00)
+                a01 = simd.fma(b, e1, a01)
+                b = simd.splat(lp_t, xr[r0 + 1, i])
+                a10 = simd.fma(b, e0, a10)
+                a11 = simd.fma(b, e1, a11)
+                b = simd.splat(lp_t, xr[r0 + 2, i])
+                a20 = simd.fma(b, e0, a20)
+                a21 = simd.fma(b, e1, a21)
+                b = simd.splat(lp_t, xr[r0 + 3, i])
+                a30 = simd.fma(b, e0, a30)
+                a31 = simd.fma(b, e1, a31)
+            out = r0 * kp + k0
+            simd.store(lp_t, out, a00)
+            simd.store(lp_t, out + kp, a10)
+            simd.store(lp_t, out + 2 * kp, a20)
+            simd.store(lp_t, out + 3 * kp, a30)
+            if two:
+                simd.store(lp_t, out + lanes, a01)
+                simd.store(lp_t, out + kp + lanes, a11)
+                simd.store(lp_t, out + 2 * kp + lanes, a21)
+                simd.store(lp_t, out + 3 * kp + lanes, a31)

@@ -33,8 +33,8 @@ import numpy as np
 from numba import prange
 
 from ._jit import TILE, helper, kernel
-from .blocked import (gather_sums_tile, linear_tile, padded_width, scatter_sums_tile,
-                      weighted_sums_tile)
+from .blocked import (gather_sums_tile, linear_rows_tile, linear_tile, padded_width,
+                      scatter_sums_tile, weighted_sums_tile)
 from .tiles import load_tile, load_weights, normalise_tile
 
 
@@ -63,9 +63,10 @@ def dense_log_prob_tile(xt, eta, const, logp):
 
 # signature: (eta[K,m] f64, const[K] f64) -> (eta_t[m,Kp] f64, const_p[Kp] f64)
 @helper
-def padded_codes_table(eta, const):
+def padded_transpose(eta, const):
     """``eta`` transposed and ``const``, each zero-padded to ``Kp`` components (whole vectors),
-    as :func:`code_log_prob_tile` reads them."""
+    as :func:`code_log_prob_tile` and :func:`fastem.kernels.blocked.linear_rows_tile` read
+    them."""
     n_components, m = eta.shape
     kp = padded_width(n_components, const)
     eta_t = np.zeros((m, kp))
@@ -121,6 +122,29 @@ def subtract_log_factorials(xt, nt, log_factorial, lpn):
         lpn[t] -= h
 
 
+# signature: (xr[T,dp] f64, d, nt, log_factorial[L] f64, lpn[T] f64) -> None
+@helper
+def subtract_log_factorials_rows(xr, d, nt, log_factorial, lpn):
+    """:func:`subtract_log_factorials` from the row-major tile (the same sums)."""
+    size = log_factorial.shape[0]
+    for t in range(nt):
+        h = 0.0
+        for i in range(d):
+            v = xr[t, i]
+            if v < size:
+                h += log_factorial[np.int64(v)]
+            else:
+                h += math.lgamma(v + 1.0)
+        lpn[t] -= h
+
+
+#: Components (padded to whole vectors) up to which the dense pass computes ``T(x) . eta``
+#: with vectors over components from the row-major tile
+#: (:func:`fastem.kernels.blocked.linear_rows_tile`) instead of transposing the tile for
+#: :func:`dense_log_prob_tile`. Both sum in the same order: the results are identical.
+ROWS_LAYOUT_MAX_K = 16
+
+
 # signature: (X, sample_weight, eta[K,d], const[K], log_factorial, nk, st, sc, ll, s, r0, r1)
 @helper
 def dense_slot(X, sample_weight, eta, const, log_factorial, nk, st, sc, ll, s, r0, r1):
@@ -131,7 +155,10 @@ def dense_slot(X, sample_weight, eta, const, log_factorial, nk, st, sc, ll, s, r
     counts = log_factorial.shape[0] > 0
     dp = padded_width(d, const)
     kp = (n_components + 3) // 4 * 4
-    xt = np.zeros((d, TILE))
+    eta_t, const_p = padded_transpose(eta, const)
+    rows_layout = const_p.shape[0] <= ROWS_LAYOUT_MAX_K
+    lp_t = np.zeros((TILE if rows_layout else 0, const_p.shape[0]))
+    xt = np.zeros((0 if rows_layout else d, TILE))
     xr = np.zeros((TILE, dp))
     logp = np.zeros((n_components, TILE))
     rw = np.zeros((kp, TILE))
@@ -145,10 +172,19 @@ def dense_slot(X, sample_weight, eta, const, log_factorial, nk, st, sc, ll, s, r
         nt = min(TILE, r1 - t0)
         load_tile(X, t0, nt, xt, xr)
         load_weights(sample_weight, t0, nt, wt)
-        dense_log_prob_tile(xt, eta, const, logp)
+        if rows_layout:
+            linear_rows_tile(xr, eta_t, const_p, lp_t)
+            for k in range(n_components):
+                for t in range(TILE):
+                    logp[k, t] = lp_t[t, k]
+        else:
+            dense_log_prob_tile(xt, eta, const, logp)
         normalise_tile(logp, lpn)
         if counts:
-            subtract_log_factorials(xt, nt, log_factorial, lpn)
+            if rows_layout:
+                subtract_log_factorials_rows(xr, d, nt, log_factorial, lpn)
+            else:
+                subtract_log_factorials(xt, nt, log_factorial, lpn)
         for t in range(nt):
             ll_sum += wt[t] * lpn[t]
             w_sum += wt[t]
@@ -176,7 +212,7 @@ def codes_slot(X, sample_weight, eta, const, offsets, nk, st, ll, s, r0, r1):
     d = X.shape[1]
     n_components, m = eta.shape
     ct = np.zeros((d, TILE), np.int64)
-    eta_t, const_p = padded_codes_table(eta, const)
+    eta_t, const_p = padded_transpose(eta, const)
     kp = const_p.shape[0]
     acc_t = np.zeros((m, kp))
     lp_t = np.zeros((TILE, kp))
@@ -344,7 +380,7 @@ def linexp_codes_e_step_chunk(X, eta, const, offsets, lpn_out, labels_out, resp_
     n_tiles = (n + TILE - 1) // TILE
     n_slots = min(n_tiles, 64)
     per_slot = (n_tiles + n_slots - 1) // max(n_slots, 1)
-    eta_t, const_p = padded_codes_table(eta, const)
+    eta_t, const_p = padded_transpose(eta, const)
     for s in prange(n_slots):
         ct = np.zeros((d, TILE), np.int64)
         lp_t = np.zeros((TILE, const_p.shape[0]))
