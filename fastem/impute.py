@@ -7,12 +7,11 @@ The per-chunk work is in :mod:`fastem.families.missing` (and its kernel
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
+from typing import Any, Callable
 
 import numpy as np
 
-from .families.missing import (MeanImputedSource, column_means, impute_chunk,
-                               nan_row_masks)
+from .families.missing import MeanImputedSource, column_means, nan_row_masks
 from .families.missing import count_missing as _count_chunks
 
 
@@ -65,11 +64,11 @@ class _TakeMeanImputed(MeanImputedSource):
         return np.asarray(self._fill(self.source.take(indices)), dtype=np.float64)
 
 
-def impute_source(source, kargs, rng: Optional[np.random.Generator] = None,
+def impute_source(source, fill: Callable[[np.ndarray], np.ndarray],
                   out: Any = None) -> np.ndarray:
-    """Every chunk of ``source`` with its NaN filled (see :func:`impute_chunk`), into a new
-    array, the array ``out``, or a ``.npy`` file at the path ``out`` (returned
-    memory-mapped)."""
+    """Every chunk of ``source`` with its NaN filled by ``fill(chunk)`` (the Gaussian
+    :func:`impute_chunk`, a family's ``impute_missing``), into a new array, the array ``out``,
+    or a ``.npy`` file at the path ``out`` (returned memory-mapped)."""
     from .data.open import refuse_overwriting_input
     from .io import check_writable
     n, d = source.n_samples, source.n_features
@@ -90,7 +89,7 @@ def impute_source(source, kargs, rng: Optional[np.random.Generator] = None,
         target = None
     parts = []
     for chunk in source.chunks():
-        filled = impute_chunk(chunk.X, kargs, rng)
+        filled = fill(chunk.X)
         if target is not None:
             target[chunk.start:chunk.start + filled.shape[0]] = filled
         else:

@@ -103,3 +103,57 @@ class NanPolicyMixin:
 
 
 __all__ = ["NanPolicyMixin", "NAN_POLICY_CONSTRAINT", "NAN_POLICY_DOC", "count_missing_rows"]
+
+
+class ImputeMixin:
+    """``impute`` for an estimator whose family has ``impute_missing`` (Bernoulli,
+    categorical, Poisson)."""
+
+    def impute(self, X: Any, *, sample: bool = False, random_state: Any = None,
+               out: Any = None) -> np.ndarray:
+        """``X`` with every NaN replaced from the fitted mixture (works under any
+        ``nan_policy``).
+
+        Each row's responsibilities are computed from its observed entries (a row entirely
+        missing gets the mixture weights). A missing entry then becomes its expectation
+        given the observed ones, ``sum_k r_k E_k[x_d]``: for Bernoulli columns the
+        probability of a 1, for Poisson columns a rate (neither is rounded); for categorical
+        columns the most probable code under ``sum_k r_k P_d[k]``. With ``sample=True`` each
+        row instead draws a component from its responsibilities, then every missing entry
+        from that component (0/1, counts, codes).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or out-of-core data
+            NaN marks a missing value; other values must be valid for the family.
+        sample : bool, default=False
+            Draw from the conditional instead of taking its expectation (or mode).
+        random_state : int, RandomState, Generator or None, default=None
+            Seed of the draws (``sample=True`` only).
+        out : ndarray or path, optional
+            Where to write the result: a float64 array (or memmap) of X's shape, or a path
+            for a ``.npy`` file (returned memory-mapped); chunk by chunk, so it need not fit
+            in memory.
+
+        Returns
+        -------
+        X_filled : ndarray of shape (n_samples, n_features), float64
+        """
+        from .._feature_names import check_feature_names
+        from ..impute import impute_source
+        from ._base import numba_threads
+        from ._mixture import make_rng
+        self._check_is_fitted()
+        check_feature_names(getattr(self, "feature_names_in_", None), X, type(self).__name__)
+        family = self._fitted_family().with_nan_policy("marginalize")
+        params = self._params_from_attributes()
+        kargs = family.kernel_args(params)
+        rng = make_rng(random_state) if sample else None
+
+        def fill(chunk: np.ndarray) -> np.ndarray:
+            _, _, resp = family.e_step_outputs(chunk, kargs, resp=True)
+            return family.impute_missing(chunk, resp, params, rng)
+
+        with numba_threads(self.n_threads):
+            return impute_source(self._source(X, family), fill, out)
+

@@ -15,7 +15,7 @@ from .._params import ARRAY_LIKE, NONE, Interval
 from ..families.bernoulli import BernoulliFamily, BernoulliParams
 from ..families.registry import register_estimator
 from ._mixture import COMMON_CONSTRAINTS, FamilyMixture
-from ._nan import NAN_POLICY_CONSTRAINT, NanPolicyMixin
+from ._nan import NAN_POLICY_CONSTRAINT, ImputeMixin, NanPolicyMixin
 
 #: Smoothing of the first M-step (from hard labels or random responsibilities) when
 #: ``alpha`` is smaller: no probability starts at exactly 0 or 1.
@@ -24,7 +24,7 @@ INIT_ALPHA = 1e-3
 INIT_SHRINK = 0.1
 
 
-class BernoulliMixture(NanPolicyMixin, FamilyMixture):
+class BernoulliMixture(ImputeMixin, NanPolicyMixin, FamilyMixture):
     """Mixture of multivariate Bernoulli distributions fitted by exact EM.
 
     Parameters

@@ -17,7 +17,7 @@ from .._params import ARRAY_LIKE, NONE, Interval
 from ..families.categorical import CategoricalFamily, CategoricalParams
 from ..families.registry import register, register_estimator
 from ._mixture import COMMON_CONSTRAINTS, FamilyMixture
-from ._nan import NAN_POLICY_CONSTRAINT, NanPolicyMixin
+from ._nan import NAN_POLICY_CONSTRAINT, ImputeMixin, NanPolicyMixin
 
 #: Weight of the uniform ``1 / C_d`` in the smoothed first M-step.
 INIT_SMOOTHING = 0.1
@@ -31,7 +31,7 @@ def _column_max(X: np.ndarray) -> np.ndarray:
     return np.asarray(X.max(axis=0), dtype=np.int64)
 
 
-class CategoricalMixture(NanPolicyMixin, FamilyMixture):
+class CategoricalMixture(ImputeMixin, NanPolicyMixin, FamilyMixture):
     """Mixture of independent categorical features fitted by exact EM.
 
     Parameters

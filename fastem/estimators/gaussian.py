@@ -326,6 +326,7 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
         -------
         X_filled : ndarray of shape (n_samples, n_features)
         """
+        from ..families.missing import impute_chunk
         from ..impute import impute_source
         self._check_is_fitted()
         self._check_names(X)
@@ -340,7 +341,7 @@ class GaussianMixture(OnlineMixin, BaseEstimatorMixin):
                                  "features as input.")
             if isinstance(source, ArraySource) and source.chunk_size is None and out is not None:
                 source.chunk_size = choose_chunk_rows(source.n_features, None)
-            return impute_source(source, kargs, rng, out)
+            return impute_source(source, lambda X: impute_chunk(X, kargs, rng), out)
 
     def _validate_params(self) -> None:
         validate_params(type(self).__name__, self.get_params(), _CONSTRAINTS)

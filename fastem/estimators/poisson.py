@@ -15,13 +15,13 @@ from .._params import ARRAY_LIKE, NONE, Interval
 from ..families.poisson import PoissonFamily, PoissonParams
 from ..families.registry import register, register_estimator
 from ._mixture import COMMON_CONSTRAINTS, FamilyMixture
-from ._nan import NAN_POLICY_CONSTRAINT, NanPolicyMixin
+from ._nan import NAN_POLICY_CONSTRAINT, ImputeMixin, NanPolicyMixin
 
 #: Weight of the overall mean rates in the smoothed first M-step.
 INIT_SMOOTHING = 0.1
 
 
-class PoissonMixture(NanPolicyMixin, FamilyMixture):
+class PoissonMixture(ImputeMixin, NanPolicyMixin, FamilyMixture):
     """Mixture of independent Poisson counts fitted by exact EM.
 
     Parameters

@@ -23,6 +23,7 @@ from ..kernels.linexp import (NO_LOG_FACTORIAL, NO_OFFSETS, linexp_e_step,
                               linexp_nan_e_step, linexp_nan_pass_chunk, linexp_pass_chunk)
 from .linexp_nan import (NanPolicyMixin, add_optional, nan_masks, observed_mass, omitted_stats,
                          scale_optional, validate_with_nan)
+from .fill import fill_expected
 
 _FLOOR = 10 * np.finfo(np.float64).eps
 _NO_WEIGHTS = np.empty(0)
@@ -178,6 +179,12 @@ class BernoulliFamily(NanPolicyMixin):
 
     def n_parameters(self, n_components: int, n_features: int) -> int:
         return n_components * n_features + n_components - 1
+
+    def impute_missing(self, X, resp, params: BernoulliParams, rng=None) -> np.ndarray:
+        """``X`` with each NaN replaced by ``P(x_d = 1 | observed) = sum_k r_k mu_kd`` (or a
+        0/1 draw with a generator); see :mod:`fastem.families.fill`."""
+        return fill_expected(X, resp, params.means, rng,
+                             lambda mu, g: g.uniform(size=mu.shape) < mu)
 
     def sample(self, params: BernoulliParams, n_samples: int, rng: np.random.Generator):
         k, d = params.means.shape

@@ -24,6 +24,7 @@ from ..kernels.linexp import linexp_pass_chunk
 from ..kernels.linexp import linexp_e_step as linexp_e_step_kernel
 from .linexp_nan import (NanPolicyMixin, add_optional, nan_masks, observed_mass, omitted_stats,
                          scale_optional, validate_with_nan)
+from .fill import fill_codes
 
 _FLOOR = 10 * np.finfo(np.float64).eps
 _NO_WEIGHTS = np.empty(0)
@@ -273,6 +274,11 @@ class CategoricalFamily(NanPolicyMixin):
 
     def n_parameters(self, n_components: int, n_features: int) -> int:
         return n_components * sum(c - 1 for c in self.n_categories) + n_components - 1
+
+    def impute_missing(self, X, resp, params: CategoricalParams, rng=None) -> np.ndarray:
+        """``X`` with each missing code replaced by the most probable code given the row's
+        observed codes (or a draw with a generator); see :mod:`fastem.families.fill`."""
+        return fill_codes(X, resp, params.per_column(), rng)
 
     def sample(self, params: CategoricalParams, n_samples: int, rng: np.random.Generator):
         k = params.weights.shape[0]

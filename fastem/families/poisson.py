@@ -24,6 +24,7 @@ from ..kernels.linexp import (NO_OFFSETS, linexp_e_step, linexp_nan_e_step,
 from .linexp_nan import (NanPolicyMixin, add_optional, nan_masks, observed_mass, omitted_stats,
                          scale_optional, validate_with_nan)
 from .categorical import _integer_codes_error, kernel_view
+from .fill import fill_expected
 
 _FLOOR = 10 * np.finfo(np.float64).eps
 _NO_WEIGHTS = np.empty(0)
@@ -228,6 +229,11 @@ class PoissonFamily(NanPolicyMixin):
 
     def n_parameters(self, n_components: int, n_features: int) -> int:
         return n_components * n_features + n_components - 1
+
+    def impute_missing(self, X, resp, params: PoissonParams, rng=None) -> np.ndarray:
+        """``X`` with each NaN replaced by ``E[x_d | observed] = sum_k r_k lambda_kd`` (or a
+        Poisson draw with a generator); see :mod:`fastem.families.fill`."""
+        return fill_expected(X, resp, params.means, rng, lambda lam, g: g.poisson(lam))
 
     def sample(self, params: PoissonParams, n_samples: int, rng: np.random.Generator):
         k = params.weights.shape[0]
