@@ -526,3 +526,85 @@ def linear_rows_tile(xr, eta_t, const_p, lp_t):
                 simd.store(lp_t, out + kp + lanes, a11)
                 simd.store(lp_t, out + 2 * kp + lanes, a21)
                 simd.store(lp_t, out + 3 * kp + lanes, a31)
+
+
+# signature: (xt[d, T] f64 (0 where missing), ot[d, T] f64 0/1 observed, means[K, d],
+#             prec[K, d] f64, lg[K, d] f64 = log prec, c f64, base[T] f64, k,
+#             logp[K, T] f64 out) -> None
+@helper
+def masked_diagonal_log_prob_tile(xt, ot, means, prec, lg, c, base, k, logp):
+    """``logp[k, t] = c + base[t] + sum_j o_jt lg_kj - 1/2 sum_j ((x_jt - mu_kj) p_kj o_jt)^2``
+    for every row of the tile: the diagonal log-density over each row's observed entries
+    (``c`` carries ``-sum_j lg_kj``, ``base`` the missing entries' ``1/2 log 2 pi``), with 4
+    row-vectors of both sums in registers."""
+    d, n_rows = xt.shape
+    lanes = simd.lanes_of_array(xt)
+    half = simd.splat(xt, -0.5)
+    cv = simd.splat(xt, c)
+    for r0 in range(0, n_rows, 4 * lanes):
+        a0 = simd.zeros(xt)
+        a1 = simd.zeros(xt)
+        a2 = simd.zeros(xt)
+        a3 = simd.zeros(xt)
+        b0 = simd.zeros(xt)
+        b1 = simd.zeros(xt)
+        b2 = simd.zeros(xt)
+        b3 = simd.zeros(xt)
+        for i in range(d):
+            m = simd.splat(xt, means[k, i])
+            p = simd.splat(xt, prec[k, i])
+            g = simd.splat(xt, lg[k, i])
+            base_i = i * n_rows + r0
+            o = simd.load(ot, base_i, xt)
+            z = simd.mul(simd.mul(simd.sub(simd.load(xt, base_i, xt), m), p), o)
+            a0 = simd.fma(z, z, a0)
+            b0 = simd.fma(o, g, b0)
+            o = simd.load(ot, base_i + lanes, xt)
+            z = simd.mul(simd.mul(simd.sub(simd.load(xt, base_i + lanes, xt), m), p), o)
+            a1 = simd.fma(z, z, a1)
+            b1 = simd.fma(o, g, b1)
+            o = simd.load(ot, base_i + 2 * lanes, xt)
+            z = simd.mul(simd.mul(simd.sub(simd.load(xt, base_i + 2 * lanes, xt), m), p), o)
+            a2 = simd.fma(z, z, a2)
+            b2 = simd.fma(o, g, b2)
+            o = simd.load(ot, base_i + 3 * lanes, xt)
+            z = simd.mul(simd.mul(simd.sub(simd.load(xt, base_i + 3 * lanes, xt), m), p), o)
+            a3 = simd.fma(z, z, a3)
+            b3 = simd.fma(o, g, b3)
+        out = k * n_rows + r0
+        simd.store(logp, out, simd.fma(a0, half, simd.add(simd.add(cv, simd.load(base, r0, xt)), b0)))
+        simd.store(logp, out + lanes, simd.fma(a1, half, simd.add(simd.add(
+            cv, simd.load(base, r0 + lanes, xt)), b1)))
+        simd.store(logp, out + 2 * lanes, simd.fma(a2, half, simd.add(simd.add(
+            cv, simd.load(base, r0 + 2 * lanes, xt)), b2)))
+        simd.store(logp, out + 3 * lanes, simd.fma(a3, half, simd.add(simd.add(
+            cv, simd.load(base, r0 + 3 * lanes, xt)), b3)))
+
+
+# signature: (xr[T, dp] f64 (0 where missing), orr[T, dp] f64 0/1 observed, nt,
+#             rw[T] f64, shift[K, dp] f64, var[K, dp] f64 (zero-padded), k,
+#             S[K, dp] f64, S1[K, dp] f64) -> None
+@helper
+def masked_diagonal_statistics_tile(xr, orr, nt, rw, shift, var, k, S, S1):
+    """``S1[k] += sum_t rw_t d_t`` and ``S[k] += sum_t rw_t (d_t^2 + (1 - o_t) var_k)`` with
+    ``d_t = (x_t - shift_k) o_t``: the expected statistics of rows with missing entries
+    filled by the component's mean and variance, both sums in registers over the tile's
+    rows (vectors over columns)."""
+    dp = xr.shape[1]
+    lanes = simd.lanes_of_array(xr)
+    one = simd.splat(xr, 1.0)
+    for jo in range(0, dp, lanes):
+        m = simd.load(shift, k * dp + jo, xr)
+        v = simd.load(var, k * dp + jo, xr)
+        a1 = simd.zeros(xr)
+        a2 = simd.zeros(xr)
+        for t in range(nt):
+            o = simd.load(orr, t * dp + jo, xr)
+            dv = simd.mul(simd.sub(simd.load(xr, t * dp + jo, xr), m), o)
+            r = simd.splat(xr, rw[t])
+            rv = simd.mul(r, dv)
+            a1 = simd.add(a1, rv)
+            a2 = simd.fma(rv, dv, a2)
+            a2 = simd.fma(r, simd.mul(simd.sub(one, o), v), a2)
+        _add_to(S1, k * dp + jo, a1)
+        _add_to(S, k * dp + jo, a2)

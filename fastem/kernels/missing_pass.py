@@ -41,7 +41,8 @@ from numba import prange
 
 from ._jit import TILE, helper, kernel
 from .linalg import cholesky_into
-from .blocked import mahalanobis_tile, padded_factor, padded_width, scatter_tile
+from .blocked import (mahalanobis_tile, masked_diagonal_log_prob_tile,
+                      masked_diagonal_statistics_tile, padded_factor, padded_width, scatter_tile)
 from .tiles import local_scatter, normalise_tile
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -301,14 +302,15 @@ def nan_rows(X):
     for b in prange(n_blocks):
         for r in range(b * per, min(n, (b + 1) * per)):
             cnt = 0
-            for j in range(d):
+            infs = 0
+            for j in range(d):      # branch-free, so the loop over a row vectorises
                 v = X[r, j]
-                if math.isnan(v):
-                    cnt += 1
-                elif math.isinf(v) and bad[b] == n:
-                    bad[b] = r
+                cnt += v != v
+                infs += abs(v) == np.inf
             has[r] = cnt > 0
             every[r] = cnt == d
+            if infs > 0 and bad[b] == n:
+                bad[b] = r
     first = -1
     for b in range(n_blocks):
         if bad[b] < n:
@@ -338,16 +340,33 @@ def missing_diag_stats_chunk(X, sample_weight, rows, means, prec, const, nk, s1,
     per_slot = (m + n_slots - 1) // n_slots
     weighted = sample_weight.shape[0] > 0
     half = 0.5 * _LOG_2PI
+    dp = padded_width(d, const)
+    lg = np.zeros((n_components, d))
+    c = np.zeros(n_components)
+    shift = np.zeros((n_components, dp))
+    var = np.zeros((n_components, dp))
+    for k in range(n_components):
+        c[k] = const[k]
+        for j in range(d):
+            p = np.float64(prec[k, j])
+            lg[k, j] = math.log(p)
+            c[k] -= lg[k, j]
+            shift[k, j] = means[k, j]
+            var[k, j] = 1.0 / (p * p)
     for s in prange(n_slots):
         p0 = s * per_slot
         p1 = min(m, p0 + per_slot)
         xt = np.zeros((d, TILE))
         ot = np.zeros((d, TILE))
+        xr = np.zeros((TILE, dp))
+        orr = np.zeros((TILE, dp))
         logp = np.zeros((n_components, TILE))
         lpn = np.empty(TILE)
         wt = np.zeros(TILE)
         rw = np.zeros(TILE)
-        nmis = np.zeros(TILE)
+        base = np.zeros(TILE)
+        acc1 = np.zeros((n_components, dp))
+        acc2 = np.zeros((n_components, dp))
         ll_sum = 0.0
         w_sum = 0.0
         for t0 in range(p0, p1, TILE):
@@ -358,30 +377,20 @@ def missing_diag_stats_chunk(X, sample_weight, rows, means, prec, const, nk, s1,
                     continue
                 i = rows[t0 + t]
                 cnt = 0
-                for j in range(d):
-                    v = X[i, j]
-                    if math.isnan(v):
-                        xt[j, t] = 0.0
-                        ot[j, t] = 0.0
-                        cnt += 1
-                    else:
-                        xt[j, t] = v
-                        ot[j, t] = 1.0
-                nmis[t] = cnt
+                for j in range(d):          # branch-free: vectorises over the row
+                    v = np.float64(X[i, j])
+                    seen = v == v
+                    xr[t, j] = v if seen else 0.0
+                    orr[t, j] = 1.0 if seen else 0.0
+                    cnt += not seen
+                base[t] = half * cnt
                 wt[t] = 0.0 if cnt == d else (sample_weight[i] if weighted else 1.0)
+            for j in range(d):
+                for t in range(nt):
+                    xt[j, t] = xr[t, j]
+                    ot[j, t] = orr[t, j]
             for k in range(n_components):
-                c = const[k]
-                for t in range(TILE):
-                    logp[k, t] = c + half * nmis[t]
-                for j in range(d):
-                    mu = means[k, j]
-                    p = prec[k, j]
-                    p2 = -0.5 * p * p
-                    lg = math.log(p)
-                    for t in range(TILE):
-                        o = ot[j, t]
-                        v = (xt[j, t] - mu) * o
-                        logp[k, t] += p2 * v * v - (1.0 - o) * lg
+                masked_diagonal_log_prob_tile(xt, ot, means, prec, lg, c[k], base, k, logp)
             normalise_tile(logp, lpn)
             for t in range(nt):
                 ll_sum += wt[t] * lpn[t]
@@ -395,19 +404,11 @@ def missing_diag_stats_chunk(X, sample_weight, rows, means, prec, const, nk, s1,
                 nk[s, k] += tot
                 if tot == 0.0:
                     continue
-                for j in range(d):
-                    mu = means[k, j]
-                    var = 1.0 / (prec[k, j] * prec[k, j])
-                    a1 = 0.0
-                    a2 = 0.0
-                    for t in range(TILE):
-                        o = ot[j, t]
-                        dv = (xt[j, t] - mu) * o
-                        r = rw[t]
-                        a1 += r * dv
-                        a2 += r * (dv * dv + (1.0 - o) * var)
-                    s1[s, k, j] += a1
-                    s2[s, k, j] += a2
+                masked_diagonal_statistics_tile(xr, orr, nt, rw, shift, var, k, acc2, acc1)
+        for k in range(n_components):
+            for j in range(d):
+                s1[s, k, j] += acc1[k, j]
+                s2[s, k, j] += acc2[k, j]
         ll[s, 0] = ll_sum
         ll[s, 1] = w_sum
 
