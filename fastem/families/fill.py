@@ -20,17 +20,22 @@ def draw_components(resp: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.minimum((cum < u[:, None]).sum(axis=1), resp.shape[1] - 1)
 
 
+def _missing(X: np.ndarray) -> tuple:
+    """A float64 copy of ``X``, its NaN mask and the rows holding a NaN."""
+    out = np.array(X, dtype=np.float64)
+    miss = np.isnan(out)
+    return out, miss, np.flatnonzero(miss.any(axis=1))
+
+
 def fill_expected(X: np.ndarray, resp: np.ndarray, expected: np.ndarray,
                   rng: Optional[np.random.Generator],
                   draw: Callable[[np.ndarray, np.random.Generator], np.ndarray]) -> np.ndarray:
     """``X`` (float64 copy) with each NaN replaced by ``resp @ expected`` (``expected``: the
     components' means, (K, D)), or with ``rng`` by ``draw(expected[z], rng)`` for a component
     ``z`` drawn per row."""
-    out = np.array(X, dtype=np.float64)
-    miss = np.isnan(out)
-    if not miss.any():
+    out, miss, rows = _missing(X)
+    if not rows.size:
         return out
-    rows = np.flatnonzero(miss.any(axis=1))
     r = resp[rows]
     if rng is None:
         values = r @ expected
@@ -49,11 +54,9 @@ def fill_codes(X: np.ndarray, resp: np.ndarray, probabilities: list,
     the row's predictive ``sum_k r_k P_d[k]`` (``probabilities``: one (K, C_d) array per
     column), or with ``rng`` by a code drawn from ``P_d[z]`` for a component ``z`` drawn per
     row."""
-    out = np.array(X, dtype=np.float64)
-    miss = np.isnan(out)
-    if not miss.any():
+    out, miss, rows = _missing(X)
+    if not rows.size:
         return out
-    rows = np.flatnonzero(miss.any(axis=1))
     r = resp[rows]
     z = None if rng is None else draw_components(r, rng)
     for d, p in enumerate(probabilities):

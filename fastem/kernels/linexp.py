@@ -105,7 +105,8 @@ def accumulate_codes_tile(ct, nt, resp, wt, rw_t, acc_t):
     scatter_sums_tile(ct, nt, rw_t, acc_t)
 
 
-# signature: (xt[d,T] f64, nt, log_factorial[L] f64, lpn[T] f64) -> None
+# signature: (xt[d,T] f64 (or the transposed view of a row-major tile), nt, log_factorial[L]
+#             f64, lpn[T] f64) -> None
 @helper
 def subtract_log_factorials(xt, nt, log_factorial, lpn):
     """``lpn[t] -= sum_i log(xt[i, t]!)`` (the Poisson base measure) for the tile's rows."""
@@ -115,22 +116,6 @@ def subtract_log_factorials(xt, nt, log_factorial, lpn):
         h = 0.0
         for i in range(d):
             v = xt[i, t]
-            if v < size:
-                h += log_factorial[np.int64(v)]
-            else:
-                h += math.lgamma(v + 1.0)
-        lpn[t] -= h
-
-
-# signature: (xr[T,dp] f64, d, nt, log_factorial[L] f64, lpn[T] f64) -> None
-@helper
-def subtract_log_factorials_rows(xr, d, nt, log_factorial, lpn):
-    """:func:`subtract_log_factorials` from the row-major tile (the same sums)."""
-    size = log_factorial.shape[0]
-    for t in range(nt):
-        h = 0.0
-        for i in range(d):
-            v = xr[t, i]
             if v < size:
                 h += log_factorial[np.int64(v)]
             else:
@@ -182,7 +167,7 @@ def dense_slot(X, sample_weight, eta, const, log_factorial, nk, st, sc, ll, s, r
         normalise_tile(logp, lpn)
         if counts:
             if rows_layout:
-                subtract_log_factorials_rows(xr, d, nt, log_factorial, lpn)
+                subtract_log_factorials(xr[:, :d].T, nt, log_factorial, lpn)
             else:
                 subtract_log_factorials(xt, nt, log_factorial, lpn)
         for t in range(nt):
