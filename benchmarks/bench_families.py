@@ -68,6 +68,11 @@ PEER_ITERS = int(os.environ.get("FASTEM_BENCH_PEER_ITERS", "0") or 0)
 PEER_N = int(float(os.environ.get("FASTEM_BENCH_PEER_N", "0") or 0))
 CASES = [pytest.param(fam, n, d, k, id=f"{fam}-N{n}-D{d}-K{k}")
          for fam, n, d, k in itertools.product(FAMILIES, NS, DS, KS)]
+# MixedTypeMixture (Gaussian diag block + categorical block, D / 2 columns each) against
+# StepMix's nested model of the same blocks (pomegranate has no such mixture).
+MIXED_D = 16
+CASES += [pytest.param("mixed", n, MIXED_D, k, id=f"mixed-N{n}-D{MIXED_D}-K{k}")
+          for n, k in itertools.product(NS, KS)]
 
 
 # ----------------------------------------------------------------------------- data, init
@@ -83,6 +88,13 @@ def make_data(family: str, n: int, d: int, seed: int = 0) -> np.ndarray:
         u = rng.uniform(size=(n, d, 1))
         return np.minimum((u > np.cumsum(p[y], axis=2)).sum(axis=2),
                           N_CATEGORIES - 1).astype(np.int64)
+    if family == "mixed":       # first half Gaussian, second half category codes
+        g = d // 2
+        centres = rng.normal(0.0, 3.0, (8, g))
+        p = rng.dirichlet(np.ones(N_CATEGORIES), size=(8, d - g))
+        u = rng.uniform(size=(n, d - g, 1))
+        codes = np.minimum((u > np.cumsum(p[y], axis=2)).sum(axis=2), N_CATEGORIES - 1)
+        return np.column_stack([centres[y] + rng.standard_normal((n, g)), codes])
     rates = rng.uniform(0.5, 8.0, (8, d))
     return rng.poisson(rates[y]).astype(np.float64)
 
@@ -95,6 +107,11 @@ def make_init(family: str, d: int, k: int, seed: int = 1) -> dict:
         return {"weights": w, "means": rng.uniform(0.2, 0.8, (k, d))}
     if family == "categorical":
         return {"weights": w, "probs": rng.dirichlet(np.ones(N_CATEGORIES) * 3, size=(k, d))}
+    if family == "mixed":
+        g = d // 2
+        return {"weights": w, "means": rng.normal(0.0, 3.0, (k, g)),
+                "variances": rng.uniform(1.0, 3.0, (k, g)),
+                "probs": rng.dirichlet(np.ones(N_CATEGORIES) * 3, size=(k, d - g))}
     return {"weights": w, "rates": rng.uniform(1.0, 6.0, (k, d))}
 
 
@@ -131,6 +148,20 @@ def _fastem_family_params(family: str, init: dict):
         fam = CategoricalFamily([c] * d)
         return fam, CategoricalParams(init["weights"], init["probs"].reshape(k, d * c),
                                       fam.offsets), 1e-10
+    if family == "mixed":
+        from fastem import MixedTypeMixture
+        from fastem.data.sources import ArraySource
+        k, g = init["means"].shape
+        d = g + init["probs"].shape[1]
+        est = MixedTypeMixture(k, columns={"gaussian": list(range(g)),
+                                           "categorical": list(range(g, d))},
+                               block_params={"categorical": {"n_categories": N_CATEGORIES}})
+        fam = est._make_family(d, ArraySource(np.zeros((1, d))))
+        params = fam.params_from_arrays({
+            "weights": init["weights"], "gaussian_means": init["means"],
+            "gaussian_covariances": init["variances"],
+            "categorical_probabilities": init["probs"].reshape(k, -1)})
+        return fam, params, est._reg()
     from fastem.families.poisson import PoissonFamily, PoissonParams
     return PoissonFamily(), PoissonParams(init["weights"], init["rates"]), 1e-10
 
@@ -155,12 +186,32 @@ def stepmix_iterations(family: str, X: np.ndarray, init: dict, **kw):
         return None
     from stepmix.stepmix import StepMix
     k = init["weights"].shape[0]
-    model = StepMix(n_components=k, measurement="binary" if family == "bernoulli"
-                    else "categorical", max_iter=1, n_init=1, progress_bar=0, verbose=0,
-                    random_state=0)
+    if family == "mixed":
+        g = init["means"].shape[1]
+        measurement = {"gauss": {"model": "gaussian_diag", "n_columns": g},
+                       "cat": {"model": "categorical", "n_columns": X.shape[1] - g}}
+    else:
+        measurement = "binary" if family == "bernoulli" else "categorical"
+    model = StepMix(n_components=k, measurement=measurement, max_iter=1, n_init=1,
+                    progress_bar=0, verbose=0, random_state=0)
+
+    def step(m):
+        ll, log_resp = m._e_step(X)
+        m._m_step(X, np.exp(log_resp))
+        return m, float(ll)
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(X[:1000])           # builds the measurement model; parameters replaced below
+    if family == "mixed":
+        gauss, cat = model._mm.models["gauss"], model._mm.models["cat"]
+        gauss.set_parameters({"means": init["means"].copy(),
+                              "covariances": init["variances"].copy()})
+        cat.parameters["max_n_outcomes"] = N_CATEGORIES
+        cat.parameters["total_outcomes"] = N_CATEGORIES * (X.shape[1] - g)
+        cat.parameters["pis"] = init["probs"].reshape(k, -1).copy()
+        model.weights_ = init["weights"].copy()
+        return _loop(step, model, **kw)
     if family == "bernoulli":
         pis = init["means"]
     else:
@@ -170,12 +221,6 @@ def stepmix_iterations(family: str, X: np.ndarray, init: dict, **kw):
         pis = init["probs"].reshape(k, -1)
     model._mm.parameters["pis"] = pis.copy()
     model.weights_ = init["weights"].copy()
-
-    def step(m):
-        ll, log_resp = m._e_step(X)
-        m._m_step(X, np.exp(log_resp))
-        return m, float(ll)
-
     return _loop(step, model, **kw)
 
 
@@ -192,7 +237,7 @@ def import_pomegranate():
 def pomegranate_iterations(family: str, X: np.ndarray, init: dict, **kw):
     """pomegranate 1.x's own EM iteration from ``init``; ``None`` when not installed."""
     torch = import_pomegranate()
-    if torch is None:
+    if torch is None or family == "mixed":
         return None
     from pomegranate.distributions import Bernoulli, Categorical, Poisson
     from pomegranate.gmm import GeneralMixtureModel
@@ -321,8 +366,8 @@ def test_family_iteration(benchmark, record, family, n, d, k):
     memory = os.environ.get("FASTEM_BENCH_FAMILIES_MEMORY", "1")
     if memory != "0":
         for lib in ("fastem",) if memory == "fastem" else ("fastem", "stepmix", "pomegranate"):
-            if (lib == "stepmix" and family == "poisson") or \
-                    (lib == "pomegranate" and import_pomegranate() is None):
+            if (lib == "stepmix" and family == "poisson") or (lib == "pomegranate" and (
+                    family == "mixed" or import_pomegranate() is None)):
                 continue
             mem = _peak_child(lib, family, n, d, k)
             values[f"{lib}_fit_extra_mib"] = mem["fit_extra_mib"]

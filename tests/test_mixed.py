@@ -655,3 +655,26 @@ def test_kmeans_init_sees_categorical_codes_one_hot():
     p = start.arrays["categorical_probabilities"]         # (K, 3 * 5); code 2 at 2, 7, 12
     only_two = p[:, [2, 7, 12]].min(axis=1)
     assert only_two.max() > 0.85 and only_two.min() < 0.1, p.round(2)
+
+
+def test_chunk_longer_than_t_rows_is_built_in_blocks():
+    """An in-memory array is one chunk; its T(x) is built T_ROWS rows at a time, with the
+    result of a fit in small chunks."""
+    from fastem.families.mixed import T_ROWS
+    rng = np.random.default_rng(7)
+    n = T_ROWS + 4321
+    y = rng.integers(0, 2, n)
+    X = np.column_stack([rng.normal(3.0 * y, 1.0), np.where(y == 0, 0, rng.integers(0, 3, n)),
+                         rng.poisson(1.0 + 4.0 * y)]).astype(float)
+    cols = {"gaussian": [0], "categorical": [1], "poisson": [2]}
+    kw = dict(columns=cols, random_state=0, max_iter=5, tol=0.0, init_params="random")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        whole = MixedTypeMixture(2, **kw).fit(X)
+        chunked = MixedTypeMixture(2, chunk_size=5000, **kw).fit(X)
+    np.testing.assert_allclose(whole.lower_bounds_, chunked.lower_bounds_, rtol=1e-11)
+    np.testing.assert_allclose(whole.weights_, chunked.weights_, rtol=1e-10)
+    lp = whole.score_samples(X)
+    assert lp.shape == (n,)
+    np.testing.assert_allclose(lp, chunked.score_samples(X), rtol=1e-11)
+    np.testing.assert_array_equal(whole.predict_proba(X).argmax(axis=1), whole.predict(X))

@@ -54,6 +54,9 @@ _FLOOR = 10 * np.finfo(np.float64).eps
 _EMPTY_FRACTION = 1e-12
 _NO_WEIGHTS = np.empty(0)
 _LOG_2PI = math.log(2 * math.pi)
+#: Rows of a chunk whose ``T(x)`` is built at once (bounds that array: 65,536 rows of a
+#: 48-wide ``T`` are 25 MB).
+T_ROWS = 65_536
 DEFAULTS = {"gaussian": {"reg_covar": 1e-6}, "bernoulli": {"alpha": 1e-10},
             "categorical": {"alpha": 1e-10}, "poisson": {"reg_rate": 1e-10},
             "student_t": {"covariance_type": "full", "degrees_of_freedom": None,
@@ -228,32 +231,30 @@ class MixedFamily(mixed_nan.NanPolicyMixin):
 
     # ---- T(x) and h(x) of a chunk -----------------------------------------------------------
     def statistic(self, X: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``T(x)`` (rows, width) float64 and ``h(x)`` (rows,) of a chunk."""
+        """``T(x)`` (rows, width) float64 and ``h(x)`` (rows,) of a chunk (validated values,
+        no NaN): one pass of :func:`fastem.kernels.mixed_statistic.mixed_statistic_chunk`,
+        plus ``h`` of the poisson columns."""
+        from ..kernels.mixed_statistic import mixed_statistic_chunk
         X = np.asarray(X)
+        if X.dtype.kind not in "biuf" or not X.dtype.isnative:
+            X = X.astype(np.float64)
         T = np.empty((X.shape[0], self.width))
         h = np.zeros(X.shape[0])
-        for b, cols, hp in self.blocks:
-            if b == "student_t":
-                continue
-            sl = self._slices[b]
-            x = np.asarray(X[:, cols], dtype=np.float64)
-            if b == "gaussian":
-                y = x - shift[None, :]
-                T[:, sl.start:sl.start + len(cols)] = y
-                T[:, sl.start + len(cols):sl.stop] = y * y
-            elif b == "bernoulli":
-                T[:, sl.start:sl.start + len(cols)] = x
-                T[:, sl.start + len(cols):sl.stop] = 1.0 - x
-            elif b == "categorical":
-                off = offsets_of(hp["n_categories"])
-                block = np.zeros((X.shape[0], sl.stop - sl.start))
-                rows = np.arange(X.shape[0])
-                for j in range(len(cols)):
-                    block[rows, off[j] + x[:, j].astype(np.int64)] = 1.0
-                T[:, sl] = block
-            else:
-                T[:, sl] = x
-                h -= log_factorials(x).sum(axis=1)
+        cols = {b: np.asarray(c, dtype=np.int64) for b, c, _ in self.blocks}
+        none = np.zeros(0, np.int64)
+        starts = np.array([self._slices[b].start if b in self._slices else 0
+                           for b in ("gaussian", "bernoulli", "categorical", "poisson")],
+                          dtype=np.int64)
+        cat = self.block("categorical")
+        offsets = offsets_of(cat[2]["n_categories"]) if cat is not None else np.zeros(1, np.int64)
+        g_shift = np.ascontiguousarray(shift, dtype=np.float64) if "gaussian" in cols \
+            else np.zeros(0)
+        mixed_statistic_chunk(X, cols.get("gaussian", none), g_shift,
+                              cols.get("bernoulli", none), cols.get("categorical", none),
+                              np.asarray(offsets, dtype=np.int64), cols.get("poisson", none),
+                              starts, T)
+        if "poisson" in cols:
+            h -= log_factorials(np.asarray(X[:, cols["poisson"]], dtype=np.float64)).sum(axis=1)
         return T, h
 
     # ---- the pass ---------------------------------------------------------------------------
@@ -317,6 +318,19 @@ class MixedFamily(mixed_nan.NanPolicyMixin):
                           t=None if self._t is None else self._t.zero_stats(kargs.student))
 
     def chunk_stats(self, X, sample_weight, kargs, serial=False) -> MixedStats:
+        """Statistics of a chunk, ``T_ROWS`` rows at a time (so ``T(x)`` stays a bounded
+        array, whatever the chunk: an in-memory array is one chunk)."""
+        n = X.shape[0]
+        if n <= T_ROWS:
+            return self._block_stats(X, sample_weight, kargs, serial)
+        total = None
+        for a in range(0, n, T_ROWS):
+            w = None if sample_weight is None else sample_weight[a:a + T_ROWS]
+            part = self._block_stats(X[a:a + T_ROWS], w, kargs, serial)
+            total = part if total is None else total + part
+        return total
+
+    def _block_stats(self, X, sample_weight, kargs, serial=False) -> MixedStats:
         if kargs.nan_policy != "raise":
             out = mixed_nan.chunk_stats(self, X, sample_weight, kargs, serial)
             if out is not None:
@@ -503,10 +517,19 @@ class MixedFamily(mixed_nan.NanPolicyMixin):
 
     def e_step_outputs(self, X, kargs, *, labels=False, resp=False, serial=False):
         """Per-row ``log p(x)``, optionally labels and responsibilities: the fused per-row
-        kernel of the linear-exponential families over the chunk's ``T(x)`` (the fit pass's
-        chunk-sized array; no (n, K) array but the requested responsibilities), then the
-        base measure ``h(x)`` added (a per-row constant: labels and responsibilities do not
-        depend on it). Chunks holding NaN under "omit" or "marginalize": mixed_nan."""
+        kernel of the linear-exponential families over ``T(x)`` of ``T_ROWS`` rows at a time
+        (no (n, K) array but the requested responsibilities), then the base measure ``h(x)``
+        added (a per-row constant: labels and responsibilities do not depend on it). Chunks
+        holding NaN under "omit" or "marginalize": mixed_nan."""
+        n = X.shape[0]
+        if n <= T_ROWS:
+            return self._block_e_step(X, kargs, labels, resp, serial)
+        parts = [self._block_e_step(X[a:a + T_ROWS], kargs, labels, resp, serial)
+                 for a in range(0, n, T_ROWS)]
+        return tuple(None if parts[0][i] is None else np.concatenate([p[i] for p in parts])
+                     for i in range(3))
+
+    def _block_e_step(self, X, kargs, labels, resp, serial):
         if kargs.nan_policy != "raise":
             out = mixed_nan.e_step_outputs(self, X, kargs, labels, resp, serial)
             if out is not None:
