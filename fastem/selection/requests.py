@@ -180,9 +180,12 @@ class ScorePass(PassRequest):
         step = max(1, SCORE_BLOCK_VALUES // max(self.k, 1))
         for a in range(0, n, step):
             X = chunk.X[a:a + step]
-            lpn, _, resp = self.family.e_step_outputs(X, self.kargs, resp=True)
+            lpn, lab, resp = self.family.e_step_outputs(X, self.kargs, labels=True,
+                                                        resp=True)
+            # The label's responsibility is the row's largest (a gather: resp.max(axis=1),
+            # a reduction over the short axis, cost more than the E-step itself).
             with np.errstate(divide="ignore"):
-                lr = np.log(resp.max(axis=1))
+                lr = np.log(resp[np.arange(resp.shape[0]), lab])
             if chunk.sample_weight is None:
                 self.loglik += float(lpn.sum())
                 self.log_rmax += float(lr.sum())
