@@ -35,7 +35,8 @@ def _bernoulli():
 
 def _poisson():
     rng, y = _labels(1)
-    lam = np.array([[1.0, 6.0, 2.0, 0.5, 9.0], [5.0, 1.0, 3.0, 7.0, 1.0], [3.0, 3.0, 8.0, 2.0, 4.0]])
+    lam = np.array([[1.0, 6.0, 2.0, 0.5, 9.0], [5.0, 1.0, 3.0, 7.0, 1.0],
+                    [3.0, 3.0, 8.0, 2.0, 4.0]])
     return rng.poisson(lam[y]).astype(np.float64)
 
 

@@ -102,7 +102,6 @@ class NanPolicyMixin:
         return float(total) / n, n
 
 
-__all__ = ["NanPolicyMixin", "NAN_POLICY_CONSTRAINT", "NAN_POLICY_DOC", "count_missing_rows"]
 
 
 class ImputeMixin:
@@ -157,3 +156,6 @@ class ImputeMixin:
         with numba_threads(self.n_threads):
             return impute_source(self._source(X, family), fill, out)
 
+
+__all__ = ["ImputeMixin", "NanPolicyMixin", "NAN_POLICY_CONSTRAINT", "NAN_POLICY_DOC",
+           "count_missing_rows"]

@@ -54,10 +54,10 @@ class CategoricalMixture(ImputeMixin, NanPolicyMixin, FamilyMixture):
     init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
         Hard labels from k-means, k-means++ or the nearest sampled row on the codes seen
         one-hot (codes are labels, not numbers: every two different codes are equally far
-        apart), or uniform random responsibilities; then one M-step. That first M-step is smoothed: its probabilities are mixed with
-        weight 0.1 with the uniform ``1 / C_d``, so a code absent from a component's initial
-        rows does not start at probability ``alpha / N_k`` (about zero), from which EM could
-        hardly move it.
+        apart), or uniform random responsibilities; then one M-step. That first M-step is
+        smoothed: its probabilities are mixed with weight 0.1 with the uniform ``1 / C_d``,
+        so a code absent from a component's initial rows does not start at probability
+        ``alpha / N_k`` (about zero), from which EM could hardly move it.
     weights_init : array-like of shape (n_components,), optional
     random_state, warm_start, verbose, verbose_interval, chunk_size, n_threads, backend,
     algorithm, learning_decay, learning_offset, progress, checkpoint

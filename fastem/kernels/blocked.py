@@ -572,13 +572,16 @@ def masked_diagonal_log_prob_tile(xt, ot, means, prec, lg, c, base, k, logp):
             a3 = simd.fma(z, z, a3)
             b3 = simd.fma(o, g, b3)
         out = k * n_rows + r0
-        simd.store(logp, out, simd.fma(a0, half, simd.add(simd.add(cv, simd.load(base, r0, xt)), b0)))
-        simd.store(logp, out + lanes, simd.fma(a1, half, simd.add(simd.add(
-            cv, simd.load(base, r0 + lanes, xt)), b1)))
-        simd.store(logp, out + 2 * lanes, simd.fma(a2, half, simd.add(simd.add(
-            cv, simd.load(base, r0 + 2 * lanes, xt)), b2)))
-        simd.store(logp, out + 3 * lanes, simd.fma(a3, half, simd.add(simd.add(
-            cv, simd.load(base, r0 + 3 * lanes, xt)), b3)))
+        _store_masked(logp, out, base, r0, cv, half, a0, b0)
+        _store_masked(logp, out + lanes, base, r0 + lanes, cv, half, a1, b1)
+        _store_masked(logp, out + 2 * lanes, base, r0 + 2 * lanes, cv, half, a2, b2)
+        _store_masked(logp, out + 3 * lanes, base, r0 + 3 * lanes, cv, half, a3, b3)
+
+
+@helper
+def _store_masked(logp, out, base, r, cv, half, a, b):
+    """``logp[out:] = cv + base[r:] + b - 1/2 a`` (one vector)."""
+    simd.store(logp, out, simd.fma(a, half, simd.add(simd.add(cv, simd.load(base, r, a)), b)))
 
 
 # signature: (xr[T, dp] f64 (0 where missing), orr[T, dp] f64 0/1 observed, nt,
