@@ -340,3 +340,76 @@ def test_recovers_a_known_mixture_with_thirty_percent_missing():
     assert np.abs(gm.means_[order] - means).max() < 0.05
     assert np.abs(gm.covariances_[order] - covs).max() < 0.05
     assert np.abs(gm.weights_[order] - weights).max() < 0.01
+
+
+def _tiled_patterns(n, d, seed):
+    """Rows that reach every path of the square kernel's tiles: a few block patterns with
+    runs spanning several tiles (pure tiles, factors reused across tiles), runs just past and
+    below the pure-tile length, near-unique random patterns (mixed tiles), rows missing most
+    of their coordinates (a mixed tile's buffer of conditional covariances grows), complete
+    rows and a row entirely missing."""
+    rng = np.random.default_rng(seed)
+    X = _mixture(n, d=d, seed=seed)
+    kind = rng.integers(0, 6, n)
+    for i in range(n):
+        if kind[i] == 0:
+            X[i, d - 2:] = np.nan
+        elif kind[i] == 1:
+            X[i, : d // 3] = np.nan
+        elif kind[i] == 2:
+            X[i, rng.uniform(size=d) < 0.3] = np.nan
+        elif kind[i] == 3:
+            keep = rng.integers(0, d)
+            X[i, np.arange(d) != keep] = np.nan
+    short = np.flatnonzero(kind == 4)[:30]        # one run of 30 rows and one of 10
+    X[short[:20], 1] = np.nan
+    X[short[20:], 2:4] = np.nan
+    X[5] = np.nan
+    return X
+
+
+@pytest.mark.parametrize("d", [7, 70])
+@pytest.mark.parametrize("cov_type", ["full", "tied"])
+def test_square_kernel_tiles_agree_with_the_reference(cov_type, d):
+    # d = 70 keys patterns by a hash (more than 64 columns); sample weights throughout.
+    X = _tiled_patterns(900 if d == 70 else 3000, d, seed=11)
+    sw = np.random.default_rng(2).uniform(0.5, 2.0, X.shape[0])
+    k = 3
+    start = _start(cov_type, k, d)
+    w, mu, cov, prec = start
+    gm = GaussianMixture(k, covariance_type=cov_type, weights_init=w, means_init=mu,
+                         precisions_init=prec, tol=0.0, max_iter=2, reg_covar=0.0,
+                         nan_policy="marginalize")
+    with pytest.warns(fastem.exceptions.ConvergenceWarning):
+        gm.fit(X, sample_weight=sw)
+    bounds = []
+    for _ in range(2):
+        w, mu, cov, ll = ref.em_step(X, w, mu, cov, cov_type, sample_weight=sw)
+        bounds.append(ll)
+    assert _rel(gm.weights_, w) < 1e-10
+    assert _rel(gm.means_, mu) < 1e-10
+    assert _rel(gm.covariances_, cov) < 1e-10
+    assert _rel(gm.lower_bounds_, bounds) < 1e-10
+
+
+def test_tile_plan_keeps_long_runs_to_tiles_of_their_own():
+    from fastem.families.missing import PURE_ROWS, tile_plan
+    from fastem.kernels._jit import TILE
+    rng = np.random.default_rng(0)
+    lengths = rng.choice([1, 3, PURE_ROWS - 1, PURE_ROWS, 2 * TILE + 5, 300], 200)
+    keys = np.repeat(np.arange(lengths.size, dtype=np.uint64), lengths)
+    tiles = tile_plan(keys)
+    assert tiles[0] == 0 and tiles[-1] == keys.size
+    sizes = np.diff(tiles)
+    assert sizes.min() >= 1 and sizes.max() <= TILE
+    run_of = np.repeat(np.arange(lengths.size), lengths)
+    for a, b in zip(tiles[:-1], tiles[1:]):
+        runs = np.unique(run_of[a:b])
+        long = lengths[runs] >= PURE_ROWS
+        assert not long.any() or runs.size == 1      # a long run's tile holds it alone
+    # every row of a long run is in a tile of that run only, and tiles are full but the last
+    starts = np.r_[0, np.cumsum(lengths)]
+    for r in np.flatnonzero(lengths >= PURE_ROWS):
+        inside = tiles[(tiles >= starts[r]) & (tiles < starts[r + 1])]
+        assert inside[0] == starts[r]
+        assert np.all(np.diff(np.r_[inside, starts[r + 1]])[:-1] == TILE)

@@ -21,6 +21,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..kernels._jit import TILE
 from ..kernels.missing_pass import (missing_diag_stats_chunk, missing_e_step_chunk,
                                     missing_impute_chunk, missing_square_stats_chunk,
                                     nan_rows)
@@ -46,13 +47,21 @@ def check_no_inf(X: np.ndarray, first_inf: int, row_offset: int = 0, context: st
 SERIAL_SCAN_ENTRIES = 1 << 20
 
 
+def nan_row_scan(X: np.ndarray, row_offset: int = 0,
+                 context: str = "") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows of ``X`` holding a NaN, rows entirely NaN, and every row's missingness-pattern
+    key (bit ``j`` set when column ``j`` is NaN; hashed beyond 64 columns); an inf is an
+    error."""
+    scan = nan_rows.serial if np.size(X) < SERIAL_SCAN_ENTRIES else nan_rows.parallel
+    has, every, first_inf, keys = scan(X)
+    check_no_inf(X, int(first_inf), row_offset, context)
+    return has, every, keys
+
+
 def nan_row_masks(X: np.ndarray, row_offset: int = 0,
                   context: str = "") -> tuple[np.ndarray, np.ndarray]:
     """Rows of ``X`` holding a NaN, and rows entirely NaN; an inf is an error."""
-    scan = nan_rows.serial if np.size(X) < SERIAL_SCAN_ENTRIES else nan_rows.parallel
-    has, every, first_inf = scan(X)
-    check_no_inf(X, int(first_inf), row_offset, context)
-    return has, every
+    return nan_row_scan(X, row_offset, context)[:2]
 
 
 def kernel_layout(kargs) -> tuple[np.ndarray, np.ndarray]:
@@ -66,24 +75,55 @@ def kernel_layout(kargs) -> tuple[np.ndarray, np.ndarray]:
     return U, lam
 
 
-def pattern_sorted(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """``rows`` sorted by missingness pattern (stable), so that consecutive rows of one
-    pattern share one factorisation in the kernel."""
+def pattern_order(keys: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``rows`` sorted by missingness pattern (stable, so each pattern's rows stay in file
+    order), and their pattern keys, from every row's key ``keys`` (:func:`nan_row_scan`).
+
+    A least-significant-digit radix sort on 16-bit digits of the keys (NumPy's stable sort
+    of ``uint16`` is a radix sort): one pass while the keys fit 16 bits.
+    """
+    keys = keys[rows]
     if rows.size < 2:
-        return rows
-    packed = np.packbits(np.isnan(X[rows]), axis=1)
-    if packed.shape[1] <= 8:
-        key = np.zeros((rows.size, 8), np.uint8)
-        key[:, :packed.shape[1]] = packed
-        key = key.view(np.uint64).ravel()
-    else:
-        key = np.unique(packed, axis=0, return_inverse=True)[1].ravel()
-    return rows[np.argsort(key, kind="stable")]
+        return rows, keys
+    order = None
+    for shift in range(0, int(keys.max()).bit_length(), 16):
+        part = keys if order is None else keys[order]
+        digit = ((part >> np.uint64(shift)) & np.uint64(0xFFFF)).astype(np.uint16)
+        step = np.argsort(digit, kind="stable")
+        order = step if order is None else order[step]
+    if order is None:
+        return rows, keys
+    return rows[order], keys[order]
 
 
-def _rows_for_kernel(X: np.ndarray, has: np.ndarray, square: bool) -> np.ndarray:
+#: A run of at least this many rows of one pattern gets tiles of its own in the square
+#: kernel (whose per-tile work is that of a whole tile); shorter runs share mixed tiles.
+PURE_ROWS = 24
+
+
+def tile_plan(keys: np.ndarray, tile: int = TILE, pure_rows: int = PURE_ROWS) -> np.ndarray:
+    """Tile starts into pattern-sorted rows with keys ``keys``, then ``len(keys)``.
+
+    A run of ``pure_rows`` or more rows of one key is cut into tiles of its own; each
+    maximal sequence of shorter runs is cut into tiles of ``tile`` rows that mix them.
+    """
+    m = keys.size
+    if m == 0:
+        return np.zeros(1, np.int64)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    long = np.diff(np.r_[starts, m]) >= pure_rows
+    seg = starts[long | np.r_[True, long[:-1]]]
+    n_t = (np.diff(np.r_[seg, m]) + tile - 1) // tile
+    first = np.cumsum(n_t) - n_t
+    within = np.arange(int(n_t.sum())) - np.repeat(first, n_t)
+    return np.r_[np.repeat(seg, n_t) + tile * within, m].astype(np.int64)
+
+
+def nan_rows_for_kernel(has: np.ndarray, keys: np.ndarray, square: bool) -> np.ndarray:
+    """The rows holding a NaN as the per-row kernels take them: sorted by pattern for
+    square (full, tied) layouts, so one factorisation serves a run of rows."""
     rows = np.flatnonzero(has).astype(np.int64)
-    return pattern_sorted(X, rows) if square else rows
+    return pattern_order(keys, rows)[0] if square else rows
 
 
 def _complete_kargs(kargs):
@@ -96,7 +136,7 @@ def chunk_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], kargs,
     chunk has no NaN (the caller then runs the complete-data kernel on it unchanged)."""
     from .gaussian_pass import as_weights
     from .gaussian_pass import chunk_stats as complete_stats
-    has, _ = nan_row_masks(X)
+    has, _, pattern = nan_row_scan(X)
     if not has.any():
         return None
     n = X.shape[0]
@@ -112,20 +152,22 @@ def chunk_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], kargs,
     if kargs.nan_policy == "marginalize":
         k, d = kargs.means.shape
         U, lam = kernel_layout(kargs)
-        rows = (np.arange(n, dtype=np.int64) if diagonal
-                else _rows_for_kernel(X, has, U.ndim == 3))
         w = as_weights(sample_weight)
         if U.ndim == 3:
+            rows, keys = pattern_order(pattern, np.flatnonzero(has).astype(np.int64))
+            tiles = tile_plan(keys)
             lamT = np.ascontiguousarray(np.moveaxis(lam, 0, -1))
             kern = (missing_square_stats_chunk.serial if serial
                     else missing_square_stats_chunk.parallel)
         else:
+            rows = np.arange(n, dtype=np.int64)
             kern = (missing_diag_stats_chunk.serial if serial
                     else missing_diag_stats_chunk.parallel)
 
         def run(nk, s1, s2, ll):
             if U.ndim == 3:
-                kern(X, w, rows, kargs.means, U, lamT, kargs.const, nk, s1, s2, ll)
+                kern(X, w, rows, keys, tiles, kargs.means, U, lamT, kargs.const, nk, s1, s2,
+                     ll)
             else:
                 kern(X, w, rows, kargs.means, U, kargs.const, nk, s1, s2, ll)
 
@@ -141,7 +183,7 @@ def e_step_outputs(X: np.ndarray, kargs, *, labels: bool = False, resp: bool = F
     """Per-row outputs of a chunk holding NaN, each row over its observed coordinates (a row
     with every coordinate missing gets log-likelihood 0.0), or ``None`` without NaN."""
     from .gaussian_pass import e_step_outputs as complete_outputs
-    has, _ = nan_row_masks(X)
+    has, _, keys = nan_row_scan(X)
     if not has.any():
         return None
     n = X.shape[0]
@@ -159,7 +201,7 @@ def e_step_outputs(X: np.ndarray, kargs, *, labels: bool = False, resp: bool = F
         if resp:
             rsp[keep] = c_rsp
     U, lam = kernel_layout(kargs)
-    rows = _rows_for_kernel(X, has, U.ndim == 3)
+    rows = nan_rows_for_kernel(has, keys, U.ndim == 3)
     kern = missing_e_step_chunk.serial if serial else missing_e_step_chunk.parallel
     kern(X, rows, kargs.means, U, lam, kargs.const, lpn, lab, rsp)
     return lpn, (lab if labels else None), (rsp if resp else None)
@@ -170,18 +212,17 @@ def impute_chunk(X: np.ndarray, kargs, rng: Optional[np.random.Generator] = None
     """``X`` (float64 copy) with every NaN replaced by its conditional mean under the
     mixture, or by a draw from the conditional when ``rng`` is given."""
     out = np.array(X, dtype=np.float64, order="C")
-    has, _ = nan_row_masks(X)
-    rows = np.flatnonzero(has).astype(np.int64)
+    has, _, keys = nan_row_scan(X)
     if rng is not None:
         u = rng.uniform(size=X.shape[0])
         z = rng.standard_normal(size=X.shape)
     else:
         u = np.empty(0)
         z = np.empty((0, X.shape[1]))
-    if rows.size == 0:
+    if not has.any():
         return out
     U, lam = kernel_layout(kargs)
-    rows = pattern_sorted(X, rows) if U.ndim == 3 else rows
+    rows = nan_rows_for_kernel(has, keys, U.ndim == 3)
     kern = missing_impute_chunk.serial if serial else missing_impute_chunk.parallel
     kern(X, rows, kargs.means, U, lam, kargs.const, u, z, out)
     return out

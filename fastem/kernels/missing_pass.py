@@ -39,6 +39,7 @@ import math
 import numpy as np
 from numba import prange
 
+from . import simd
 from ._jit import TILE, helper, kernel
 from .linalg import cholesky_into
 from .blocked import (mahalanobis_tile, masked_diagonal_log_prob_tile,
@@ -289,13 +290,16 @@ def missing_impute_chunk(X, rows, means, U, lam, const, u, z, out):
                 out[i, j] = means[k, j] + E[k, j] + v[a]
 
 
-# signature: (X[n,d] f32|f64) -> (has_nan[n] bool, all_nan[n] bool, first_inf_row i64 or -1)
+# signature: (X[n,d] f32|f64) -> (has_nan[n] bool, all_nan[n] bool, first_inf_row i64 or -1,
+#             keys[n] u64 (_row_key of every row))
 @kernel
 def nan_rows(X):
-    """Which rows hold a NaN, which are entirely NaN, and the first row holding an inf."""
+    """Which rows hold a NaN, which are entirely NaN, the first row holding an inf, and each
+    row's pattern key (see :func:`_row_key`)."""
     n, d = X.shape
     has = np.zeros(n, np.bool_)
     every = np.zeros(n, np.bool_)
+    keys = np.zeros(n, np.uint64)
     n_blocks = max(1, min(n, 256))
     per = (n + n_blocks - 1) // n_blocks
     bad = np.full(n_blocks, n, np.int64)
@@ -303,12 +307,15 @@ def nan_rows(X):
         for r in range(b * per, min(n, (b + 1) * per)):
             cnt = 0
             infs = 0
+            w = 0
             for j in range(d):      # branch-free, so the loop over a row vectorises
                 v = X[r, j]
                 cnt += v != v
                 infs += abs(v) == np.inf
+                w |= np.int64(v != v) << (j & 63)
             has[r] = cnt > 0
             every[r] = cnt == d
+            keys[r] = np.uint64(w) if d <= 64 else _row_key(X, r, d)
             if infs > 0 and bad[b] == n:
                 bad[b] = r
     first = -1
@@ -316,7 +323,7 @@ def nan_rows(X):
         if bad[b] < n:
             first = bad[b]
             break
-    return has, every, first
+    return has, every, first, keys
 
 
 # signature: (X[n,d] f32|f64 with NaN, sample_weight[n] f64 or [0], rows[m] i64, means[K,d],
@@ -559,206 +566,435 @@ def delta_run(diffs, ta, tb, lamT, obs, no, mis, nm, Lr, g2):
                 diffs[k, ma, t] = -g2[a, t]
 
 
-# signature: (r weight, Lbuf flat, off, n_lam, kk, mis, nm, Li[d,d] scratch, s2slab, ks) -> None
+# signature: (src[d,T] f64 C-contiguous, idx[d] i64, n_in, coef[d,d] f64, n_out,
+#             out[d,T] f64) -> None   (T a multiple of 4 vectors)
 @helper
-def add_conditional(r, Lbuf, off, n_lam, kk, mis, nm, Li, s2, ks):
-    """``s2[ks, mis, mis] += r * Lam_mm^-1`` from a stored factor (lower triangle)."""
-    # Li = L^-1, column by column.
-    for b in range(nm):
-        Li[b, b] = Lbuf[off + (b * nm + b) * n_lam + kk]
-        for a in range(b + 1, nm):
-            v = 0.0
-            for p in range(b, a):
-                v -= Lbuf[off + (a * nm + p) * n_lam + kk] * Li[p, b]
-            Li[a, b] = v * Lbuf[off + (a * nm + a) * n_lam + kk]
+def combine_tile(src, idx, n_in, coef, n_out, out):
+    """``out[a, :] = sum_b coef[a, b] src[idx[b], :]`` over the whole tile, for ``a < n_out``:
+    blocks of 4 outputs x 4 row vectors stay in registers for the whole sum over ``b``."""
+    n_rows = src.shape[1]
+    lanes = simd.lanes_of_array(src)
+    for r0 in range(0, n_rows, 4 * lanes):
+        a = 0
+        while a + 4 <= n_out:
+            a00 = simd.zeros(src)
+            a01 = simd.zeros(src)
+            a02 = simd.zeros(src)
+            a03 = simd.zeros(src)
+            a10 = simd.zeros(src)
+            a11 = simd.zeros(src)
+            a12 = simd.zeros(src)
+            a13 = simd.zeros(src)
+            a20 = simd.zeros(src)
+            a21 = simd.zeros(src)
+            a22 = simd.zeros(src)
+            a23 = simd.zeros(src)
+            a30 = simd.zeros(src)
+            a31 = simd.zeros(src)
+            a32 = simd.zeros(src)
+            a33 = simd.zeros(src)
+            for b in range(n_in):
+                base = idx[b] * n_rows + r0
+                x0 = simd.load(src, base, src)
+                x1 = simd.load(src, base + lanes, src)
+                x2 = simd.load(src, base + 2 * lanes, src)
+                x3 = simd.load(src, base + 3 * lanes, src)
+                c = simd.splat(src, coef[a, b])
+                a00 = simd.fma(x0, c, a00)
+                a01 = simd.fma(x1, c, a01)
+                a02 = simd.fma(x2, c, a02)
+                a03 = simd.fma(x3, c, a03)
+                c = simd.splat(src, coef[a + 1, b])
+                a10 = simd.fma(x0, c, a10)
+                a11 = simd.fma(x1, c, a11)
+                a12 = simd.fma(x2, c, a12)
+                a13 = simd.fma(x3, c, a13)
+                c = simd.splat(src, coef[a + 2, b])
+                a20 = simd.fma(x0, c, a20)
+                a21 = simd.fma(x1, c, a21)
+                a22 = simd.fma(x2, c, a22)
+                a23 = simd.fma(x3, c, a23)
+                c = simd.splat(src, coef[a + 3, b])
+                a30 = simd.fma(x0, c, a30)
+                a31 = simd.fma(x1, c, a31)
+                a32 = simd.fma(x2, c, a32)
+                a33 = simd.fma(x3, c, a33)
+            _store4(out, a * n_rows + r0, lanes, a00, a01, a02, a03)
+            _store4(out, (a + 1) * n_rows + r0, lanes, a10, a11, a12, a13)
+            _store4(out, (a + 2) * n_rows + r0, lanes, a20, a21, a22, a23)
+            _store4(out, (a + 3) * n_rows + r0, lanes, a30, a31, a32, a33)
+            a += 4
+        while a < n_out:
+            a00 = simd.zeros(src)
+            a01 = simd.zeros(src)
+            a02 = simd.zeros(src)
+            a03 = simd.zeros(src)
+            for b in range(n_in):
+                base = idx[b] * n_rows + r0
+                c = simd.splat(src, coef[a, b])
+                a00 = simd.fma(simd.load(src, base, src), c, a00)
+                a01 = simd.fma(simd.load(src, base + lanes, src), c, a01)
+                a02 = simd.fma(simd.load(src, base + 2 * lanes, src), c, a02)
+                a03 = simd.fma(simd.load(src, base + 3 * lanes, src), c, a03)
+            _store4(out, a * n_rows + r0, lanes, a00, a01, a02, a03)
+            a += 1
+
+
+@helper
+def _store4(out, off, lanes, a0, a1, a2, a3):
+    simd.store(out, off, a0)
+    simd.store(out, off + lanes, a1)
+    simd.store(out, off + 2 * lanes, a2)
+    simd.store(out, off + 3 * lanes, a3)
+
+
+# signature: (diffs[K,d,T] in/out, k, kk, lamT, obs, no, mis, nm, Lr, coef[d,d] scratch,
+#             g2[d,T] scratch) -> None
+@helper
+def delta_tile(diffs, k, kk, lamT, obs, no, mis, nm, Lr, coef, g2):
+    """As :func:`delta_run` for a whole tile of one pattern and one component: ``Lam_mo e_o``
+    by :func:`combine_tile`, then the two triangular solves over the tile's rows."""
+    n_rows = g2.shape[1]
+    for a in range(nm):
+        for b in range(no):
+            coef[a, b] = lamT[mis[a], obs[b], kk]
+    combine_tile(diffs[k], obs, no, coef, nm, g2)
+    for a in range(nm):
+        for p in range(a):
+            c = Lr[a, p, kk]
+            for t in range(n_rows):
+                g2[a, t] -= c * g2[p, t]
+        c = Lr[a, a, kk]
+        for t in range(n_rows):
+            g2[a, t] *= c
+    for a in range(nm - 1, -1, -1):
+        for p in range(a + 1, nm):
+            c = Lr[p, a, kk]
+            for t in range(n_rows):
+                g2[a, t] -= c * g2[p, t]
+        c = Lr[a, a, kk]
+        for t in range(n_rows):
+            g2[a, t] *= c
     for a in range(nm):
         ma = mis[a]
+        for t in range(n_rows):
+            diffs[k, ma, t] = -g2[a, t]
+
+
+# signature: (xr[T,dp] f64 (NaN read as 0), nt, rw[T], shift[K,dp] zero-padded, k,
+#             diffs[K,d,T], run_start[R+1], run_nm[R], run_mis[R,d], n_runs, diff[T,dp] out,
+#             rd[T,dp] out, S1[K,dp]) -> None
+@helper
+def filled_tile(xr, nt, rw, shift, k, diffs, run_start, run_nm, run_mis, n_runs, diff, rd,
+                S1):
+    """Row-major ``e = x - mu_k`` with each row's missing entries replaced by its
+    conditional shift from ``diffs``, ``rd = rw e`` and ``S1[k] += sum_t rd_t``."""
+    dp = diff.shape[1]
+    lanes = simd.lanes_of_array(diff)
+    for t in range(nt):
+        for jo in range(0, dp, lanes):
+            simd.store(diff, t * dp + jo, simd.sub(simd.load(xr, t * dp + jo, diff),
+                                                   simd.load(shift, k * dp + jo, diff)))
+    for r in range(n_runs):
+        for a in range(run_nm[r]):
+            ma = run_mis[r, a]
+            for t in range(run_start[r], min(run_start[r + 1], nt)):
+                diff[t, ma] = diffs[k, ma, t]
+    for jo in range(0, dp, lanes):
+        acc = simd.zeros(diff)
+        for t in range(nt):
+            v = simd.mul(simd.splat(diff, rw[t]), simd.load(diff, t * dp + jo, diff))
+            simd.store(rd, t * dp + jo, v)
+            acc = simd.add(acc, v)
+        simd.store(S1, k * dp + jo, simd.add(simd.load(S1, k * dp + jo, acc), acc))
+
+
+# signature: (Lr[d,d,K'] from factor_run, nm, Li[d,d,K'] scratch, Cr[d,d,K'] out) -> None
+@helper
+def inverse_run(Lr, nm, Li, Cr):
+    """``Cr[a, b, k] = (Lam_mm^-1)[a, b]`` (``b <= a``) of every component at once, from the
+    factor of :func:`factor_run` (``Li = L^-1`` column by column, then ``Li^T Li``; loops over
+    components innermost)."""
+    n_lam = Lr.shape[2]
+    for b in range(nm):
+        for kk in range(n_lam):
+            Li[b, b, kk] = Lr[b, b, kk]
+        for a in range(b + 1, nm):
+            for kk in range(n_lam):
+                Li[a, b, kk] = 0.0
+            for p in range(b, a):
+                for kk in range(n_lam):
+                    Li[a, b, kk] -= Lr[a, p, kk] * Li[p, b, kk]
+            for kk in range(n_lam):
+                Li[a, b, kk] *= Lr[a, a, kk]
+    for a in range(nm):
         for b in range(a + 1):
-            v = 0.0
+            for kk in range(n_lam):
+                Cr[a, b, kk] = 0.0
             for p in range(a, nm):
-                v += Li[p, a] * Li[p, b]
-            s2[ks, ma, mis[b]] += r * v
+                for kk in range(n_lam):
+                    Cr[a, b, kk] += Li[p, a, kk] * Li[p, b, kk]
+
+
+@helper
+def _pattern_word(X, i, j0, j1):
+    w = 0       # int64 bit arithmetic: branch-free, so the loop vectorises
+    for j in range(j0, j1):
+        v = X[i, j]
+        w |= np.int64(v != v) << (j - j0)
+    return w
+
+
+@helper
+def _row_key(X, i, d):
+    """A 64-bit key of row ``i``'s missingness pattern: bit ``j`` set when column ``j`` is
+    NaN (exact for ``d <= 64``); wider rows hash their 64-column words (equal patterns,
+    equal keys; a collision only interleaves two patterns, which the kernels compare)."""
+    if d <= 64:
+        return np.uint64(_pattern_word(X, i, 0, d))
+    h = np.uint64(0)
+    for j0 in range(0, d, 64):   # splitmix64's finaliser of the running key and each word
+        z = (h ^ np.uint64(_pattern_word(X, i, j0, min(d, j0 + 64)))) \
+            + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        h = z ^ (z >> np.uint64(31))
+    return h
+
+
+@helper
+def _square_scratch(n_components, n_lam, d):
+    return (np.zeros((d, d, n_lam)), np.zeros((d, d, n_lam)), np.zeros((d, d, n_lam)),
+            np.zeros(n_lam), np.zeros(n_lam), np.zeros((d, n_components)),
+            np.zeros((d, n_components)), np.zeros((d, d, n_lam)))
+
+
+# signature: (X, sample_weight, rows, keys, tiles, q0, q1 (this slot's tiles), means[K,d],
+#             meansT[d,K], factor (padded_factor of U), lamT, const, nk[K], s1[K,d],
+#             s2[K|1,d,d], ll[2]) -> None   (one slot of missing_square_stats_chunk)
+@helper
+def square_slot(X, sample_weight, rows, keys, tiles, q0, q1, means, meansT, factor, lamT,
+                const, nk, s1, s2, ll):
+    n_components, d = means.shape
+    weighted = sample_weight.shape[0] > 0
+    exact_keys = d <= 64
+    n_lam = lamT.shape[2]
+    dp = padded_width(d, means)
+    half = 0.5 * _LOG_2PI
+    mask = np.zeros(d, np.bool_)
+    obs = np.zeros(d, np.int64)
+    mis = np.zeros(d, np.int64)
+    Lr, Li, Cr, ldr, prod, eo, y, SC = _square_scratch(n_components, n_lam, d)
+    last_mis = np.zeros(d, np.int64)
+    last_nm = -1
+    Cbuf = np.zeros(TILE * d * n_lam)
+    run_start = np.zeros(TILE + 1, np.int64)
+    run_nm = np.zeros(TILE, np.int64)
+    run_no = np.zeros(TILE, np.int64)
+    run_off = np.zeros(TILE, np.int64)
+    run_mis = np.zeros((TILE, d), np.int64)
+    run_obs = np.zeros((TILE, d), np.int64)
+    diffs = np.zeros((n_components, d, TILE))
+    xt = np.zeros((d, TILE))
+    xr = np.zeros((TILE, dp))
+    coef = np.zeros((d, d))
+    g2 = np.zeros((d, TILE))
+    maha = np.zeros(TILE)
+    logp = np.zeros((n_components, TILE))
+    lpn = np.empty(TILE)
+    wt = np.zeros(TILE)
+    rw = np.zeros(TILE)
+    halfm = np.zeros(TILE)
+    ldmt = np.zeros((n_lam, TILE))
+    diff_r = np.zeros((TILE, dp))
+    rd_r = np.zeros((TILE, dp))
+    S = local_scatter(s2, dp)
+    S1 = np.zeros((n_components, dp))
+    shift = np.zeros((n_components, dp))
+    for k in range(n_components):
+        for j in range(d):
+            shift[k, j] = means[k, j]
+    Rk = np.zeros(n_components)
+    ll_sum = 0.0
+    w_sum = 0.0
+    for q in range(q0, q1):
+        t0 = tiles[q]
+        nt = tiles[q + 1] - t0
+        for t in range(nt):
+            i = rows[t0 + t]
+            for j in range(d):
+                v = X[i, j]
+                xr[t, j] = 0.0 if math.isnan(v) else v
+        for j in range(d):
+            for t in range(nt):
+                xt[j, t] = xr[t, j]
+        for k in range(n_components):
+            for j in range(d):
+                mu = means[k, j]
+                for t in range(TILE):
+                    diffs[k, j, t] = xt[j, t] - mu
+        # The tile's runs of one pattern.
+        n_runs = 0
+        ta = 0
+        need = 0
+        while ta < nt:
+            key = keys[t0 + ta]
+            no, nm = read_pattern(X, rows[t0 + ta], mask, obs, mis)
+            tb = ta + 1
+            while tb < nt and keys[t0 + tb] == key and (
+                    exact_keys or same_pattern(X, rows[t0 + tb], mask, True)):
+                tb += 1
+            run_start[n_runs] = ta
+            run_nm[n_runs] = nm
+            run_no[n_runs] = no
+            run_off[n_runs] = need
+            for a in range(nm):
+                run_mis[n_runs, a] = mis[a]
+            for b in range(no):
+                run_obs[n_runs, b] = obs[b]
+            need += nm * nm * n_lam
+            n_runs += 1
+            ta = tb
+        run_start[n_runs] = nt
+        if need > Cbuf.shape[0]:
+            Cbuf = np.zeros(2 * need)
+        for r in range(n_runs):
+            ta = run_start[r]
+            tb = run_start[r + 1]
+            nm = run_nm[r]
+            no = run_no[r]
+            rmis = run_mis[r]
+            robs = run_obs[r]
+            if nm > 0:
+                same = nm == last_nm
+                for a in range(nm):
+                    if same and rmis[a] != last_mis[a]:
+                        same = False
+                if not same:
+                    factor_run(lamT, rmis, nm, Lr, ldr, prod)
+                    inverse_run(Lr, nm, Li, Cr)
+                    last_nm = nm
+                    for a in range(nm):
+                        last_mis[a] = rmis[a]
+                if tb - ta == nt:
+                    for k in range(n_components):
+                        delta_tile(diffs, k, k if n_lam > 1 else 0, lamT, robs, no, rmis, nm,
+                                   Lr, coef, g2)
+                elif tb - ta >= RUN_ROWS:
+                    delta_run(diffs, ta, tb, lamT, robs, no, rmis, nm, Lr, g2)
+                else:
+                    for t in range(ta, tb):
+                        delta_row(xt, t, meansT, lamT, robs, no, rmis, nm, Lr, eo, y,
+                                  diffs)
+                c = run_off[r]
+                for a in range(nm):
+                    for b in range(a + 1):
+                        for kk in range(n_lam):
+                            Cbuf[c] = Cr[a, b, kk]
+                            c += 1
+                for t in range(ta, tb):
+                    for kk in range(n_lam):
+                        ldmt[kk, t] = ldr[kk]
+            else:
+                for t in range(ta, tb):
+                    for kk in range(n_lam):
+                        ldmt[kk, t] = 0.0
+            for t in range(ta, tb):
+                wt[t] = 0.0 if no == 0 else (
+                    sample_weight[rows[t0 + t]] if weighted else 1.0)
+                halfm[t] = half * nm
+        for t in range(nt, TILE):
+            wt[t] = 0.0
+        for k in range(n_components):
+            kk = k if n_lam > 1 else 0
+            mahalanobis_tile(diffs[k], factor, kk, maha)
+            c = const[k]
+            for t in range(TILE):
+                logp[k, t] = c + halfm[t] - 0.5 * ldmt[kk, t] - 0.5 * maha[t]
+        normalise_tile(logp, lpn)
+        for t in range(nt):
+            ll_sum += wt[t] * lpn[t]
+            w_sum += wt[t]
+        for k in range(n_components):
+            tot = 0.0
+            for t in range(TILE):
+                r = logp[k, t] * wt[t]
+                rw[t] = r
+                tot += r
+            nk[k] += tot
+            if tot == 0.0:
+                continue
+            ks = k if S.shape[0] > 1 else 0
+            filled_tile(xr, nt, rw, shift, k, diffs, run_start, run_nm, run_mis, n_runs,
+                        diff_r, rd_r, S1)
+            scatter_tile(nt, diff_r, rd_r, ks, S)
+        # Conditional covariances: per run, weighted by its summed responsibilities.
+        for r in range(n_runs):
+            nm = run_nm[r]
+            if nm == 0:
+                continue
+            ta = run_start[r]
+            tb = run_start[r + 1]
+            for k in range(n_components):
+                acc = 0.0
+                for t in range(ta, tb):
+                    acc += logp[k, t] * wt[t]
+                Rk[k] = acc
+            if n_lam == 1:
+                acc = 0.0
+                for k in range(n_components):
+                    acc += Rk[k]
+                Rk[0] = acc
+            c = run_off[r]
+            for a in range(nm):
+                ma = run_mis[r, a]
+                for b in range(a + 1):
+                    mb = run_mis[r, b]
+                    for kk in range(n_lam):
+                        SC[ma, mb, kk] += Rk[kk] * Cbuf[c]
+                        c += 1
+    for k in range(n_components):
+        for j in range(d):
+            s1[k, j] += S1[k, j]
+    for kq in range(s2.shape[0]):
+        for i in range(d):
+            for j in range(i + 1):
+                s2[kq, i, j] += S[kq, i, j] + SC[i, j, kq]
+    ll[0] = ll_sum
+    ll[1] = w_sum
 
 
 # signature: (X[n,d] f32|f64 with NaN, sample_weight[n] f64 or [0], rows[m] i64 (sorted by
-#             pattern), means[K,d] f64, U (K|1,d,d) f64 upper, lamT (d,d,K|1) f64 dense
+#             pattern), keys[m] u64 (their _row_key), tiles[q+1] i64 (tile starts into
+#             rows, then m), means[K,d] f64, U (K|1,d,d) f64 upper, lamT (d,d,K|1) f64 dense
 #             precisions (component last), const[K], nk[S,K], s1[S,K,d], s2[S,K|1,d,d],
 #             ll[S,2]) -> None
 @kernel
-def missing_square_stats_chunk(X, sample_weight, rows, means, U, lamT, const, nk, s1, s2,
-                               ll):
+def missing_square_stats_chunk(X, sample_weight, rows, keys, tiles, means, U, lamT, const,
+                               nk, s1, s2, ll):
     """Expected statistics (about ``means``) and log-likelihood sums of rows with NaN, for
     full and tied layouts (``U (K|1, d, d)`` upper factors, ``lamT (d, d, K|1)`` dense
     precisions with the component index last), a tile of rows at a time.
 
-    Per run of rows sharing a pattern in the tile (rows come sorted by pattern): the factor
-    of every component's ``Lam_mm`` at once (:func:`factor_run`), then the conditional mean
-    shift ``delta`` of the run's rows: row by row, vectorised over components
-    (:func:`delta_row`), when the run is shorter than ``RUN_ROWS`` (near-unique patterns, as
-    with entries missing at random), else component by component, vectorised over the run's
-    rows (:func:`delta_run`). Per tile (the complete-data kernel's register-blocked helpers):
-    ``|U^T e|^2``, responsibilities, and the first moment and scatter of ``e``. Then per run,
-    only for components with non-zero summed responsibility (tied: once), the conditional
-    covariance ``Lam_mm^-1`` from the stored factor, weighted into the scatter's missing block
-    (:func:`add_conditional`).
+    The caller sorts the rows by pattern and cuts them into tiles (:func:`.tile_plan` in
+    ``fastem.families.missing``): a *pure* tile holds rows of one pattern, a mixed tile the
+    short runs of near-unique patterns. Slots take whole tiles. Per run of one pattern in a
+    tile: the factor of every component's ``Lam_mm`` at once (:func:`factor_run`) and the
+    conditional covariances ``Lam_mm^-1`` (:func:`inverse_run`), both reused while
+    consecutive tiles keep the pattern; then the conditional mean shift ``delta``: component
+    by component over the rows (:func:`delta_run`; over the whole tile when it is pure), or
+    row by row over the components (:func:`delta_row`) for runs shorter than ``RUN_ROWS``.
+    Per tile (the complete-data kernel's register-blocked helpers): ``|U^T e|^2``,
+    responsibilities, and the first moment and scatter of ``e``. Per run, the conditional
+    covariances weighted by the run's summed responsibilities go to a component-last
+    accumulator of the missing blocks, added to the scatter when the slot ends.
     """
-    n_components, d = means.shape
-    m = rows.shape[0]
+    n_tiles = tiles.shape[0] - 1
     n_slots = nk.shape[0]
-    per_slot = (m + n_slots - 1) // n_slots
-    weighted = sample_weight.shape[0] > 0
-    n_lam = lamT.shape[2]
+    per_slot = (n_tiles + n_slots - 1) // n_slots
     factor = padded_factor(U)
-    dp = padded_width(d, means)
     meansT = np.ascontiguousarray(means.T)
-    half = 0.5 * _LOG_2PI
     for s in prange(n_slots):
-        p0 = s * per_slot
-        p1 = min(m, p0 + per_slot)
-        mask = np.zeros(d, np.bool_)
-        obs = np.zeros(d, np.int64)
-        mis = np.zeros(d, np.int64)
-        Lr = np.zeros((d, d, n_lam))
-        ldr = np.zeros(n_lam)
-        prod = np.zeros(n_lam)
-        eo = np.zeros((d, n_components))
-        y = np.zeros((d, n_components))
-        Li = np.zeros((d, d))
-        Lbuf = np.zeros(TILE * d * d * n_lam)
-        run_start = np.zeros(TILE + 1, np.int64)
-        run_nm = np.zeros(TILE, np.int64)
-        run_off = np.zeros(TILE, np.int64)
-        run_mis = np.zeros((TILE, d), np.int64)
-        diffs = np.zeros((n_components, d, TILE))
-        xt = np.zeros((d, TILE))
-        g2 = np.zeros((d, TILE))
-        maha = np.zeros(TILE)
-        logp = np.zeros((n_components, TILE))
-        lpn = np.empty(TILE)
-        wt = np.zeros(TILE)
-        rw = np.zeros(TILE)
-        halfm = np.zeros(TILE)
-        ldmt = np.zeros((n_lam, TILE))
-        diff_r = np.zeros((TILE, dp))
-        rd_r = np.zeros((TILE, dp))
-        S = local_scatter(s2[s], dp)
-        S1 = np.zeros((n_components, d))
-        Rk = np.zeros(n_components)
-        ll_sum = 0.0
-        w_sum = 0.0
-        for t0 in range(p0, p1, TILE):
-            nt = min(TILE, p1 - t0)
-            for t in range(nt):
-                i = rows[t0 + t]
-                for j in range(d):
-                    v = X[i, j]
-                    xt[j, t] = 0.0 if math.isnan(v) else v
-            for k in range(n_components):
-                for j in range(d):
-                    mu = means[k, j]
-                    for t in range(TILE):
-                        diffs[k, j, t] = xt[j, t] - mu
-            ta = 0
-            n_runs = 0
-            off = 0
-            while ta < nt:
-                no, nm = read_pattern(X, rows[t0 + ta], mask, obs, mis)
-                tb = ta + 1
-                while tb < nt and same_pattern(X, rows[t0 + tb], mask, True):
-                    tb += 1
-                if nm > 0:
-                    factor_run(lamT, mis, nm, Lr, ldr, prod)
-                    if tb - ta >= RUN_ROWS:
-                        delta_run(diffs, ta, tb, lamT, obs, no, mis, nm, Lr, g2)
-                    else:
-                        for t in range(ta, tb):
-                            delta_row(xt, t, meansT, lamT, obs, no, mis, nm, Lr, eo, y, diffs)
-                    q = off
-                    for a in range(nm):
-                        for b in range(nm):
-                            for kk in range(n_lam):
-                                Lbuf[q] = Lr[a, b, kk]
-                                q += 1
-                else:
-                    for kk in range(n_lam):
-                        ldr[kk] = 0.0
-                for t in range(ta, tb):
-                    wt[t] = 0.0 if no == 0 else (
-                        sample_weight[rows[t0 + t]] if weighted else 1.0)
-                    halfm[t] = half * nm
-                    for kk in range(n_lam):
-                        ldmt[kk, t] = ldr[kk]
-                run_start[n_runs] = ta
-                run_nm[n_runs] = nm
-                run_off[n_runs] = off
-                for a in range(nm):
-                    run_mis[n_runs, a] = mis[a]
-                n_runs += 1
-                off += nm * nm * n_lam
-                ta = tb
-            run_start[n_runs] = nt
-            for t in range(nt, TILE):
-                wt[t] = 0.0
-            for k in range(n_components):
-                kk = k if n_lam > 1 else 0
-                mahalanobis_tile(diffs[k], factor, kk, maha)
-                c = const[k]
-                for t in range(TILE):
-                    logp[k, t] = c + halfm[t] - 0.5 * ldmt[kk, t] - 0.5 * maha[t]
-            normalise_tile(logp, lpn)
-            for t in range(nt):
-                ll_sum += wt[t] * lpn[t]
-                w_sum += wt[t]
-            for k in range(n_components):
-                tot = 0.0
-                for t in range(TILE):
-                    r = logp[k, t] * wt[t]
-                    rw[t] = r
-                    tot += r
-                nk[s, k] += tot
-                if tot == 0.0:
-                    continue
-                ks = k if S.shape[0] > 1 else 0
-                for j in range(d):
-                    a1 = 0.0
-                    for t in range(nt):
-                        v = diffs[k, j, t]
-                        diff_r[t, j] = v
-                        rd = rw[t] * v
-                        rd_r[t, j] = rd
-                        a1 += rd
-                    S1[k, j] += a1
-                scatter_tile(nt, diff_r, rd_r, ks, S)
-            # Conditional covariances: per run, per component with any responsibility.
-            s2s = s2[s]
-            for q in range(n_runs):
-                nm = run_nm[q]
-                if nm == 0:
-                    continue
-                ta = run_start[q]
-                tb = run_start[q + 1]
-                for k in range(n_components):
-                    r = 0.0
-                    for t in range(ta, tb):
-                        r += logp[k, t] * wt[t]
-                    Rk[k] = r
-                if n_lam == 1:
-                    r = 0.0
-                    for k in range(n_components):
-                        r += Rk[k]
-                    if r != 0.0:
-                        add_conditional(r, Lbuf, run_off[q], 1, 0, run_mis[q], nm, Li, s2s, 0)
-                else:
-                    for k in range(n_components):
-                        if Rk[k] != 0.0:
-                            add_conditional(Rk[k], Lbuf, run_off[q], n_lam, k, run_mis[q],
-                                            nm, Li, s2s, k)
-        for k in range(n_components):
-            for j in range(d):
-                s1[s, k, j] += S1[k, j]
-        for kq in range(s2.shape[1]):
-            for i in range(d):
-                for j in range(i + 1):
-                    s2[s, kq, i, j] += S[kq, i, j]
-        ll[s, 0] = ll_sum
-        ll[s, 1] = w_sum
+        square_slot(X, sample_weight, rows, keys, tiles, s * per_slot,
+                    min(n_tiles, (s + 1) * per_slot), means, meansT, factor, lamT, const,
+                    nk[s], s1[s], s2[s], ll[s])
