@@ -10,9 +10,11 @@ dispatch of a chunk's rows with NaN to :mod:`fastem.kernels.missing_pass`.
 
 ``inf`` is an error under every policy. A chunk without NaN always goes through the
 complete-data kernels unchanged, so without NaN every policy gives bit-identical results.
-In a chunk with NaN, the complete rows still go through those kernels and only the rows with
-NaN through the missing-data kernel; both accumulate about the same shift, so their
-statistics add.
+A chunk with NaN goes through the missing-data kernel whole (its tiles of complete rows cost
+what the complete-data kernel's do), except that float32 full and tied data keep their
+complete rows on the complete-data kernel; both accumulate about the same shift, so their
+statistics add. Full and tied rows are sorted by missingness pattern (a key per row from the
+NaN scan, radix-sorted) and cut into tiles by :func:`tile_plan`.
 """
 from __future__ import annotations
 
@@ -140,10 +142,13 @@ def chunk_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], kargs,
     if not has.any():
         return None
     n = X.shape[0]
-    diagonal = np.ndim(kargs.prec) == 2 and kargs.nan_policy == "marginalize"
-    # Diagonal layouts: the tiled missing-data kernel is as fast as the complete one, so the
-    # whole chunk goes through it (no copy of the complete rows).
-    keep = np.zeros(n, bool) if diagonal else ~has
+    # Under "marginalize" the whole chunk goes through the missing-data kernel (no copy of the
+    # complete rows), whose tiles of complete rows cost what the complete-data kernel's do.
+    # Full and tied float32 data keep their complete rows on the complete-data kernel, which
+    # computes its products in float32 (the missing-data kernel is float64 throughout).
+    whole = kargs.nan_policy == "marginalize" and (np.ndim(kargs.prec) == 2
+                                                   or X.dtype == np.float64)
+    keep = np.zeros(n, bool) if whole else ~has
     total = SuffStats.zeros(kargs.means, scatter_shape)
     if keep.any():
         w = None if sample_weight is None else sample_weight[keep]
@@ -155,6 +160,9 @@ def chunk_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], kargs,
         w = as_weights(sample_weight)
         if U.ndim == 3:
             rows, keys = pattern_order(pattern, np.flatnonzero(has).astype(np.int64))
+            if whole:   # the complete rows first, in order (pattern key 0)
+                rows = np.r_[np.flatnonzero(~has), rows]
+                keys = np.r_[np.zeros(n - keys.size, np.uint64), keys]
             tiles = tile_plan(keys)
             lamT = np.ascontiguousarray(np.moveaxis(lam, 0, -1))
             kern = (missing_square_stats_chunk.serial if serial

@@ -16,14 +16,15 @@ conditional is used:
 
 The expected statistics use ``e`` (the missing block filled by its conditional mean) and add
 ``C`` to the scatter's missing block. One Cholesky factor of ``Lam_mm`` (``|m| x |m|``, small
-when few entries are missing) serves every consecutive row of the same missingness pattern:
-the caller sorts full and tied rows by pattern. When patterns are nearly unique (entries
-missing at random) a run is one row, so the statistics kernel factors all components at once
-(loops over components innermost, which vectorise), solves for ``delta`` with the factor
-instead of forming ``C``, and forms ``C`` only for components with non-zero responsibility;
-per row that is ``O(K (|m| |o| + |m|^3 / 6))`` on top of the complete-data work. Diagonal
-layouts need no sorting (``Lam_mm`` is diagonal and ``delta`` is zero: fill with ``mu`` and
-add the variances).
+when few entries are missing), its inverse ``C`` and the gain ``B = -C Lam_mo`` serve every
+row of one missingness pattern: the caller sorts full and tied rows by pattern and cuts them
+into tiles, *pure* tiles of one pattern (``delta = B e_o`` is one register-blocked product
+over the tile) and *mixed* tiles of runs too short for tiles of their own (entries missing at
+random: near-unique patterns), where the factors of all components are formed at once (loops
+over components innermost, which vectorise) and ``delta`` is solved for with them, row by row
+or run by run; per row that is ``O(K (|m| |o| + |m|^3 / 6))`` on top of the complete-data
+work. Diagonal layouts need no sorting (``Lam_mm`` is diagonal and ``delta`` is zero: fill
+with ``mu`` and add the variances).
 
 A row with every coordinate missing adds nothing to the statistics or the log-likelihood
 sums; its per-row log-likelihood is 0.0 (the integral of the density over everything).
@@ -567,11 +568,12 @@ def delta_run(diffs, ta, tb, lamT, obs, no, mis, nm, Lr, g2):
 
 
 # signature: (src[d,T] f64 C-contiguous, idx[d] i64, n_in, coef[d,d] f64, n_out,
-#             out[d,T] f64) -> None   (T a multiple of 4 vectors)
+#             out[d,T] f64 (may be src), oidx[d] i64) -> None   (T a multiple of 4 vectors)
 @helper
-def combine_tile(src, idx, n_in, coef, n_out, out):
-    """``out[a, :] = sum_b coef[a, b] src[idx[b], :]`` over the whole tile, for ``a < n_out``:
-    blocks of 4 outputs x 4 row vectors stay in registers for the whole sum over ``b``."""
+def combine_tile(src, idx, n_in, coef, n_out, out, oidx):
+    """``out[oidx[a], :] = sum_b coef[a, b] src[idx[b], :]`` over the whole tile, for
+    ``a < n_out`` (no ``oidx[a]`` among ``idx``): blocks of 4 outputs x 4 row vectors stay
+    in registers for the whole sum over ``b``."""
     n_rows = src.shape[1]
     lanes = simd.lanes_of_array(src)
     for r0 in range(0, n_rows, 4 * lanes):
@@ -619,10 +621,10 @@ def combine_tile(src, idx, n_in, coef, n_out, out):
                 a31 = simd.fma(x1, c, a31)
                 a32 = simd.fma(x2, c, a32)
                 a33 = simd.fma(x3, c, a33)
-            _store4(out, a * n_rows + r0, lanes, a00, a01, a02, a03)
-            _store4(out, (a + 1) * n_rows + r0, lanes, a10, a11, a12, a13)
-            _store4(out, (a + 2) * n_rows + r0, lanes, a20, a21, a22, a23)
-            _store4(out, (a + 3) * n_rows + r0, lanes, a30, a31, a32, a33)
+            _store4(out, oidx[a] * n_rows + r0, lanes, a00, a01, a02, a03)
+            _store4(out, oidx[a + 1] * n_rows + r0, lanes, a10, a11, a12, a13)
+            _store4(out, oidx[a + 2] * n_rows + r0, lanes, a20, a21, a22, a23)
+            _store4(out, oidx[a + 3] * n_rows + r0, lanes, a30, a31, a32, a33)
             a += 4
         while a < n_out:
             a00 = simd.zeros(src)
@@ -636,7 +638,7 @@ def combine_tile(src, idx, n_in, coef, n_out, out):
                 a01 = simd.fma(simd.load(src, base + lanes, src), c, a01)
                 a02 = simd.fma(simd.load(src, base + 2 * lanes, src), c, a02)
                 a03 = simd.fma(simd.load(src, base + 3 * lanes, src), c, a03)
-            _store4(out, a * n_rows + r0, lanes, a00, a01, a02, a03)
+            _store4(out, oidx[a] * n_rows + r0, lanes, a00, a01, a02, a03)
             a += 1
 
 
@@ -648,37 +650,28 @@ def _store4(out, off, lanes, a0, a1, a2, a3):
     simd.store(out, off + 3 * lanes, a3)
 
 
-# signature: (diffs[K,d,T] in/out, k, kk, lamT, obs, no, mis, nm, Lr, coef[d,d] scratch,
-#             g2[d,T] scratch) -> None
+# signature: (lamT[d,d,K'], Cr[d,d,K'] (inverse_run), obs, no, mis, nm, Bt[d,d,K'] scratch,
+#             B[K',d,d] out) -> None
 @helper
-def delta_tile(diffs, k, kk, lamT, obs, no, mis, nm, Lr, coef, g2):
-    """As :func:`delta_run` for a whole tile of one pattern and one component: ``Lam_mo e_o``
-    by :func:`combine_tile`, then the two triangular solves over the tile's rows."""
-    n_rows = g2.shape[1]
+def gain_run(lamT, Cr, obs, no, mis, nm, Bt, B):
+    """``B[k] = -Lam_mm^-1 Lam_mo`` of every component (so ``delta = B e_o``; sums over
+    components innermost, then stored component-first for :func:`combine_tile`)."""
+    n_lam = lamT.shape[2]
     for a in range(nm):
         for b in range(no):
-            coef[a, b] = lamT[mis[a], obs[b], kk]
-    combine_tile(diffs[k], obs, no, coef, nm, g2)
-    for a in range(nm):
-        for p in range(a):
-            c = Lr[a, p, kk]
-            for t in range(n_rows):
-                g2[a, t] -= c * g2[p, t]
-        c = Lr[a, a, kk]
-        for t in range(n_rows):
-            g2[a, t] *= c
-    for a in range(nm - 1, -1, -1):
-        for p in range(a + 1, nm):
-            c = Lr[p, a, kk]
-            for t in range(n_rows):
-                g2[a, t] -= c * g2[p, t]
-        c = Lr[a, a, kk]
-        for t in range(n_rows):
-            g2[a, t] *= c
-    for a in range(nm):
-        ma = mis[a]
-        for t in range(n_rows):
-            diffs[k, ma, t] = -g2[a, t]
+            ob = obs[b]
+            for kk in range(n_lam):
+                Bt[a, b, kk] = 0.0
+            for c in range(nm):
+                ac = a if a >= c else c
+                cc = c if a >= c else a
+                mc = mis[c]
+                for kk in range(n_lam):
+                    Bt[a, b, kk] -= Cr[ac, cc, kk] * lamT[mc, ob, kk]
+    for kk in range(n_lam):
+        for a in range(nm):
+            for b in range(no):
+                B[kk, a, b] = Bt[a, b, kk]
 
 
 # signature: (xr[T,dp] f64 (NaN read as 0), nt, rw[T], shift[K,dp] zero-padded, k,
@@ -797,7 +790,9 @@ def square_slot(X, sample_weight, rows, keys, tiles, q0, q1, means, meansT, fact
     diffs = np.zeros((n_components, d, TILE))
     xt = np.zeros((d, TILE))
     xr = np.zeros((TILE, dp))
-    coef = np.zeros((d, d))
+    Bt = np.zeros((d, d, n_lam))
+    B = np.zeros((n_lam, d, d))
+    gained = False
     g2 = np.zeros((d, TILE))
     maha = np.zeros(TILE)
     logp = np.zeros((n_components, TILE))
@@ -873,13 +868,17 @@ def square_slot(X, sample_weight, rows, keys, tiles, q0, q1, means, meansT, fact
                 if not same:
                     factor_run(lamT, rmis, nm, Lr, ldr, prod)
                     inverse_run(Lr, nm, Li, Cr)
+                    gained = False
                     last_nm = nm
                     for a in range(nm):
                         last_mis[a] = rmis[a]
                 if tb - ta == nt:
+                    if not gained:
+                        gain_run(lamT, Cr, robs, no, rmis, nm, Bt, B)
+                        gained = True
                     for k in range(n_components):
-                        delta_tile(diffs, k, k if n_lam > 1 else 0, lamT, robs, no, rmis, nm,
-                                   Lr, coef, g2)
+                        combine_tile(diffs[k], robs, no, B[k if n_lam > 1 else 0], nm,
+                                     diffs[k], rmis)
                 elif tb - ta >= RUN_ROWS:
                     delta_run(diffs, ta, tb, lamT, robs, no, rmis, nm, Lr, g2)
                 else:
@@ -982,7 +981,8 @@ def missing_square_stats_chunk(X, sample_weight, rows, keys, tiles, means, U, la
     tile: the factor of every component's ``Lam_mm`` at once (:func:`factor_run`) and the
     conditional covariances ``Lam_mm^-1`` (:func:`inverse_run`), both reused while
     consecutive tiles keep the pattern; then the conditional mean shift ``delta``: component
-    by component over the rows (:func:`delta_run`; over the whole tile when it is pure), or
+    by component over the rows (:func:`delta_run`; for a pure tile, ``B e_o`` by
+    :func:`combine_tile` with the gain of :func:`gain_run`), or
     row by row over the components (:func:`delta_row`) for runs shorter than ``RUN_ROWS``.
     Per tile (the complete-data kernel's register-blocked helpers): ``|U^T e|^2``,
     responsibilities, and the first moment and scatter of ``e``. Per run, the conditional
