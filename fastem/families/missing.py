@@ -167,8 +167,8 @@ def chunk_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], kargs,
             lamT = np.ascontiguousarray(np.moveaxis(lam, 0, -1))
             kern = (missing_square_stats_chunk.serial if serial
                     else missing_square_stats_chunk.parallel)
-        else:
-            rows = np.arange(n, dtype=np.int64)
+        else:       # the complete rows first: their tiles take the complete-data helpers
+            rows = np.r_[np.flatnonzero(~has), np.flatnonzero(has)]
             kern = (missing_diag_stats_chunk.serial if serial
                     else missing_diag_stats_chunk.parallel)
 

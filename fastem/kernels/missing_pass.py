@@ -43,8 +43,9 @@ from numba import prange
 from . import simd
 from ._jit import TILE, helper, kernel
 from .linalg import cholesky_into
-from .blocked import (mahalanobis_tile, masked_diagonal_log_prob_tile,
-                      masked_diagonal_statistics_tile, padded_factor, padded_width, scatter_tile)
+from .blocked import (diagonal_log_prob_tile, diagonal_statistics_tile, mahalanobis_tile,
+                      masked_diagonal_log_prob_tile, masked_diagonal_statistics_tile,
+                      padded_factor, padded_width, scatter_tile)
 from .tiles import local_scatter, normalise_tile
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -340,7 +341,9 @@ def missing_diag_stats_chunk(X, sample_weight, rows, means, prec, const, nk, s1,
     the complete-data kernel does: ``log p_k = const_k + sum_missing (1/2 log(2 pi) - log
     prec_kj) - 1/2 sum_observed ((x_j - mu_kj) prec_kj)^2``; the statistics add
     ``r (x_j - mu_kj)`` and ``r (x_j - mu_kj)^2`` for observed entries and ``r sigma_kj^2``
-    to the second moment of missing ones. A row with nothing observed gets weight 0.
+    to the second moment of missing ones. A row with nothing observed gets weight 0. A tile
+    without NaN takes the complete-data kernel's helpers (the caller lists the complete rows
+    first, so a chunk whose NaN sit in a few rows costs about what a complete one does).
     """
     n_components, d = means.shape
     m = rows.shape[0]
@@ -379,6 +382,7 @@ def missing_diag_stats_chunk(X, sample_weight, rows, means, prec, const, nk, s1,
         w_sum = 0.0
         for t0 in range(p0, p1, TILE):
             nt = min(TILE, p1 - t0)
+            n_missing = 0
             for t in range(TILE):
                 if t >= nt:
                     wt[t] = 0.0
@@ -392,13 +396,22 @@ def missing_diag_stats_chunk(X, sample_weight, rows, means, prec, const, nk, s1,
                     orr[t, j] = 1.0 if seen else 0.0
                     cnt += not seen
                 base[t] = half * cnt
+                n_missing += cnt
                 wt[t] = 0.0 if cnt == d else (sample_weight[i] if weighted else 1.0)
             for j in range(d):
                 for t in range(nt):
                     xt[j, t] = xr[t, j]
-                    ot[j, t] = orr[t, j]
+            if n_missing > 0:               # the mask's transpose, for tiles that need it
+                for j in range(d):
+                    for t in range(nt):
+                        ot[j, t] = orr[t, j]
+            complete = n_missing == 0
             for k in range(n_components):
-                masked_diagonal_log_prob_tile(xt, ot, means, prec, lg, c[k], base, k, logp)
+                if complete:
+                    diagonal_log_prob_tile(xt, means, prec, const, k, logp)
+                else:
+                    masked_diagonal_log_prob_tile(xt, ot, means, prec, lg, c[k], base, k,
+                                                  logp)
             normalise_tile(logp, lpn)
             for t in range(nt):
                 ll_sum += wt[t] * lpn[t]
@@ -412,7 +425,11 @@ def missing_diag_stats_chunk(X, sample_weight, rows, means, prec, const, nk, s1,
                 nk[s, k] += tot
                 if tot == 0.0:
                     continue
-                masked_diagonal_statistics_tile(xr, orr, nt, rw, shift, var, k, acc2, acc1)
+                if complete:
+                    diagonal_statistics_tile(xr, nt, rw, shift, k, acc2, acc1)
+                else:
+                    masked_diagonal_statistics_tile(xr, orr, nt, rw, shift, var, k, acc2,
+                                                    acc1)
         for k in range(n_components):
             for j in range(d):
                 s1[s, k, j] += acc1[k, j]
