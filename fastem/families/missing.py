@@ -27,6 +27,7 @@ from ..kernels._jit import TILE
 from ..kernels.missing_pass import (missing_diag_stats_chunk, missing_e_step_chunk,
                                     missing_impute_chunk, missing_square_stats_chunk,
                                     nan_rows)
+from ..kernels.radix import radix_order
 from .._slots import run_in_slots
 from ..stats import SuffStats
 
@@ -79,23 +80,11 @@ def kernel_layout(kargs) -> tuple[np.ndarray, np.ndarray]:
 
 def pattern_order(keys: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``rows`` sorted by missingness pattern (stable, so each pattern's rows stay in file
-    order), and their pattern keys, from every row's key ``keys`` (:func:`nan_row_scan`).
-
-    A least-significant-digit radix sort on 16-bit digits of the keys (NumPy's stable sort
-    of ``uint16`` is a radix sort): one pass while the keys fit 16 bits.
+    order), and their pattern keys, from every row's key ``keys`` (:func:`nan_row_scan`):
+    a least-significant-digit radix sort on the keys' bytes (:func:`.radix_order`).
     """
-    keys = keys[rows]
-    if rows.size < 2:
-        return rows, keys
-    order = None
-    for shift in range(0, int(keys.max()).bit_length(), 16):
-        part = keys if order is None else keys[order]
-        digit = ((part >> np.uint64(shift)) & np.uint64(0xFFFF)).astype(np.uint16)
-        step = np.argsort(digit, kind="stable")
-        order = step if order is None else order[step]
-    if order is None:
-        return rows, keys
-    return rows[order], keys[order]
+    return radix_order(np.ascontiguousarray(keys[rows], dtype=np.uint64),
+                       np.ascontiguousarray(rows, dtype=np.int64))
 
 
 #: A run of at least this many rows of one pattern gets tiles of its own in the square
@@ -135,9 +124,13 @@ def _complete_kargs(kargs):
 def chunk_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], kargs,
                 scatter_shape: tuple[int, ...], serial: bool = False) -> Optional[SuffStats]:
     """Statistics of a chunk holding NaN under ``kargs.nan_policy``, or ``None`` when the
-    chunk has no NaN (the caller then runs the complete-data kernel on it unchanged)."""
+    chunk has no NaN (the caller then runs the complete-data kernel on it unchanged).
+    Diagonal layouts under ``"marginalize"`` always return statistics: their kernel scans
+    for NaN itself (:func:`_diagonal_stats`)."""
     from .gaussian_pass import as_weights
     from .gaussian_pass import chunk_stats as complete_stats
+    if kargs.nan_policy == "marginalize" and np.ndim(kargs.prec) == 2:
+        return _diagonal_stats(X, sample_weight, kargs, scatter_shape, serial)
     has, _, pattern = nan_row_scan(X)
     if not has.any():
         return None
@@ -146,8 +139,7 @@ def chunk_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], kargs,
     # complete rows), whose tiles of complete rows cost what the complete-data kernel's do.
     # Full and tied float32 data keep their complete rows on the complete-data kernel, which
     # computes its products in float32 (the missing-data kernel is float64 throughout).
-    whole = kargs.nan_policy == "marginalize" and (np.ndim(kargs.prec) == 2
-                                                   or X.dtype == np.float64)
+    whole = kargs.nan_policy == "marginalize" and X.dtype == np.float64
     keep = np.zeros(n, bool) if whole else ~has
     total = SuffStats.zeros(kargs.means, scatter_shape)
     if keep.any():
@@ -158,32 +150,48 @@ def chunk_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], kargs,
         k, d = kargs.means.shape
         U, lam = kernel_layout(kargs)
         w = as_weights(sample_weight)
-        if U.ndim == 3:
-            rows, keys = pattern_order(pattern, np.flatnonzero(has).astype(np.int64))
-            if whole:   # the complete rows first, in order (pattern key 0)
-                rows = np.r_[np.flatnonzero(~has), rows]
-                keys = np.r_[np.zeros(n - keys.size, np.uint64), keys]
-            tiles = tile_plan(keys)
-            lamT = np.ascontiguousarray(np.moveaxis(lam, 0, -1))
-            kern = (missing_square_stats_chunk.serial if serial
-                    else missing_square_stats_chunk.parallel)
-        else:       # the complete rows first: their tiles take the complete-data helpers
-            rows = np.r_[np.flatnonzero(~has), np.flatnonzero(has)]
-            kern = (missing_diag_stats_chunk.serial if serial
-                    else missing_diag_stats_chunk.parallel)
+        rows, keys = pattern_order(pattern, np.flatnonzero(has).astype(np.int64))
+        if whole:   # the complete rows first, in order (pattern key 0)
+            rows = np.r_[np.flatnonzero(~has), rows]
+            keys = np.r_[np.zeros(n - keys.size, np.uint64), keys]
+        tiles = tile_plan(keys)
+        lamT = np.ascontiguousarray(np.moveaxis(lam, 0, -1))
+        kern = (missing_square_stats_chunk.serial if serial
+                else missing_square_stats_chunk.parallel)
+
+        n_complete = n - int(has.sum()) if whole else 0
 
         def run(nk, s1, s2, ll):
-            if U.ndim == 3:
-                kern(X, w, rows, keys, tiles, kargs.means, U, lamT, kargs.const, nk, s1, s2,
-                     ll)
-            else:
-                kern(X, w, rows, kargs.means, U, kargs.const, nk, s1, s2, ll)
+            kern(X, w, rows, keys, tiles, n_complete, kargs.means, U, lamT, kargs.const, nk,
+                 s1, s2, ll)
 
         (nk, s1, s2), ll = run_in_slots(run, rows.shape[0],
                                         ((k,), (k, d), tuple(scatter_shape)), 2)
         ll = ll.sum(axis=0)
         total = total + SuffStats(kargs.means, nk, s1, s2, float(ll[0]), float(ll[1]), 0)
     return dataclasses.replace(total, n_rows=n)
+
+
+def _diagonal_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], kargs,
+                    scatter_shape: tuple[int, ...], serial: bool) -> SuffStats:
+    """Statistics of a chunk under ``"marginalize"`` for diagonal layouts: one pass of the
+    missing-data kernel, which scans for NaN itself and, on a chunk without NaN, returns the
+    complete-data kernel's statistics bit for bit."""
+    from .gaussian_pass import as_weights, compute_prec
+    k, d = kargs.means.shape
+    U, _ = kernel_layout(kargs)
+    w = as_weights(sample_weight)
+    prec_c = compute_prec(kargs, X.dtype)
+    kern = missing_diag_stats_chunk.serial if serial else missing_diag_stats_chunk.parallel
+
+    def run(nk, s1, s2, ll):
+        kern(X, w, kargs.means, prec_c, U, kargs.const, nk, s1, s2, ll)
+
+    (nk, s1, s2), ll = run_in_slots(run, X.shape[0], ((k,), (k, d), tuple(scatter_shape)), 4)
+    infs = ll[:, 3][ll[:, 3] >= 0]
+    check_no_inf(X, int(infs[0]) if infs.size else -1)
+    total = np.ascontiguousarray(ll[:, :2]).sum(axis=0)   # as the complete-data pass sums
+    return SuffStats(kargs.means, nk, s1, s2, float(total[0]), float(total[1]), X.shape[0])
 
 
 def e_step_outputs(X: np.ndarray, kargs, *, labels: bool = False, resp: bool = False,

@@ -551,24 +551,26 @@ def masked_diagonal_log_prob_tile(xt, ot, means, prec, lg, c, base, k, logp):
         b2 = simd.zeros(xt)
         b3 = simd.zeros(xt)
         for i in range(d):
-            m = simd.splat(xt, means[k, i])
+            m = simd.splat(xt, -means[k, i])
             p = simd.splat(xt, prec[k, i])
             g = simd.splat(xt, lg[k, i])
             base_i = i * n_rows + r0
+            # x - o mu in one rounding: x - mu where observed (as the complete kernel has
+            # it), 0 where missing (x is stored as 0 there)
             o = simd.load(ot, base_i, xt)
-            z = simd.mul(simd.mul(simd.sub(simd.load(xt, base_i, xt), m), p), o)
+            z = simd.mul(simd.fma(o, m, simd.load(xt, base_i, xt)), p)
             a0 = simd.fma(z, z, a0)
             b0 = simd.fma(o, g, b0)
             o = simd.load(ot, base_i + lanes, xt)
-            z = simd.mul(simd.mul(simd.sub(simd.load(xt, base_i + lanes, xt), m), p), o)
+            z = simd.mul(simd.fma(o, m, simd.load(xt, base_i + lanes, xt)), p)
             a1 = simd.fma(z, z, a1)
             b1 = simd.fma(o, g, b1)
             o = simd.load(ot, base_i + 2 * lanes, xt)
-            z = simd.mul(simd.mul(simd.sub(simd.load(xt, base_i + 2 * lanes, xt), m), p), o)
+            z = simd.mul(simd.fma(o, m, simd.load(xt, base_i + 2 * lanes, xt)), p)
             a2 = simd.fma(z, z, a2)
             b2 = simd.fma(o, g, b2)
             o = simd.load(ot, base_i + 3 * lanes, xt)
-            z = simd.mul(simd.mul(simd.sub(simd.load(xt, base_i + 3 * lanes, xt), m), p), o)
+            z = simd.mul(simd.fma(o, m, simd.load(xt, base_i + 3 * lanes, xt)), p)
             a3 = simd.fma(z, z, a3)
             b3 = simd.fma(o, g, b3)
         out = k * n_rows + r0
@@ -585,29 +587,30 @@ def _store_masked(logp, out, base, r, cv, half, a, b):
 
 
 # signature: (xr[T, dp] f64 (0 where missing), orr[T, dp] f64 0/1 observed, nt,
-#             rw[T] f64, shift[K, dp] f64, var[K, dp] f64 (zero-padded), k,
+#             rw[T] f64, tot = sum rw, shift[K, dp] f64, var[K, dp] f64 (zero-padded), k,
 #             S[K, dp] f64, S1[K, dp] f64) -> None
 @helper
-def masked_diagonal_statistics_tile(xr, orr, nt, rw, shift, var, k, S, S1):
+def masked_diagonal_statistics_tile(xr, orr, nt, rw, tot, shift, var, k, S, S1):
     """``S1[k] += sum_t rw_t d_t`` and ``S[k] += sum_t rw_t (d_t^2 + (1 - o_t) var_k)`` with
     ``d_t = (x_t - shift_k) o_t``: the expected statistics of rows with missing entries
-    filled by the component's mean and variance, both sums in registers over the tile's
-    rows (vectors over columns)."""
+    filled by the component's mean and variance, all sums in registers over the tile's rows
+    (vectors over columns); the variance term is ``var_k (tot - sum_t rw_t o_t)``."""
     dp = xr.shape[1]
     lanes = simd.lanes_of_array(xr)
-    one = simd.splat(xr, 1.0)
+    total = simd.splat(xr, tot)
     for jo in range(0, dp, lanes):
-        m = simd.load(shift, k * dp + jo, xr)
-        v = simd.load(var, k * dp + jo, xr)
+        m = simd.sub(simd.zeros(xr), simd.load(shift, k * dp + jo, xr))
         a1 = simd.zeros(xr)
         a2 = simd.zeros(xr)
+        a3 = simd.zeros(xr)
         for t in range(nt):
             o = simd.load(orr, t * dp + jo, xr)
-            dv = simd.mul(simd.sub(simd.load(xr, t * dp + jo, xr), m), o)
+            dv = simd.fma(o, m, simd.load(xr, t * dp + jo, xr))
             r = simd.splat(xr, rw[t])
             rv = simd.mul(r, dv)
             a1 = simd.add(a1, rv)
             a2 = simd.fma(rv, dv, a2)
-            a2 = simd.fma(r, simd.mul(simd.sub(one, o), v), a2)
+            a3 = simd.fma(r, o, a3)
         _add_to(S1, k * dp + jo, a1)
-        _add_to(S, k * dp + jo, a2)
+        _add_to(S, k * dp + jo,
+                simd.fma(simd.load(var, k * dp + jo, xr), simd.sub(total, a3), a2))

@@ -1,8 +1,10 @@
 """The fused pass over rows with missing (NaN) entries: exact EM over the observed coordinates.
 
-Chunks without NaN never come here (they go through the unchanged kernels of :mod:`.em_pass`);
-of a chunk with NaN, full and tied layouts send only the rows holding a NaN, diagonal layouts
-every row (their tiled kernel costs what the complete one does). For a row with observed coordinates ``o`` and missing ``m``, and a
+Full and tied chunks without NaN never come here (they go through the unchanged kernels of
+:mod:`.em_pass`); of a float64 chunk with NaN every row comes, the complete ones first, whose
+tiles take the complete kernel's helpers. Diagonal chunks always come under "marginalize":
+their kernel scans for NaN itself and gives a chunk without NaN the complete kernel's
+statistics bit for bit. For a row with observed coordinates ``o`` and missing ``m``, and a
 component with mean ``mu`` and precision ``Lam = U U^T``, the *precision* form of the Gaussian
 conditional is used:
 
@@ -43,10 +45,11 @@ from numba import prange
 from . import simd
 from ._jit import TILE, helper, kernel
 from .linalg import cholesky_into
-from .blocked import (diagonal_log_prob_tile, diagonal_statistics_tile, mahalanobis_tile,
-                      masked_diagonal_log_prob_tile, masked_diagonal_statistics_tile,
-                      padded_factor, padded_width, scatter_tile)
-from .tiles import local_scatter, normalise_tile
+from .blocked import (diagonal_log_prob_tile, mahalanobis_tile, masked_diagonal_log_prob_tile,
+                      masked_diagonal_statistics_tile, padded_factor, padded_width,
+                      scatter_tile)
+from .tiles import (accumulate_tile, local_scatter, log_prob_tile, normalise_tile,
+                    row_major_width)
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -328,27 +331,59 @@ def nan_rows(X):
     return has, every, first, keys
 
 
-# signature: (X[n,d] f32|f64 with NaN, sample_weight[n] f64 or [0], rows[m] i64, means[K,d],
-#             prec[K,d] f64 (diagonal precision factors), const[K], nk[S,K], s1[S,K,d],
-#             s2[S,K,d], ll[S,2]) -> None
+# One tile of missing_diag_stats_chunk: log-densities, responsibilities (left in logp, their
+# log-sum-exp in lpn), and statistics; a complete tile takes em_pass_chunk's helpers.
+@helper
+def _diagonal_tile(xt, ot, xr, orr, nt, complete, wt, rw, base, means, prec_c, prec, lg, c,
+                   const, shift, var, logp, lpn, nk, acc1, acc2, diff_t, rd_t, diff_r, rd_r):
+    n_components = means.shape[0]
+    for k in range(n_components):
+        if complete:
+            diagonal_log_prob_tile(xt, means, prec_c, const, k, logp)
+        else:
+            masked_diagonal_log_prob_tile(xt, ot, means, prec, lg, c[k], base, k, logp)
+    normalise_tile(logp, lpn)
+    if complete:
+        accumulate_tile(xt, xr, nt, wt, shift, logp, rw, diff_t, rd_t, diff_r, rd_r, nk,
+                        acc2, acc1)
+        return
+    for k in range(n_components):
+        tot = 0.0
+        for t in range(nt):
+            r = logp[k, t] * wt[t]
+            rw[t] = r
+            tot += r
+        nk[k] += tot
+        if tot != 0.0:
+            masked_diagonal_statistics_tile(xr, orr, nt, rw, tot, shift, var, k, acc2, acc1)
+
+
+# signature: (X[n,d] f32|f64, sample_weight[n] f64 or [0], means[K,d], prec_c[K,d] f32|f64
+#             (the complete-data kernel's compute precision), prec[K,d] f64 (diagonal
+#             precision factors), const[K], nk[S,K], s1[S,K,d], s2[S,K,d], ll[S,4]) -> None
 @kernel
-def missing_diag_stats_chunk(X, sample_weight, rows, means, prec, const, nk, s1, s2, ll):
-    """Expected statistics of rows with NaN for diagonal layouts, a tile of rows at a time.
+def missing_diag_stats_chunk(X, sample_weight, means, prec_c, prec, const, nk, s1, s2, ll):
+    """Expected statistics of a chunk that may hold NaN, for diagonal layouts, a tile of rows
+    at a time; the chunk's NaN scan is fused in.
 
     Diagonal components need no factorisation: the conditional of a missing entry is its
-    component's own mean and variance. A tile holds the rows with NaN read as 0 and a 0/1
+    component's own mean and variance. A tile holds its rows with NaN read as 0 and a 0/1
     mask of the observed entries, so every loop runs over the tile's rows and vectorises as
     the complete-data kernel does: ``log p_k = const_k + sum_missing (1/2 log(2 pi) - log
     prec_kj) - 1/2 sum_observed ((x_j - mu_kj) prec_kj)^2``; the statistics add
     ``r (x_j - mu_kj)`` and ``r (x_j - mu_kj)^2`` for observed entries and ``r sigma_kj^2``
-    to the second moment of missing ones. A row with nothing observed gets weight 0. A tile
-    without NaN takes the complete-data kernel's helpers (the caller lists the complete rows
-    first, so a chunk whose NaN sit in a few rows costs about what a complete one does).
+    to the second moment of missing ones. A row with nothing observed gets weight 0.
+
+    Slots and tiles are those of :func:`.em_pass_chunk`, and a tile without NaN takes its
+    helpers with ``prec_c``, so a chunk without NaN gives bit for bit its statistics: no
+    separate scan (a pass over memory as long as the diagonal E+M pass itself) is needed to
+    send complete chunks there. ``ll[s]``: log-likelihood sum, weight sum, NaN entries seen,
+    first row holding an inf (-1 when none).
     """
-    n_components, d = means.shape
-    m = rows.shape[0]
+    n, d = X.shape
+    n_components = means.shape[0]
     n_slots = nk.shape[0]
-    per_slot = (m + n_slots - 1) // n_slots
+    per_slot = (n + n_slots - 1) // n_slots
     weighted = sample_weight.shape[0] > 0
     half = 0.5 * _LOG_2PI
     dp = padded_width(d, const)
@@ -365,8 +400,8 @@ def missing_diag_stats_chunk(X, sample_weight, rows, means, prec, const, nk, s1,
             shift[k, j] = means[k, j]
             var[k, j] = 1.0 / (p * p)
     for s in prange(n_slots):
-        p0 = s * per_slot
-        p1 = min(m, p0 + per_slot)
+        r0 = s * per_slot
+        r1 = min(n, r0 + per_slot)
         xt = np.zeros((d, TILE))
         ot = np.zeros((d, TILE))
         xr = np.zeros((TILE, dp))
@@ -376,66 +411,77 @@ def missing_diag_stats_chunk(X, sample_weight, rows, means, prec, const, nk, s1,
         wt = np.zeros(TILE)
         rw = np.zeros(TILE)
         base = np.zeros(TILE)
+        nbad = np.zeros(TILE, np.int64)
         acc1 = np.zeros((n_components, dp))
         acc2 = np.zeros((n_components, dp))
+        wide = row_major_width(d, dp)
+        diff_t = np.zeros((d, TILE))
+        rd_t = np.zeros((d, TILE))
+        diff_r = np.zeros((TILE, wide))
+        rd_r = np.zeros((TILE, wide))
         ll_sum = 0.0
         w_sum = 0.0
-        for t0 in range(p0, p1, TILE):
-            nt = min(TILE, p1 - t0)
-            n_missing = 0
-            for t in range(TILE):
-                if t >= nt:
-                    wt[t] = 0.0
-                    continue
-                i = rows[t0 + t]
-                cnt = 0
-                for j in range(d):          # branch-free: vectorises over the row
+        n_nan = 0
+        first_inf = -1
+        for t0 in range(r0, r1, TILE):
+            nt = min(TILE, r1 - t0)
+            n_bad = 0
+            for t in range(nt):
+                i = t0 + t
+                bad = 0
+                for j in range(d):          # a copy that counts NaN and inf; vectorises
                     v = np.float64(X[i, j])
-                    seen = v == v
-                    xr[t, j] = v if seen else 0.0
-                    orr[t, j] = 1.0 if seen else 0.0
-                    cnt += not seen
-                base[t] = half * cnt
-                n_missing += cnt
-                wt[t] = 0.0 if cnt == d else (sample_weight[i] if weighted else 1.0)
+                    xr[t, j] = v
+                    bad += not abs(v) < np.inf
+                nbad[t] = bad
+                n_bad += bad
+                base[t] = 0.0
+                wt[t] = sample_weight[i] if weighted else 1.0
             for j in range(d):
                 for t in range(nt):
                     xt[j, t] = xr[t, j]
-            if n_missing > 0:               # the mask's transpose, for tiles that need it
+            complete = n_bad == 0
+            if not complete:                # NaN read as 0, the mask in both layouts
+                n_missing = 0
+                for t in range(nt):
+                    if nbad[t] == 0:
+                        for j in range(d):
+                            orr[t, j] = 1.0
+                        continue
+                    cnt = 0
+                    for j in range(d):      # branch-free: vectorises over the row
+                        v = xr[t, j]
+                        seen = v == v
+                        xr[t, j] = v if seen else 0.0
+                        orr[t, j] = 1.0 if seen else 0.0
+                        cnt += not seen
+                    if cnt < nbad[t] and first_inf < 0:     # not every bad value a NaN
+                        first_inf = t0 + t
+                    base[t] = half * cnt
+                    n_missing += cnt
+                    if cnt == d:
+                        wt[t] = 0.0
+                n_nan += n_missing
                 for j in range(d):
                     for t in range(nt):
-                        ot[j, t] = orr[t, j]
-            complete = n_missing == 0
-            for k in range(n_components):
-                if complete:
-                    diagonal_log_prob_tile(xt, means, prec, const, k, logp)
-                else:
-                    masked_diagonal_log_prob_tile(xt, ot, means, prec, lg, c[k], base, k,
-                                                  logp)
-            normalise_tile(logp, lpn)
+                        v = xt[j, t]
+                        seen = v == v
+                        xt[j, t] = v if seen else 0.0
+                        ot[j, t] = 1.0 if seen else 0.0
+            _diagonal_tile(xt, ot, xr, orr, nt, complete, wt, rw, base, means, prec_c, prec,
+                           lg, c, const, shift, var, logp, lpn, nk[s], acc1, acc2, diff_t,
+                           rd_t, diff_r, rd_r)
             for t in range(nt):
                 ll_sum += wt[t] * lpn[t]
                 w_sum += wt[t]
-            for k in range(n_components):
-                tot = 0.0
-                for t in range(TILE):
-                    r = logp[k, t] * wt[t]
-                    rw[t] = r
-                    tot += r
-                nk[s, k] += tot
-                if tot == 0.0:
-                    continue
-                if complete:
-                    diagonal_statistics_tile(xr, nt, rw, shift, k, acc2, acc1)
-                else:
-                    masked_diagonal_statistics_tile(xr, orr, nt, rw, shift, var, k, acc2,
-                                                    acc1)
         for k in range(n_components):
             for j in range(d):
                 s1[s, k, j] += acc1[k, j]
                 s2[s, k, j] += acc2[k, j]
         ll[s, 0] = ll_sum
         ll[s, 1] = w_sum
+        ll[s, 2] = n_nan
+        ll[s, 3] = first_inf
 
 
 # signature: (lamT[d,d,K'] dense precisions, component last, mis[d] i64, nm, Lr[d,d,K'] out,
@@ -779,12 +825,17 @@ def _square_scratch(n_components, n_lam, d):
             np.zeros((d, n_components)), np.zeros((d, d, n_lam)))
 
 
-# signature: (X, sample_weight, rows, keys, tiles, q0, q1 (this slot's tiles), means[K,d],
+#: The square kernel's slots take blocks of this many consecutive tiles in turn.
+SLOT_TILES = 16
+
+
+# signature: (X, sample_weight, rows, keys, tiles, n_complete, q0, stride (this slot's tiles:
+#             blocks q0, q0 + stride, ... of SLOT_TILES tiles), means[K,d],
 #             meansT[d,K], factor (padded_factor of U), lamT, const, nk[K], s1[K,d],
 #             s2[K|1,d,d], ll[2]) -> None   (one slot of missing_square_stats_chunk)
 @helper
-def square_slot(X, sample_weight, rows, keys, tiles, q0, q1, means, meansT, factor, lamT,
-                const, nk, s1, s2, ll):
+def square_slot(X, sample_weight, rows, keys, tiles, n_complete, q0, stride, means, meansT,
+                factor, lamT, const, nk, s1, s2, ll):
     n_components, d = means.shape
     weighted = sample_weight.shape[0] > 0
     exact_keys = d <= 64
@@ -829,9 +880,31 @@ def square_slot(X, sample_weight, rows, keys, tiles, q0, q1, means, meansT, fact
     Rk = np.zeros(n_components)
     ll_sum = 0.0
     w_sum = 0.0
-    for q in range(q0, q1):
+    dtile = np.zeros((d, TILE))
+    rd_t = np.zeros((d, TILE))
+    n_tiles = tiles.shape[0] - 1
+    for q in range(n_tiles):
+        if (q // SLOT_TILES) % stride != q0:
+            continue
         t0 = tiles[q]
         nt = tiles[q + 1] - t0
+        if t0 + nt <= n_complete:       # complete rows: the complete-data kernel's tile
+            for t in range(nt):
+                i = rows[t0 + t]
+                for j in range(d):
+                    xr[t, j] = X[i, j]
+                wt[t] = sample_weight[i] if weighted else 1.0
+            for j in range(d):
+                for t in range(nt):
+                    xt[j, t] = xr[t, j]
+            log_prob_tile(xt, nt, means, factor, const, logp, dtile, maha)
+            normalise_tile(logp, lpn)
+            for t in range(nt):
+                ll_sum += wt[t] * lpn[t]
+                w_sum += wt[t]
+            accumulate_tile(xt, xr, nt, wt, shift, logp, rw, dtile, rd_t, diff_r, rd_r, nk,
+                            S, S1)
+            continue
         for t in range(nt):
             i = rows[t0 + t]
             for j in range(d):
@@ -982,19 +1055,23 @@ def square_slot(X, sample_weight, rows, keys, tiles, q0, q1, means, meansT, fact
 
 # signature: (X[n,d] f32|f64 with NaN, sample_weight[n] f64 or [0], rows[m] i64 (sorted by
 #             pattern), keys[m] u64 (their _row_key), tiles[q+1] i64 (tile starts into
-#             rows, then m), means[K,d] f64, U (K|1,d,d) f64 upper, lamT (d,d,K|1) f64 dense
-#             precisions (component last), const[K], nk[S,K], s1[S,K,d], s2[S,K|1,d,d],
-#             ll[S,2]) -> None
+#             rows, then m), n_complete (rows[:n_complete] hold no NaN), means[K,d] f64,
+#             U (K|1,d,d) f64 upper, lamT (d,d,K|1) f64 dense precisions (component last),
+#             const[K], nk[S,K], s1[S,K,d], s2[S,K|1,d,d], ll[S,2]) -> None
 @kernel
-def missing_square_stats_chunk(X, sample_weight, rows, keys, tiles, means, U, lamT, const,
-                               nk, s1, s2, ll):
+def missing_square_stats_chunk(X, sample_weight, rows, keys, tiles, n_complete, means, U,
+                               lamT, const, nk, s1, s2, ll):
     """Expected statistics (about ``means``) and log-likelihood sums of rows with NaN, for
     full and tied layouts (``U (K|1, d, d)`` upper factors, ``lamT (d, d, K|1)`` dense
     precisions with the component index last), a tile of rows at a time.
 
     The caller sorts the rows by pattern and cuts them into tiles (:func:`.tile_plan` in
     ``fastem.families.missing``): a *pure* tile holds rows of one pattern, a mixed tile the
-    short runs of near-unique patterns. Slots take whole tiles. Per run of one pattern in a
+    short runs of near-unique patterns. Slot ``s`` of ``S`` takes the blocks ``s, s + S, ...``
+    of ``SLOT_TILES`` consecutive tiles: the cheap complete tiles come first and the costly
+    mixed ones last, and a contiguous share per slot would leave one thread with most of the
+    work (blocks rather than single tiles keep the reads of X in streams the prefetcher
+    follows). Per run of one pattern in a
     tile: the factor of every component's ``Lam_mm`` at once (:func:`factor_run`) and the
     conditional covariances ``Lam_mm^-1`` (:func:`inverse_run`), both reused while
     consecutive tiles keep the pattern; then the conditional mean shift ``delta``: component
@@ -1006,12 +1083,10 @@ def missing_square_stats_chunk(X, sample_weight, rows, keys, tiles, means, U, la
     covariances weighted by the run's summed responsibilities go to a component-last
     accumulator of the missing blocks, added to the scatter when the slot ends.
     """
-    n_tiles = tiles.shape[0] - 1
     n_slots = nk.shape[0]
-    per_slot = (n_tiles + n_slots - 1) // n_slots
     factor = padded_factor(U)
     meansT = np.ascontiguousarray(means.T)
     for s in prange(n_slots):
-        square_slot(X, sample_weight, rows, keys, tiles, s * per_slot,
-                    min(n_tiles, (s + 1) * per_slot), means, meansT, factor, lamT, const,
-                    nk[s], s1[s], s2[s], ll[s])
+        square_slot(X, sample_weight, rows, keys, tiles, n_complete, s, n_slots, means,
+                    meansT, factor,
+                    lamT, const, nk[s], s1[s], s2[s], ll[s])
