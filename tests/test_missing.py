@@ -478,3 +478,22 @@ def test_diagonal_pass_names_the_inf(with_nan):
     fam, kargs = _diagonal_kernel_args(X, "diag", "marginalize")
     with pytest.raises(ValueError, match="row 3,010, column 4 is -inf"):
         gaussian_pass.chunk_stats(X, None, kargs, fam.scatter_shape(3, 5))
+
+
+@pytest.mark.parametrize("bits", [0, 3, 8, 9, 16, 40, 64])
+@pytest.mark.parametrize("m", [0, 1, 2, 5000])
+def test_pattern_order_is_a_stable_sort_by_key(m, bits):
+    from fastem.families.missing import pattern_order
+    rng = np.random.default_rng(bits * 7 + m)
+    n = m + 50
+    keys = np.zeros(n, np.uint64)
+    if bits:
+        top = np.uint64(1) << np.uint64(bits - 1)
+        keys[:] = rng.integers(0, 2 ** min(bits - 1, 62), n, dtype=np.uint64) | (
+            top * rng.integers(0, 2, n, dtype=np.uint64))
+        keys[:: 7] = keys[0]                        # many equal keys: stability matters
+    rows = rng.choice(n, m, replace=False).astype(np.int64)
+    got_rows, got_keys = pattern_order(keys, rows)
+    order = np.argsort(keys[rows], kind="stable")
+    np.testing.assert_array_equal(got_rows, rows[order])
+    np.testing.assert_array_equal(got_keys, keys[rows][order])
