@@ -36,12 +36,13 @@ def as_weights(w: Optional[np.ndarray]) -> np.ndarray:
 
 def chunk_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], kargs: KernelArgs,
                 scatter_shape: tuple[int, ...], serial: bool = False) -> SuffStats:
-    """One fused E+M pass over the block ``X``: statistics about ``kargs.means``."""
-    if kargs.nan_policy != "raise":  # rows with NaN: fastem.families.missing
-        from .missing import chunk_stats as missing_stats
-        out = missing_stats(X, sample_weight, kargs, scatter_shape, serial=serial)
-        if out is not None:
-            return out
+    """One fused E+M pass over the block ``X``: statistics about ``kargs.means``.
+
+    Under a ``nan_policy`` other than "raise" the pass checks each tile for NaN and inf and
+    stops at the first; only then does the chunk go to :mod:`fastem.families.missing`, so a
+    chunk without NaN gets exactly the statistics it gets under "raise", at its cost.
+    """
+    check = kargs.nan_policy != "raise"
     kern = em_pass_chunk.serial if serial else em_pass_chunk.parallel
     k, d = kargs.means.shape
     w = as_weights(sample_weight)
@@ -50,8 +51,14 @@ def chunk_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], kargs: Kerne
     def run(nk, s1, s2, ll):
         kern(X, w, kargs.means, prec, kargs.const, nk, s1, s2, ll)
 
-    (nk, s1, s2), ll = run_in_slots(run, X.shape[0], ((k,), (k, d), tuple(scatter_shape)), 2)
-    ll = ll.sum(axis=0)
+    (nk, s1, s2), ll = run_in_slots(run, X.shape[0], ((k,), (k, d), tuple(scatter_shape)),
+                                    3 if check else 2)
+    if check and ll[:, 2].any():     # rows with NaN (or an inf): fastem.families.missing
+        from .missing import chunk_stats as missing_stats
+        out = missing_stats(X, sample_weight, kargs, scatter_shape, serial=serial)
+        if out is not None:
+            return out
+    ll = np.ascontiguousarray(ll[:, :2]).sum(axis=0)
     return SuffStats(kargs.means, nk, s1, s2, float(ll[0]), float(ll[1]), X.shape[0])
 
 

@@ -126,7 +126,8 @@ def chunk_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], kargs,
     """Statistics of a chunk holding NaN under ``kargs.nan_policy``, or ``None`` when the
     chunk has no NaN (the caller then runs the complete-data kernel on it unchanged).
     Diagonal layouts under ``"marginalize"`` always return statistics: their kernel scans
-    for NaN itself (:func:`_diagonal_stats`)."""
+    for NaN itself (:func:`_diagonal_stats`). Callers come here once the complete-data pass
+    has met a NaN or inf in the chunk."""
     from .gaussian_pass import as_weights
     from .gaussian_pass import chunk_stats as complete_stats
     if kargs.nan_policy == "marginalize" and np.ndim(kargs.prec) == 2:
@@ -175,8 +176,7 @@ def chunk_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], kargs,
 def _diagonal_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], kargs,
                     scatter_shape: tuple[int, ...], serial: bool) -> SuffStats:
     """Statistics of a chunk under ``"marginalize"`` for diagonal layouts: one pass of the
-    missing-data kernel, which scans for NaN itself and, on a chunk without NaN, returns the
-    complete-data kernel's statistics bit for bit."""
+    missing-data kernel, which scans for NaN (and inf) itself."""
     from .gaussian_pass import as_weights, compute_prec
     k, d = kargs.means.shape
     U, _ = kernel_layout(kargs)

@@ -24,15 +24,28 @@ from .tiles import (accumulate_tile, fold_scatter, load_tile, load_weights, log_
                     normalise_tile, statistics_scratch)
 
 
+# signature: (xt[d,T] f64, nt) -> bool: no NaN or inf in the first nt rows of the tile
+@helper
+def finite_tile(xt, nt):
+    bad = 0
+    for i in range(xt.shape[0]):
+        for t in range(nt):         # branch-free: vectorises over the rows
+            bad += not abs(xt[i, t]) < np.inf
+    return bad == 0
+
+
 # signature: (X[n,d] f32|f64, sample_weight[n] f64 or [0], means[K,d] f64, prec f64
 #             (K|1,d,d) or (K,d), const[K] f64, nk[S,K], s1[S,K,d], s2[S,K|1,d,d] or [S,K,d],
-#             ll[S,2]) -> None   (all outputs f64, zeroed by the caller)
+#             ll[S,2|3]) -> None   (all outputs f64, zeroed by the caller)
 @kernel
 def em_pass_chunk(X, sample_weight, means, prec, const, nk, s1, s2, ll):
     """One fused pass: log-densities, log-sum-exp, responsibilities and statistics.
 
     Statistics are accumulated about ``means`` (the shift); ``ll[s]`` holds the slot's
-    weighted log-likelihood sum and weight sum.
+    weighted log-likelihood sum and weight sum. With a third column in ``ll`` each tile is
+    checked for NaN and inf first, and a slot that meets one stops and sets ``ll[s, 2] = 1``
+    (its statistics are then meaningless): how a chunk under a ``nan_policy`` other than
+    "raise" is found to need the missing-data kernels without a separate pass over memory.
     """
     n, d = X.shape
     n_components = means.shape[0]
@@ -41,6 +54,7 @@ def em_pass_chunk(X, sample_weight, means, prec, const, nk, s1, s2, ll):
     factor = padded_factor(prec)
     dp = padded_width(d, means)
     shift = padded_means(means, dp)
+    check = ll.shape[1] > 2
     for s in prange(n_slots):
         r0 = s * per_slot
         r1 = min(n, r0 + per_slot)
@@ -56,6 +70,9 @@ def em_pass_chunk(X, sample_weight, means, prec, const, nk, s1, s2, ll):
         for t0 in range(r0, r1, TILE):
             nt = min(TILE, r1 - t0)
             load_tile(X, t0, nt, xt, xr)
+            if check and not finite_tile(xt, nt):
+                ll[s, 2] = 1.0
+                break
             load_weights(sample_weight, t0, nt, wt)
             log_prob_tile(xt, nt, means, factor, const, logp, diff, maha)
             normalise_tile(logp, lpn)

@@ -1,10 +1,10 @@
 """The fused pass over rows with missing (NaN) entries: exact EM over the observed coordinates.
 
-Full and tied chunks without NaN never come here (they go through the unchanged kernels of
-:mod:`.em_pass`); of a float64 chunk with NaN every row comes, the complete ones first, whose
-tiles take the complete kernel's helpers. Diagonal chunks always come under "marginalize":
-their kernel scans for NaN itself and gives a chunk without NaN the complete kernel's
-statistics bit for bit. For a row with observed coordinates ``o`` and missing ``m``, and a
+Chunks without NaN never come here (they go through the unchanged kernels of :mod:`.em_pass`,
+which under a nan_policy other than "raise" stop at a chunk's first tile holding a NaN or inf).
+Of a full or tied float64 chunk with NaN every row comes, the complete ones first, whose tiles
+take the complete kernel's helpers; a diagonal chunk with NaN comes whole, in file order, and
+its kernel scans for NaN itself. For a row with observed coordinates ``o`` and missing ``m``, and a
 component with mean ``mu`` and precision ``Lam = U U^T``, the *precision* form of the Gaussian
 conditional is used:
 
@@ -374,11 +374,10 @@ def missing_diag_stats_chunk(X, sample_weight, means, prec_c, prec, const, nk, s
     ``r (x_j - mu_kj)`` and ``r (x_j - mu_kj)^2`` for observed entries and ``r sigma_kj^2``
     to the second moment of missing ones. A row with nothing observed gets weight 0.
 
-    Slots and tiles are those of :func:`.em_pass_chunk`, and a tile without NaN takes its
-    helpers with ``prec_c``, so a chunk without NaN gives bit for bit its statistics: no
-    separate scan (a pass over memory as long as the diagonal E+M pass itself) is needed to
-    send complete chunks there. ``ll[s]``: log-likelihood sum, weight sum, NaN entries seen,
-    first row holding an inf (-1 when none).
+    The NaN scan is fused in (a separate one is a pass over memory a third as long as the
+    diagonal E+M pass itself); slots and tiles are those of :func:`.em_pass_chunk`, and a tile
+    without NaN takes its helpers with ``prec_c``. ``ll[s]``: log-likelihood sum, weight sum,
+    NaN entries seen, first row holding an inf (-1 when none).
     """
     n, d = X.shape
     n_components = means.shape[0]
