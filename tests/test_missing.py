@@ -372,11 +372,13 @@ def _tiled_patterns(n, d, seed):
 @pytest.mark.parametrize("cov_type", ["full", "tied"])
 def test_square_kernel_tiles_agree_with_the_reference(cov_type, d):
     # d = 70 keys patterns by a hash (more than 64 columns); sample weights throughout.
-    X = _tiled_patterns(900 if d == 70 else 3000, d, seed=11)
+    _two_weighted_steps_agree_with_the_reference(
+        _tiled_patterns(900 if d == 70 else 3000, d, seed=11), cov_type)
+
+
+def _two_weighted_steps_agree_with_the_reference(X, cov_type, k=3):
     sw = np.random.default_rng(2).uniform(0.5, 2.0, X.shape[0])
-    k = 3
-    start = _start(cov_type, k, d)
-    w, mu, cov, prec = start
+    w, mu, cov, prec = _start(cov_type, k, X.shape[1])
     gm = GaussianMixture(k, covariance_type=cov_type, weights_init=w, means_init=mu,
                          precisions_init=prec, tol=0.0, max_iter=2, reg_covar=0.0,
                          nan_policy="marginalize")
@@ -422,22 +424,7 @@ def test_diagonal_kernel_tiles_agree_with_the_reference(cov_type, d):
     # reach both statistics paths of the complete tiles (transposed and row-major).
     X = _tiled_patterns(9000, d, seed=12)
     X[4000:4200] = _mixture(200, d=d, seed=5)      # a few tiles without NaN
-    sw = np.random.default_rng(2).uniform(0.5, 2.0, X.shape[0])
-    k = 3
-    w, mu, cov, prec = _start(cov_type, k, d)
-    gm = GaussianMixture(k, covariance_type=cov_type, weights_init=w, means_init=mu,
-                         precisions_init=prec, tol=0.0, max_iter=2, reg_covar=0.0,
-                         nan_policy="marginalize")
-    with pytest.warns(fastem.exceptions.ConvergenceWarning):
-        gm.fit(X, sample_weight=sw)
-    bounds = []
-    for _ in range(2):
-        w, mu, cov, ll = ref.em_step(X, w, mu, cov, cov_type, sample_weight=sw)
-        bounds.append(ll)
-    assert _rel(gm.weights_, w) < 1e-10
-    assert _rel(gm.means_, mu) < 1e-10
-    assert _rel(gm.covariances_, cov) < 1e-10
-    assert _rel(gm.lower_bounds_, bounds) < 1e-10
+    _two_weighted_steps_agree_with_the_reference(X, cov_type)
 
 
 def _diagonal_kernel_args(X, cov_type, policy, k=3):

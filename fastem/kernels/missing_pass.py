@@ -49,7 +49,7 @@ from .blocked import (diagonal_log_prob_tile, mahalanobis_tile, masked_diagonal_
                       masked_diagonal_statistics_tile, padded_factor, padded_width,
                       scatter_tile)
 from .tiles import (accumulate_tile, local_scatter, log_prob_tile, normalise_tile,
-                    row_major_width)
+                    row_major_width, weigh_responsibilities)
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -348,11 +348,7 @@ def _diagonal_tile(xt, ot, xr, orr, nt, complete, wt, rw, base, means, prec_c, p
                         acc2, acc1)
         return
     for k in range(n_components):
-        tot = 0.0
-        for t in range(nt):
-            r = logp[k, t] * wt[t]
-            rw[t] = r
-            tot += r
+        tot = weigh_responsibilities(logp, k, wt, nt, rw)
         nk[k] += tot
         if tot != 0.0:
             masked_diagonal_statistics_tile(xr, orr, nt, rw, tot, shift, var, k, acc2, acc1)
@@ -1004,11 +1000,7 @@ def square_slot(X, sample_weight, rows, keys, tiles, n_complete, q0, stride, mea
             ll_sum += wt[t] * lpn[t]
             w_sum += wt[t]
         for k in range(n_components):
-            tot = 0.0
-            for t in range(TILE):
-                r = logp[k, t] * wt[t]
-                rw[t] = r
-                tot += r
+            tot = weigh_responsibilities(logp, k, wt, TILE, rw)
             nk[k] += tot
             if tot == 0.0:
                 continue

@@ -173,6 +173,18 @@ def row_major_width(d, dp):
     return dp if d >= BLOCKED_MIN_FEATURES else 0
 
 
+# signature: (resp[K,T] f64, k, wt[T] f64, nt, rw[T] f64 out) -> f64
+@helper
+def weigh_responsibilities(resp, k, wt, nt, rw):
+    """``rw[t] = resp[k, t] wt[t]`` for the first ``nt`` rows; returns their sum."""
+    tot = 0.0
+    for t in range(nt):
+        r = resp[k, t] * wt[t]
+        rw[t] = r
+        tot += r
+    return tot
+
+
 # signature: (xt[d,T] f64, xr[T,dp] f64, nt, wt[T] f64, shift[K,dp] f64 (zero-padded),
 #             resp[K,T] f64, rw[T] f64, diff and rd: [d,T] (transposed) and [T,dp] (row-major)
 #             f64 scratch, nk[K], S (local_scatter), S1[K,dp] f64) -> None
@@ -186,11 +198,7 @@ def accumulate_tile(xt, xr, nt, wt, shift, resp, rw, diff_t, rd_t, diff_r, rd_r,
     n_components = shift.shape[0]
     d = xt.shape[0]
     for k in range(n_components):
-        tot = 0.0
-        for t in range(nt):
-            r = resp[k, t] * wt[t]
-            rw[t] = r
-            tot += r
+        tot = weigh_responsibilities(resp, k, wt, nt, rw)
         nk[k] += tot
         if tot == 0.0:
             continue
