@@ -112,7 +112,11 @@ def test_compact_dtypes_give_the_int64_result():
         a = PoissonMixture(3, **kw).fit(X)
         b = PoissonMixture(3, **kw).fit(X.astype(np.uint8))
         c = PoissonMixture(3, **kw).fit(X.astype(np.float32))
-    assert np.array_equal(a.means_, b.means_)
+    # Each input dtype runs its own compiled specialisation of the kernels; with fast-math
+    # reassociation two specialisations may round differently in the last bit (the cold-cache
+    # CI run, where some come from the background precompile's cache, showed it), so equal
+    # to rounding, not bit for bit.
+    np.testing.assert_allclose(b.means_, a.means_, rtol=1e-13)
     np.testing.assert_allclose(c.means_, a.means_, rtol=1e-13)
 
 
