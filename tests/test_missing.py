@@ -439,9 +439,9 @@ def _diagonal_kernel_args(X, cov_type, policy, k=3):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("cov_type", ["diag", "spherical"])
 def test_diagonal_pass_without_nan_is_the_complete_pass_bit_for_bit(cov_type, dtype):
-    # The diagonal missing-data pass scans for NaN itself: on a chunk without NaN it must
-    # give the complete-data kernel's statistics exactly (float32 with 16 features: the
-    # complete kernel's float32 compute precision).
+    # Under "marginalize" the complete-data pass checks each tile for NaN: on a chunk
+    # without NaN it must give the "raise" statistics exactly (float32 with 16 features:
+    # the complete kernel's float32 compute precision).
     from fastem.families import gaussian_pass
     X = _mixture(20_000, d=16).astype(dtype)
     out = []

@@ -55,9 +55,7 @@ def chunk_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], kargs: Kerne
                                     3 if check else 2)
     if check and ll[:, 2].any():     # rows with NaN (or an inf): fastem.families.missing
         from .missing import chunk_stats as missing_stats
-        out = missing_stats(X, sample_weight, kargs, scatter_shape, serial=serial)
-        if out is not None:
-            return out
+        return missing_stats(X, sample_weight, kargs, scatter_shape, serial=serial)
     ll = np.ascontiguousarray(ll[:, :2]).sum(axis=0)
     return SuffStats(kargs.means, nk, s1, s2, float(ll[0]), float(ll[1]), X.shape[0])
 

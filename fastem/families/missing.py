@@ -122,19 +122,16 @@ def _complete_kargs(kargs):
 
 
 def chunk_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], kargs,
-                scatter_shape: tuple[int, ...], serial: bool = False) -> Optional[SuffStats]:
-    """Statistics of a chunk holding NaN under ``kargs.nan_policy``, or ``None`` when the
-    chunk has no NaN (the caller then runs the complete-data kernel on it unchanged).
-    Diagonal layouts under ``"marginalize"`` always return statistics: their kernel scans
-    for NaN itself (:func:`_diagonal_stats`). Callers come here once the complete-data pass
-    has met a NaN or inf in the chunk."""
+                scatter_shape: tuple[int, ...], serial: bool = False) -> SuffStats:
+    """Statistics of a chunk under ``kargs.nan_policy`` ("omit" or "marginalize"); an inf
+    is an error. The complete-data pass sends a chunk here at its first NaN or inf; a chunk
+    without NaN would get its complete-data statistics here too (all rows kept, or all in
+    complete tiles). Diagonal layouts under "marginalize": :func:`_diagonal_stats`."""
     from .gaussian_pass import as_weights
     from .gaussian_pass import chunk_stats as complete_stats
     if kargs.nan_policy == "marginalize" and np.ndim(kargs.prec) == 2:
         return _diagonal_stats(X, sample_weight, kargs, scatter_shape, serial)
     has, _, pattern = nan_row_scan(X)
-    if not has.any():
-        return None
     n = X.shape[0]
     # Under "marginalize" the whole chunk goes through the missing-data kernel (no copy of the
     # complete rows), whose tiles of complete rows cost what the complete-data kernel's do.
@@ -159,8 +156,7 @@ def chunk_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], kargs,
         lamT = np.ascontiguousarray(np.moveaxis(lam, 0, -1))
         kern = (missing_square_stats_chunk.serial if serial
                 else missing_square_stats_chunk.parallel)
-
-        n_complete = n - int(has.sum()) if whole else 0
+        n_complete = n - int(has.sum()) if whole else 0   # rows[:n_complete] hold no NaN
 
         def run(nk, s1, s2, ll):
             kern(X, w, rows, keys, tiles, n_complete, kargs.means, U, lamT, kargs.const, nk,
@@ -187,8 +183,8 @@ def _diagonal_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], kargs,
     def run(nk, s1, s2, ll):
         kern(X, w, kargs.means, prec_c, U, kargs.const, nk, s1, s2, ll)
 
-    (nk, s1, s2), ll = run_in_slots(run, X.shape[0], ((k,), (k, d), tuple(scatter_shape)), 4)
-    infs = ll[:, 3][ll[:, 3] >= 0]
+    (nk, s1, s2), ll = run_in_slots(run, X.shape[0], ((k,), (k, d), tuple(scatter_shape)), 3)
+    infs = ll[:, 2][ll[:, 2] >= 0]
     check_no_inf(X, int(infs[0]) if infs.size else -1)
     total = np.ascontiguousarray(ll[:, :2]).sum(axis=0)   # as the complete-data pass sums
     return SuffStats(kargs.means, nk, s1, s2, float(total[0]), float(total[1]), X.shape[0])

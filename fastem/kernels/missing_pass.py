@@ -356,7 +356,7 @@ def _diagonal_tile(xt, ot, xr, orr, nt, complete, wt, rw, base, means, prec_c, p
 
 # signature: (X[n,d] f32|f64, sample_weight[n] f64 or [0], means[K,d], prec_c[K,d] f32|f64
 #             (the complete-data kernel's compute precision), prec[K,d] f64 (diagonal
-#             precision factors), const[K], nk[S,K], s1[S,K,d], s2[S,K,d], ll[S,4]) -> None
+#             precision factors), const[K], nk[S,K], s1[S,K,d], s2[S,K,d], ll[S,3]) -> None
 @kernel
 def missing_diag_stats_chunk(X, sample_weight, means, prec_c, prec, const, nk, s1, s2, ll):
     """Expected statistics of a chunk that may hold NaN, for diagonal layouts, a tile of rows
@@ -373,7 +373,7 @@ def missing_diag_stats_chunk(X, sample_weight, means, prec_c, prec, const, nk, s
     The NaN scan is fused in (a separate one is a pass over memory a third as long as the
     diagonal E+M pass itself); slots and tiles are those of :func:`.em_pass_chunk`, and a tile
     without NaN takes its helpers with ``prec_c``. ``ll[s]``: log-likelihood sum, weight sum,
-    NaN entries seen, first row holding an inf (-1 when none).
+    first row holding an inf (-1 when none).
     """
     n, d = X.shape
     n_components = means.shape[0]
@@ -416,7 +416,6 @@ def missing_diag_stats_chunk(X, sample_weight, means, prec_c, prec, const, nk, s
         rd_r = np.zeros((TILE, wide))
         ll_sum = 0.0
         w_sum = 0.0
-        n_nan = 0
         first_inf = -1
         for t0 in range(r0, r1, TILE):
             nt = min(TILE, r1 - t0)
@@ -437,7 +436,6 @@ def missing_diag_stats_chunk(X, sample_weight, means, prec_c, prec, const, nk, s
                     xt[j, t] = xr[t, j]
             complete = n_bad == 0
             if not complete:                # NaN read as 0, the mask in both layouts
-                n_missing = 0
                 for t in range(nt):
                     if nbad[t] == 0:
                         for j in range(d):
@@ -453,10 +451,8 @@ def missing_diag_stats_chunk(X, sample_weight, means, prec_c, prec, const, nk, s
                     if cnt < nbad[t] and first_inf < 0:     # not every bad value a NaN
                         first_inf = t0 + t
                     base[t] = half * cnt
-                    n_missing += cnt
                     if cnt == d:
                         wt[t] = 0.0
-                n_nan += n_missing
                 for j in range(d):
                     for t in range(nt):
                         v = xt[j, t]
@@ -475,8 +471,7 @@ def missing_diag_stats_chunk(X, sample_weight, means, prec_c, prec, const, nk, s
                 s2[s, k, j] += acc2[k, j]
         ll[s, 0] = ll_sum
         ll[s, 1] = w_sum
-        ll[s, 2] = n_nan
-        ll[s, 3] = first_inf
+        ll[s, 2] = first_inf
 
 
 # signature: (lamT[d,d,K'] dense precisions, component last, mis[d] i64, nm, Lr[d,d,K'] out,
@@ -824,13 +819,13 @@ def _square_scratch(n_components, n_lam, d):
 SLOT_TILES = 16
 
 
-# signature: (X, sample_weight, rows, keys, tiles, n_complete, q0, stride (this slot's tiles:
-#             blocks q0, q0 + stride, ... of SLOT_TILES tiles), means[K,d],
+# signature: (X, sample_weight, rows, keys, tiles, n_complete, slot, n_slots (this slot's
+#             tiles: blocks slot, slot + n_slots, ... of SLOT_TILES tiles), means[K,d],
 #             meansT[d,K], factor (padded_factor of U), lamT, const, nk[K], s1[K,d],
 #             s2[K|1,d,d], ll[2]) -> None   (one slot of missing_square_stats_chunk)
 @helper
-def square_slot(X, sample_weight, rows, keys, tiles, n_complete, q0, stride, means, meansT,
-                factor, lamT, const, nk, s1, s2, ll):
+def square_slot(X, sample_weight, rows, keys, tiles, n_complete, slot, n_slots, means,
+                meansT, factor, lamT, const, nk, s1, s2, ll):
     n_components, d = means.shape
     weighted = sample_weight.shape[0] > 0
     exact_keys = d <= 64
@@ -879,7 +874,7 @@ def square_slot(X, sample_weight, rows, keys, tiles, n_complete, q0, stride, mea
     rd_t = np.zeros((d, TILE))
     n_tiles = tiles.shape[0] - 1
     for q in range(n_tiles):
-        if (q // SLOT_TILES) % stride != q0:
+        if (q // SLOT_TILES) % n_slots != slot:
             continue
         t0 = tiles[q]
         nt = tiles[q + 1] - t0
@@ -1062,9 +1057,9 @@ def missing_square_stats_chunk(X, sample_weight, rows, keys, tiles, n_complete, 
     of ``SLOT_TILES`` consecutive tiles: the cheap complete tiles come first and the costly
     mixed ones last, and a contiguous share per slot would leave one thread with most of the
     work (blocks rather than single tiles keep the reads of X in streams the prefetcher
-    follows). Per run of one pattern in a
-    tile: the factor of every component's ``Lam_mm`` at once (:func:`factor_run`) and the
-    conditional covariances ``Lam_mm^-1`` (:func:`inverse_run`), both reused while
+    follows). Per run of one pattern in a tile: the factor of every component's ``Lam_mm``
+    at once (:func:`factor_run`) and the conditional covariances ``Lam_mm^-1``
+    (:func:`inverse_run`), both reused while
     consecutive tiles keep the pattern; then the conditional mean shift ``delta``: component
     by component over the rows (:func:`delta_run`; for a pure tile, ``B e_o`` by
     :func:`combine_tile` with the gain of :func:`gain_run`), or
@@ -1079,5 +1074,4 @@ def missing_square_stats_chunk(X, sample_weight, rows, keys, tiles, n_complete, 
     meansT = np.ascontiguousarray(means.T)
     for s in prange(n_slots):
         square_slot(X, sample_weight, rows, keys, tiles, n_complete, s, n_slots, means,
-                    meansT, factor,
-                    lamT, const, nk[s], s1[s], s2[s], ll[s])
+                    meansT, factor, lamT, const, nk[s], s1[s], s2[s], ll[s])
