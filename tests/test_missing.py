@@ -146,17 +146,20 @@ def test_one_and_two_threads_bit_identical(cov_type):
     assert np.array_equal(a.impute(X), b.impute(X))
 
 
-def test_rows_entirely_missing_change_nothing():
+@pytest.mark.parametrize("n_all", [5, 40])
+def test_rows_entirely_missing_change_nothing(n_all):
+    # 40 such rows form a tile of their own in the square kernel (a pure tile, nothing
+    # observed); 5 share a mixed tile.
     X = _remove(_mixture(300, seed=7), 0.2, "random")
-    Xa = np.vstack([X[:100], np.full((5, 3), np.nan), X[100:]])
+    Xa = np.vstack([X[:100], np.full((n_all, 3), np.nan), X[100:]])
     start = _start("full", 3, 3)
     a = _fit_from(X, "full", start, 10)
     b = _fit_from(Xa, "full", start, 10)
     np.testing.assert_allclose(b.means_, a.means_, rtol=1e-12)
     np.testing.assert_allclose(b.covariances_, a.covariances_, rtol=1e-12)
     np.testing.assert_allclose(b.lower_bounds_, a.lower_bounds_, rtol=1e-12)
-    assert b.n_rows_all_missing_ == a.n_rows_all_missing_ + 5
-    assert np.all(b.score_samples(Xa)[100:105] == 0.0)
+    assert b.n_rows_all_missing_ == a.n_rows_all_missing_ + n_all
+    assert np.all(b.score_samples(Xa)[100:100 + n_all] == 0.0)
     assert b.bic(Xa) == pytest.approx(b.bic(X), rel=1e-12)
     np.testing.assert_allclose(b.impute(Xa)[100], b.weights_ @ b.means_)
 
@@ -420,7 +423,7 @@ def test_tile_plan_keeps_long_runs_to_tiles_of_their_own():
 @pytest.mark.parametrize("d", [4, 16])
 @pytest.mark.parametrize("cov_type", ["diag", "spherical"])
 def test_diagonal_kernel_tiles_agree_with_the_reference(cov_type, d):
-    # 9,000 rows: several slots; tiles of complete rows among tiles with NaN; d = 4 and 16
+    # 9,000 rows: several slots; complete rows staged apart from rows with NaN; d = 4 and 16
     # reach both statistics paths of the complete tiles (transposed and row-major).
     X = _tiled_patterns(9000, d, seed=12)
     X[4000:4200] = _mixture(200, d=d, seed=5)      # a few tiles without NaN

@@ -20,12 +20,16 @@ The expected statistics use ``e`` (the missing block filled by its conditional m
 ``C`` to the scatter's missing block. One Cholesky factor of ``Lam_mm`` (``|m| x |m|``, small
 when few entries are missing), its inverse ``C`` and the gain ``B = -C Lam_mo`` serve every
 row of one missingness pattern: the caller sorts full and tied rows by pattern and cuts them
-into tiles, *pure* tiles of one pattern (``delta = B e_o`` is one register-blocked product
-over the tile) and *mixed* tiles of runs too short for tiles of their own (entries missing at
-random: near-unique patterns), where the factors of all components are formed at once (loops
-over components innermost, which vectorise) and ``delta`` is solved for with them, row by row
-or run by run; per row that is ``O(K (|m| |o| + |m|^3 / 6))`` on top of the complete-data
-work. Diagonal layouts need no sorting (``Lam_mm`` is diagonal and ``delta`` is zero: fill
+into tiles, *pure* tiles of one pattern and *mixed* tiles of runs too short for tiles of their
+own (entries missing at random: near-unique patterns). A pure tile is a complete-data tile
+over its ``|o|`` observed coordinates, with the upper factor of the marginal precision
+``Sigma_oo^{-1} = Lam_oo + Lam_om B`` formed once per pattern; its statistics over ``o`` are
+summed while the pattern lasts and then expanded to all coordinates (``e_m = B e_o``, so
+``S_mo += B S_oo`` and ``S_mm += B S_oo B^T``), which costs less than a complete tile when
+many entries are missing. In a mixed tile the factors of all components are formed at once
+(loops over components innermost, which vectorise) and ``delta`` is solved for with them,
+row by row or run by run; per row that is ``O(K (|m| |o| + |m|^3 / 6))`` on top of the
+complete-data work. Diagonal layouts need no sorting (``Lam_mm`` is diagonal and ``delta`` is zero: fill
 with ``mu`` and add the variances).
 
 A row with every coordinate missing adds nothing to the statistics or the log-likelihood
@@ -45,7 +49,8 @@ from numba import prange
 from . import simd
 from ._jit import TILE, helper, kernel
 from .linalg import cholesky_into
-from .blocked import (diagonal_log_prob_tile, mahalanobis_tile, masked_diagonal_log_prob_tile,
+from .blocked import (COLS, ROWS, diagonal_log_prob_tile, mahalanobis_tile,
+                      masked_diagonal_log_prob_tile,
                       masked_diagonal_statistics_tile, padded_factor, padded_width,
                       scatter_tile)
 from .tiles import (accumulate_tile, local_scatter, log_prob_tile, normalise_tile,
@@ -331,11 +336,14 @@ def nan_rows(X):
     return has, every, first, keys
 
 
-# One tile of missing_diag_stats_chunk: log-densities, responsibilities (left in logp, their
-# log-sum-exp in lpn), and statistics; a complete tile takes em_pass_chunk's helpers.
+# One tile of missing_diag_stats_chunk (``nt`` staged rows, all complete or all with NaN):
+# log-densities, responsibilities (left in logp, their log-sum-exp in lpn), statistics, and
+# the log-likelihood and weight sums (into ``sums``); a complete tile takes em_pass_chunk's
+# helpers.
 @helper
 def _diagonal_tile(xt, ot, xr, orr, nt, complete, wt, rw, base, means, prec_c, prec, lg, c,
-                   const, shift, var, logp, lpn, nk, acc1, acc2, diff_t, rd_t, diff_r, rd_r):
+                   const, shift, var, logp, lpn, acc1, acc2, diff_t, rd_t, diff_r, rd_r, nk,
+                   sums):
     n_components = means.shape[0]
     for k in range(n_components):
         if complete:
@@ -343,6 +351,9 @@ def _diagonal_tile(xt, ot, xr, orr, nt, complete, wt, rw, base, means, prec_c, p
         else:
             masked_diagonal_log_prob_tile(xt, ot, means, prec, lg, c[k], base, k, logp)
     normalise_tile(logp, lpn)
+    for t in range(nt):
+        sums[0] += wt[t] * lpn[t]
+        sums[1] += wt[t]
     if complete:
         accumulate_tile(xt, xr, nt, wt, shift, logp, rw, diff_t, rd_t, diff_r, rd_r, nk,
                         acc2, acc1)
@@ -371,9 +382,13 @@ def missing_diag_stats_chunk(X, sample_weight, means, prec_c, prec, const, nk, s
     to the second moment of missing ones. A row with nothing observed gets weight 0.
 
     The NaN scan is fused in (a separate one is a pass over memory a third as long as the
-    diagonal E+M pass itself); slots and tiles are those of :func:`.em_pass_chunk`, and a tile
-    without NaN takes its helpers with ``prec_c``. ``ll[s]``: log-likelihood sum, weight sum,
-    first row holding an inf (-1 when none).
+    diagonal E+M pass itself). Slots are those of :func:`.em_pass_chunk`; each stages its
+    rows, in file order, into two tiles, one of complete rows and one of rows with NaN, and
+    runs a tile when it is full (both partial tiles at the slot's end): a complete tile takes
+    the complete-data kernel's helpers with ``prec_c``, so a complete row costs what it costs
+    there even where rows with NaN are spread over the chunk (in block patterns nearly every
+    64-row stretch of the file holds one). ``ll[s]``: log-likelihood sum, weight sum, first
+    row holding an inf (-1 when none).
     """
     n, d = X.shape
     n_components = means.shape[0]
@@ -399,14 +414,15 @@ def missing_diag_stats_chunk(X, sample_weight, means, prec_c, prec, const, nk, s
         r1 = min(n, r0 + per_slot)
         xt = np.zeros((d, TILE))
         ot = np.zeros((d, TILE))
-        xr = np.zeros((TILE, dp))
-        orr = np.zeros((TILE, dp))
+        xc = np.zeros((TILE, dp))       # the staged complete rows
+        wc = np.zeros(TILE)
+        xm = np.zeros((TILE, dp))       # the staged rows with NaN (read as 0), their mask
+        om = np.zeros((TILE, dp))
+        wm = np.zeros(TILE)
+        base = np.zeros(TILE)
         logp = np.zeros((n_components, TILE))
         lpn = np.empty(TILE)
-        wt = np.zeros(TILE)
         rw = np.zeros(TILE)
-        base = np.zeros(TILE)
-        nbad = np.zeros(TILE, np.int64)
         acc1 = np.zeros((n_components, dp))
         acc2 = np.zeros((n_components, dp))
         wide = row_major_width(d, dp)
@@ -414,63 +430,57 @@ def missing_diag_stats_chunk(X, sample_weight, means, prec_c, prec, const, nk, s
         rd_t = np.zeros((d, TILE))
         diff_r = np.zeros((TILE, wide))
         rd_r = np.zeros((TILE, wide))
-        ll_sum = 0.0
-        w_sum = 0.0
+        sums = np.zeros(2)
         first_inf = -1
-        for t0 in range(r0, r1, TILE):
-            nt = min(TILE, r1 - t0)
-            n_bad = 0
-            for t in range(nt):
-                i = t0 + t
+        n_c = 0
+        n_m = 0
+        for i in range(r0, r1 + 1):
+            if i < r1:
                 bad = 0
                 for j in range(d):          # a copy that counts NaN and inf; vectorises
                     v = np.float64(X[i, j])
-                    xr[t, j] = v
+                    xc[n_c, j] = v
                     bad += not abs(v) < np.inf
-                nbad[t] = bad
-                n_bad += bad
-                base[t] = 0.0
-                wt[t] = sample_weight[i] if weighted else 1.0
-            for j in range(d):
-                for t in range(nt):
-                    xt[j, t] = xr[t, j]
-            complete = n_bad == 0
-            if not complete:                # NaN read as 0, the mask in both layouts
-                for t in range(nt):
-                    if nbad[t] == 0:
-                        for j in range(d):
-                            orr[t, j] = 1.0
-                        continue
+                w = sample_weight[i] if weighted else 1.0
+                if bad == 0:
+                    wc[n_c] = w
+                    n_c += 1
+                else:
                     cnt = 0
                     for j in range(d):      # branch-free: vectorises over the row
-                        v = xr[t, j]
+                        v = xc[n_c, j]
                         seen = v == v
-                        xr[t, j] = v if seen else 0.0
-                        orr[t, j] = 1.0 if seen else 0.0
+                        xm[n_m, j] = v if seen else 0.0
+                        om[n_m, j] = 1.0 if seen else 0.0
                         cnt += not seen
-                    if cnt < nbad[t] and first_inf < 0:     # not every bad value a NaN
-                        first_inf = t0 + t
-                    base[t] = half * cnt
-                    if cnt == d:
-                        wt[t] = 0.0
+                    if cnt < bad and first_inf < 0:     # not every bad value a NaN
+                        first_inf = i
+                    base[n_m] = half * cnt
+                    wm[n_m] = 0.0 if cnt == d else w
+                    n_m += 1
+            if n_c == TILE or (i == r1 and n_c > 0):
                 for j in range(d):
-                    for t in range(nt):
-                        v = xt[j, t]
-                        seen = v == v
-                        xt[j, t] = v if seen else 0.0
-                        ot[j, t] = 1.0 if seen else 0.0
-            _diagonal_tile(xt, ot, xr, orr, nt, complete, wt, rw, base, means, prec_c, prec,
-                           lg, c, const, shift, var, logp, lpn, nk[s], acc1, acc2, diff_t,
-                           rd_t, diff_r, rd_r)
-            for t in range(nt):
-                ll_sum += wt[t] * lpn[t]
-                w_sum += wt[t]
+                    for t in range(n_c):
+                        xt[j, t] = xc[t, j]
+                _diagonal_tile(xt, ot, xc, om, n_c, True, wc, rw, base, means, prec_c,
+                               prec, lg, c, const, shift, var, logp, lpn, acc1, acc2,
+                               diff_t, rd_t, diff_r, rd_r, nk[s], sums)
+                n_c = 0
+            if n_m == TILE or (i == r1 and n_m > 0):
+                for j in range(d):
+                    for t in range(n_m):
+                        xt[j, t] = xm[t, j]
+                        ot[j, t] = om[t, j]
+                _diagonal_tile(xt, ot, xm, om, n_m, False, wm, rw, base, means, prec_c,
+                               prec, lg, c, const, shift, var, logp, lpn, acc1, acc2,
+                               diff_t, rd_t, diff_r, rd_r, nk[s], sums)
+                n_m = 0
         for k in range(n_components):
             for j in range(d):
                 s1[s, k, j] += acc1[k, j]
                 s2[s, k, j] += acc2[k, j]
-        ll[s, 0] = ll_sum
-        ll[s, 1] = w_sum
+        ll[s, 0] = sums[0]
+        ll[s, 1] = sums[1]
         ll[s, 2] = first_inf
 
 
@@ -755,6 +765,105 @@ def filled_tile(xr, nt, rw, shift, k, diffs, run_start, run_nm, run_mis, n_runs,
         simd.store(S1, k * dp + jo, simd.add(simd.load(S1, k * dp + jo, acc), acc))
 
 
+# signature: (lamT[d,d,K'], B[K',d,d] (gain_run), obs, no, mis, nm, ldr[K'] (factor_run),
+#             const[K], means[K,d], half_m, Uo[K',no,dco] out, const_o[K] out,
+#             means_o[K,no] out, shift_o[K,dpo] out (zero-padded), rev[d,d], L[d,d]
+#             scratch) -> bool (False when a marginal precision is not positive definite)
+@helper
+def marginal_run(lamT, B, obs, no, mis, nm, ldr, const, means, half_m, Uo, const_o, means_o,
+                 shift_o, rev, L):
+    """One pattern's rows as a complete-data problem over their ``no`` observed coordinates:
+    the upper factors ``Uo[k]`` (padded as :func:`.padded_factor`) of the marginal
+    precisions ``Sigma_oo^-1 = Lam_oo + Lam_om B_k`` (``B_k = -Lam_mm^-1 Lam_mo``), with
+    ``const_o[k] = const[k] + |m|/2 log(2 pi) - 1/2 log det Lam_mm``, the observed block
+    of the means, and the shift of the statistics."""
+    n_components = means.shape[0]
+    n_lam = lamT.shape[2]
+    ro = rev[:no, :no]
+    lo = L[:no, :no]
+    for kk in range(n_lam):
+        for i in range(no):             # J A J (J reverses the order): U = J chol(J A J) J
+            oi = obs[no - 1 - i]
+            for j in range(i + 1):
+                jb = no - 1 - j
+                v = lamT[oi, obs[jb], kk]
+                for a in range(nm):
+                    v += lamT[oi, mis[a], kk] * B[kk, a, jb]
+                ro[i, j] = v
+        if not cholesky_into(ro, lo):
+            return False
+        for i in range(no):
+            for j in range(i, no):
+                Uo[kk, i, j] = lo[no - 1 - i, no - 1 - j]
+    for k in range(n_components):
+        const_o[k] = const[k] + half_m - 0.5 * ldr[k if n_lam > 1 else 0]
+        for b in range(no):
+            means_o[k, b] = means[k, obs[b]]
+            shift_o[k, b] = means[k, obs[b]]
+    return True
+
+
+# signature: (So[Ks,dro,dpo] (lower triangle), S1o[K,dpo], B[K',d,d], obs, no, mis, nm,
+#             F[d,d], G[d,d] scratch, S (local_scatter), S1[K,dp]) -> None
+@helper
+def expand_marginal(So, S1o, B, obs, no, mis, nm, F, G, S, S1):
+    """Add statistics summed over the observed coordinates of one pattern's rows to the
+    full ones, each row's missing block filled by its conditional shift ``e_m = B_k e_o``:
+    ``S1_o += S1o``, ``S1_m += B S1o``; ``S_oo += So``, ``S_mo += B So``,
+    ``S_mm += B So B^T`` (lower triangles); then zero ``So`` and ``S1o``."""
+    n_components = S1.shape[0]
+    n_lam = B.shape[0]
+    for k in range(n_components):
+        kk = k if n_lam > 1 else 0
+        for b in range(no):
+            S1[k, obs[b]] += S1o[k, b]
+        for a in range(nm):
+            v = 0.0
+            for b in range(no):
+                v += B[kk, a, b] * S1o[k, b]
+            S1[k, mis[a]] += v
+        for b in range(no):
+            S1o[k, b] = 0.0
+    for ks in range(So.shape[0]):
+        kk = ks if n_lam > 1 else 0
+        for i in range(no):
+            for j in range(i + 1):
+                v = So[ks, i, j]
+                F[i, j] = v
+                F[j, i] = v
+                S[ks, obs[i], obs[j]] += v
+                So[ks, i, j] = 0.0
+        for a in range(nm):
+            ma = mis[a]
+            for b in range(no):
+                v = 0.0
+                for c in range(no):
+                    v += B[kk, a, c] * F[c, b]
+                G[a, b] = v
+                ob = obs[b]
+                if ma > ob:
+                    S[ks, ma, ob] += v
+                else:
+                    S[ks, ob, ma] += v
+            for c in range(a + 1):
+                v = 0.0
+                for b in range(no):
+                    v += G[a, b] * B[kk, c, b]
+                S[ks, ma, mis[c]] += v
+
+
+# signature: (xt[d,T], means[K,d], diffs[K,d,T] out) -> None
+@helper
+def fill_diffs(xt, means, diffs):
+    """``diffs[k, j, t] = xt[j, t] - means[k, j]`` over the whole tile."""
+    n_components, d = means.shape
+    for k in range(n_components):
+        for j in range(d):
+            mu = means[k, j]
+            for t in range(xt.shape[1]):
+                diffs[k, j, t] = xt[j, t] - mu
+
+
 # signature: (Lr[d,d,K'] from factor_run, nm, Li[d,d,K'] scratch, Cr[d,d,K'] out) -> None
 @helper
 def inverse_run(Lr, nm, Li, Cr):
@@ -872,6 +981,29 @@ def square_slot(X, sample_weight, rows, keys, tiles, n_complete, slot, n_slots, 
     w_sum = 0.0
     dtile = np.zeros((d, TILE))
     rd_t = np.zeros((d, TILE))
+    # A pure tile's rows as a problem over their observed coordinates (marginal_run): built
+    # once per pattern, its statistics summed until the pattern changes (expand_marginal).
+    mg_ready = False
+    mg_ok = False
+    mg_pending = False
+    mg_no = 0
+    mg_nm = 0
+    mg_obs = np.zeros(d, np.int64)
+    mg_mis = np.zeros(d, np.int64)
+    Uo = np.zeros((n_lam, 1, COLS))
+    const_o = np.zeros(n_components)
+    means_o = np.zeros((n_components, 1))
+    shift_o = np.zeros((n_components, 1))
+    xto = np.zeros((1, TILE))
+    xro = np.zeros((TILE, 1))
+    dto = np.zeros((1, TILE))
+    rdto = np.zeros((1, TILE))
+    dro = np.zeros((TILE, 1))
+    rdro = np.zeros((TILE, 1))
+    So = np.zeros((S.shape[0], 1, 1))
+    S1o = np.zeros((n_components, 1))
+    F = np.zeros((d, d))
+    G = np.zeros((d, d))
     n_tiles = tiles.shape[0] - 1
     for q in range(n_tiles):
         if (q // SLOT_TILES) % n_slots != slot:
@@ -903,11 +1035,6 @@ def square_slot(X, sample_weight, rows, keys, tiles, n_complete, slot, n_slots, 
         for j in range(d):
             for t in range(nt):
                 xt[j, t] = xr[t, j]
-        for k in range(n_components):
-            for j in range(d):
-                mu = means[k, j]
-                for t in range(TILE):
-                    diffs[k, j, t] = xt[j, t] - mu
         # The tile's runs of one pattern.
         n_runs = 0
         ta = 0
@@ -933,6 +1060,10 @@ def square_slot(X, sample_weight, rows, keys, tiles, n_complete, slot, n_slots, 
         run_start[n_runs] = nt
         if need > Cbuf.shape[0]:
             Cbuf = np.zeros(2 * need)
+        pure = n_runs == 1 and run_nm[0] > 0 and run_no[0] > 0
+        if not pure:
+            fill_diffs(xt, means, diffs)
+        use_mg = False
         for r in range(n_runs):
             ta = run_start[r]
             tb = run_start[r + 1]
@@ -946,9 +1077,14 @@ def square_slot(X, sample_weight, rows, keys, tiles, n_complete, slot, n_slots, 
                     if same and rmis[a] != last_mis[a]:
                         same = False
                 if not same:
+                    if mg_pending:
+                        expand_marginal(So, S1o, B, mg_obs, mg_no, mg_mis, mg_nm, F, G, S,
+                                        S1)
+                        mg_pending = False
                     factor_run(lamT, rmis, nm, Lr, ldr, prod)
                     inverse_run(Lr, nm, Li, Cr)
                     gained = False
+                    mg_ready = False
                     last_nm = nm
                     for a in range(nm):
                         last_mis[a] = rmis[a]
@@ -956,9 +1092,38 @@ def square_slot(X, sample_weight, rows, keys, tiles, n_complete, slot, n_slots, 
                     if not gained:
                         gain_run(lamT, Cr, robs, no, rmis, nm, Bt, B)
                         gained = True
-                    for k in range(n_components):
-                        combine_tile(diffs[k], robs, no, B[k if n_lam > 1 else 0], nm,
-                                     diffs[k], rmis)
+                    if pure and not mg_ready:
+                        dco = (no + COLS - 1) // COLS * COLS
+                        dpo = padded_width(no, means)
+                        wide_o = row_major_width(no, dpo)
+                        Uo = np.zeros((n_lam, no, dco))
+                        means_o = np.zeros((n_components, no))
+                        shift_o = np.zeros((n_components, dpo))
+                        mg_ok = marginal_run(lamT, B, robs, no, rmis, nm, ldr, const,
+                                             means, half * nm, Uo, const_o, means_o,
+                                             shift_o, F, G)
+                        xto = np.zeros((no, TILE))
+                        xro = np.zeros((TILE, wide_o))
+                        dto = np.zeros((no, TILE))
+                        rdto = np.zeros((no, TILE))
+                        dro = np.zeros((TILE, wide_o))
+                        rdro = np.zeros((TILE, wide_o))
+                        So = np.zeros((S.shape[0], (no + ROWS - 1) // ROWS * ROWS, dpo))
+                        S1o = np.zeros((n_components, dpo))
+                        mg_no = no
+                        mg_nm = nm
+                        for b in range(no):
+                            mg_obs[b] = robs[b]
+                        for a in range(nm):
+                            mg_mis[a] = rmis[a]
+                        mg_ready = True
+                    use_mg = pure and mg_ok
+                    if not use_mg:
+                        if pure:
+                            fill_diffs(xt, means, diffs)
+                        for k in range(n_components):
+                            combine_tile(diffs[k], robs, no, B[k if n_lam > 1 else 0], nm,
+                                         diffs[k], rmis)
                 elif tb - ta >= RUN_ROWS:
                     delta_run(diffs, ta, tb, lamT, robs, no, rmis, nm, Lr, g2)
                 else:
@@ -984,25 +1149,43 @@ def square_slot(X, sample_weight, rows, keys, tiles, n_complete, slot, n_slots, 
                 halfm[t] = half * nm
         for t in range(nt, TILE):
             wt[t] = 0.0
-        for k in range(n_components):
-            kk = k if n_lam > 1 else 0
-            mahalanobis_tile(diffs[k], factor, kk, maha)
-            c = const[k]
-            for t in range(TILE):
-                logp[k, t] = c + halfm[t] - 0.5 * ldmt[kk, t] - 0.5 * maha[t]
-        normalise_tile(logp, lpn)
-        for t in range(nt):
-            ll_sum += wt[t] * lpn[t]
-            w_sum += wt[t]
-        for k in range(n_components):
-            tot = weigh_responsibilities(logp, k, wt, TILE, rw)
-            nk[k] += tot
-            if tot == 0.0:
-                continue
-            ks = k if S.shape[0] > 1 else 0
-            filled_tile(xr, nt, rw, shift, k, diffs, run_start, run_nm, run_mis, n_runs,
-                        diff_r, rd_r, S1)
-            scatter_tile(nt, diff_r, rd_r, ks, S)
+        if use_mg:      # the complete-data tile over the observed coordinates
+            for b in range(mg_no):
+                ob = mg_obs[b]
+                for t in range(TILE):
+                    xto[b, t] = xt[ob, t]
+            if xro.shape[1] > 0:
+                for t in range(nt):
+                    for b in range(mg_no):
+                        xro[t, b] = xr[t, mg_obs[b]]
+            log_prob_tile(xto, nt, means_o, Uo, const_o, logp, dto, maha)
+            normalise_tile(logp, lpn)
+            for t in range(nt):
+                ll_sum += wt[t] * lpn[t]
+                w_sum += wt[t]
+            accumulate_tile(xto, xro, nt, wt, shift_o, logp, rw, dto, rdto, dro, rdro, nk,
+                            So, S1o)
+            mg_pending = True
+        else:
+            for k in range(n_components):
+                kk = k if n_lam > 1 else 0
+                mahalanobis_tile(diffs[k], factor, kk, maha)
+                c = const[k]
+                for t in range(TILE):
+                    logp[k, t] = c + halfm[t] - 0.5 * ldmt[kk, t] - 0.5 * maha[t]
+            normalise_tile(logp, lpn)
+            for t in range(nt):
+                ll_sum += wt[t] * lpn[t]
+                w_sum += wt[t]
+            for k in range(n_components):
+                tot = weigh_responsibilities(logp, k, wt, TILE, rw)
+                nk[k] += tot
+                if tot == 0.0:
+                    continue
+                ks = k if S.shape[0] > 1 else 0
+                filled_tile(xr, nt, rw, shift, k, diffs, run_start, run_nm, run_mis,
+                            n_runs, diff_r, rd_r, S1)
+                scatter_tile(nt, diff_r, rd_r, ks, S)
         # Conditional covariances: per run, weighted by its summed responsibilities.
         for r in range(n_runs):
             nm = run_nm[r]
@@ -1028,6 +1211,8 @@ def square_slot(X, sample_weight, rows, keys, tiles, n_complete, slot, n_slots, 
                     for kk in range(n_lam):
                         SC[ma, mb, kk] += Rk[kk] * Cbuf[c]
                         c += 1
+    if mg_pending:
+        expand_marginal(So, S1o, B, mg_obs, mg_no, mg_mis, mg_nm, F, G, S, S1)
     for k in range(n_components):
         for j in range(d):
             s1[k, j] += S1[k, j]
@@ -1059,13 +1244,16 @@ def missing_square_stats_chunk(X, sample_weight, rows, keys, tiles, n_complete, 
     work (blocks rather than single tiles keep the reads of X in streams the prefetcher
     follows). Per run of one pattern in a tile: the factor of every component's ``Lam_mm``
     at once (:func:`factor_run`) and the conditional covariances ``Lam_mm^-1``
-    (:func:`inverse_run`), both reused while
-    consecutive tiles keep the pattern; then the conditional mean shift ``delta``: component
-    by component over the rows (:func:`delta_run`; for a pure tile, ``B e_o`` by
-    :func:`combine_tile` with the gain of :func:`gain_run`), or
-    row by row over the components (:func:`delta_row`) for runs shorter than ``RUN_ROWS``.
-    Per tile (the complete-data kernel's register-blocked helpers): ``|U^T e|^2``,
-    responsibilities, and the first moment and scatter of ``e``. Per run, the conditional
+    (:func:`inverse_run`), both reused while consecutive tiles keep the pattern. A pure tile
+    with something observed runs the complete-data tile helpers over its observed
+    coordinates (:func:`marginal_run` forms the problem once per pattern, from the gain of
+    :func:`gain_run`; :func:`expand_marginal` adds its summed statistics to the full ones
+    when the pattern changes). Otherwise the conditional mean shift ``delta``: component by
+    component over the rows (:func:`delta_run`; for a tile of one run, ``B e_o`` by
+    :func:`combine_tile`), or row by row over the components (:func:`delta_row`) for runs
+    shorter than ``RUN_ROWS``, then the complete-data kernel's register-blocked helpers on
+    the filled rows: ``|U^T e|^2``, responsibilities, the first moment and scatter of ``e``.
+    Per run, the conditional
     covariances weighted by the run's summed responsibilities go to a component-last
     accumulator of the missing blocks, added to the scatter when the slot ends.
     """
