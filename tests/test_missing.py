@@ -379,6 +379,19 @@ def test_square_kernel_tiles_agree_with_the_reference(cov_type, d):
         _tiled_patterns(900 if d == 70 else 3000, d, seed=11), cov_type)
 
 
+@pytest.mark.parametrize("marginal_rows", [1, 10 ** 9])
+@pytest.mark.parametrize("cov_type", ["full", "tied"])
+def test_pure_tiles_agree_with_the_reference_on_both_paths(cov_type, marginal_rows,
+                                                           monkeypatch):
+    # A pure tile runs over its observed coordinates when its pattern lasts MARGINAL_ROWS
+    # rows, else it fills the missing block by the gain product: force each path on every
+    # pure tile. d = 12: observed blocks of 8 or more take the row-major statistics.
+    from fastem.families import missing
+    monkeypatch.setattr(missing, "MARGINAL_ROWS", marginal_rows)
+    _two_weighted_steps_agree_with_the_reference(_tiled_patterns(3000, 12, seed=13),
+                                                 cov_type)
+
+
 def _two_weighted_steps_agree_with_the_reference(X, cov_type, k=3):
     sw = np.random.default_rng(2).uniform(0.5, 2.0, X.shape[0])
     w, mu, cov, prec = _start(cov_type, k, X.shape[1])

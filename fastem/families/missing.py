@@ -110,6 +110,13 @@ def tile_plan(keys: np.ndarray, tile: int = TILE, pure_rows: int = PURE_ROWS) ->
     return np.r_[np.repeat(seg, n_t) + tile * within, m].astype(np.int64)
 
 
+#: A pure tile (one pattern) runs as a complete-data tile over its observed coordinates
+#: (``marginal_run`` in the square kernel) when its pattern lasts at least this many rows
+#: from it; a shorter run fills its missing block by the gain product, since the marginal
+#: problem's set-up per pattern (a factor per component) needs a long run to repay.
+MARGINAL_ROWS = 256
+
+
 def nan_rows_for_kernel(has: np.ndarray, keys: np.ndarray, square: bool) -> np.ndarray:
     """The rows holding a NaN as the per-row kernels take them: sorted by pattern for
     square (full, tied) layouts, so one factorisation serves a run of rows."""
@@ -159,8 +166,8 @@ def chunk_stats(X: np.ndarray, sample_weight: Optional[np.ndarray], kargs,
         n_complete = n - int(has.sum()) if whole else 0   # rows[:n_complete] hold no NaN
 
         def run(nk, s1, s2, ll):
-            kern(X, w, rows, keys, tiles, n_complete, kargs.means, U, lamT, kargs.const, nk,
-                 s1, s2, ll)
+            kern(X, w, rows, keys, tiles, n_complete, MARGINAL_ROWS, kargs.means, U, lamT,
+                 kargs.const, nk, s1, s2, ll)
 
         (nk, s1, s2), ll = run_in_slots(run, rows.shape[0],
                                         ((k,), (k, d), tuple(scatter_shape)), 2)

@@ -803,6 +803,34 @@ def marginal_run(lamT, B, obs, no, mis, nm, ldr, const, means, half_m, Uo, const
     return True
 
 
+# signature: (xt[d,T], xr[T,dp], nt, wt[T], obs, no, and marginal_run's means_o, Uo, const_o,
+#             shift_o; xto[no,T], xro[T,wo], dto, rdto [no,T], dro, rdro [T,wo] scratch,
+#             logp[K,T], lpn[T], rw[T], maha[T], nk[K], So, S1o, ll_sum, w_sum)
+#             -> (ll_sum, w_sum)
+@helper
+def marginal_tile(xt, xr, nt, wt, obs, no, means_o, Uo, const_o, shift_o, xto, xro, dto,
+                  rdto, dro, rdro, logp, lpn, rw, maha, nk, So, S1o, ll_sum, w_sum):
+    """A pure tile as the complete-data tile over its observed coordinates: the tile's
+    observed columns gathered, log-densities under the marginal problem of
+    :func:`marginal_run`, responsibilities, and the statistics over ``o`` into ``So`` and
+    ``S1o`` (:func:`expand_marginal` adds them to the full ones)."""
+    for b in range(no):
+        ob = obs[b]
+        for t in range(TILE):
+            xto[b, t] = xt[ob, t]
+    if xro.shape[1] > 0:
+        for t in range(nt):
+            for b in range(no):
+                xro[t, b] = xr[t, obs[b]]
+    log_prob_tile(xto, nt, means_o, Uo, const_o, logp, dto, maha)
+    normalise_tile(logp, lpn)
+    for t in range(nt):
+        ll_sum += wt[t] * lpn[t]
+        w_sum += wt[t]
+    accumulate_tile(xto, xro, nt, wt, shift_o, logp, rw, dto, rdto, dro, rdro, nk, So, S1o)
+    return ll_sum, w_sum
+
+
 # signature: (So[Ks,dro,dpo] (lower triangle), S1o[K,dpo], B[K',d,d], obs, no, mis, nm,
 #             F[d,d], G[d,d] scratch, S (local_scatter), S1[K,dp]) -> None
 @helper
@@ -855,12 +883,13 @@ def expand_marginal(So, S1o, B, obs, no, mis, nm, F, G, S, S1):
 # signature: (xt[d,T], means[K,d], diffs[K,d,T] out) -> None
 @helper
 def fill_diffs(xt, means, diffs):
-    """``diffs[k, j, t] = xt[j, t] - means[k, j]`` over the whole tile."""
+    """``diffs[k, j, t] = xt[j, t] - means[k, j]`` over the whole tile (``TILE`` rows: a
+    trip count known when compiling)."""
     n_components, d = means.shape
     for k in range(n_components):
         for j in range(d):
             mu = means[k, j]
-            for t in range(xt.shape[1]):
+            for t in range(TILE):
                 diffs[k, j, t] = xt[j, t] - mu
 
 
@@ -928,13 +957,14 @@ def _square_scratch(n_components, n_lam, d):
 SLOT_TILES = 16
 
 
-# signature: (X, sample_weight, rows, keys, tiles, n_complete, slot, n_slots (this slot's
-#             tiles: blocks slot, slot + n_slots, ... of SLOT_TILES tiles), means[K,d],
+# signature: (X, sample_weight, rows, keys, tiles, n_complete, marginal_rows, slot,
+#             n_slots (this slot's tiles: blocks slot, slot + n_slots, ... of SLOT_TILES
+#             tiles), means[K,d],
 #             meansT[d,K], factor (padded_factor of U), lamT, const, nk[K], s1[K,d],
 #             s2[K|1,d,d], ll[2]) -> None   (one slot of missing_square_stats_chunk)
 @helper
-def square_slot(X, sample_weight, rows, keys, tiles, n_complete, slot, n_slots, means,
-                meansT, factor, lamT, const, nk, s1, s2, ll):
+def square_slot(X, sample_weight, rows, keys, tiles, n_complete, marginal_rows, slot,
+                n_slots, means, meansT, factor, lamT, const, nk, s1, s2, ll):
     n_components, d = means.shape
     weighted = sample_weight.shape[0] > 0
     exact_keys = d <= 64
@@ -1092,6 +1122,11 @@ def square_slot(X, sample_weight, rows, keys, tiles, n_complete, slot, n_slots, 
                     if not gained:
                         gain_run(lamT, Cr, robs, no, rmis, nm, Bt, B)
                         gained = True
+                    if pure and not mg_ready and (
+                            t0 + marginal_rows > keys.shape[0]
+                            or keys[t0 + marginal_rows - 1] != keys[t0]):
+                        mg_ready = True     # the gain product costs less here
+                        mg_ok = False
                     if pure and not mg_ready:
                         dco = (no + COLS - 1) // COLS * COLS
                         dpo = padded_width(no, means)
@@ -1150,21 +1185,9 @@ def square_slot(X, sample_weight, rows, keys, tiles, n_complete, slot, n_slots, 
         for t in range(nt, TILE):
             wt[t] = 0.0
         if use_mg:      # the complete-data tile over the observed coordinates
-            for b in range(mg_no):
-                ob = mg_obs[b]
-                for t in range(TILE):
-                    xto[b, t] = xt[ob, t]
-            if xro.shape[1] > 0:
-                for t in range(nt):
-                    for b in range(mg_no):
-                        xro[t, b] = xr[t, mg_obs[b]]
-            log_prob_tile(xto, nt, means_o, Uo, const_o, logp, dto, maha)
-            normalise_tile(logp, lpn)
-            for t in range(nt):
-                ll_sum += wt[t] * lpn[t]
-                w_sum += wt[t]
-            accumulate_tile(xto, xro, nt, wt, shift_o, logp, rw, dto, rdto, dro, rdro, nk,
-                            So, S1o)
+            ll_sum, w_sum = marginal_tile(xt, xr, nt, wt, mg_obs, mg_no, means_o, Uo,
+                                          const_o, shift_o, xto, xro, dto, rdto, dro, rdro,
+                                          logp, lpn, rw, maha, nk, So, S1o, ll_sum, w_sum)
             mg_pending = True
         else:
             for k in range(n_components):
@@ -1226,12 +1249,14 @@ def square_slot(X, sample_weight, rows, keys, tiles, n_complete, slot, n_slots, 
 
 # signature: (X[n,d] f32|f64 with NaN, sample_weight[n] f64 or [0], rows[m] i64 (sorted by
 #             pattern), keys[m] u64 (their _row_key), tiles[q+1] i64 (tile starts into
-#             rows, then m), n_complete (rows[:n_complete] hold no NaN), means[K,d] f64,
+#             rows, then m), n_complete (rows[:n_complete] hold no NaN), marginal_rows
+#             (a pure tile takes the marginal path when its pattern lasts at least this
+#             many rows from it), means[K,d] f64,
 #             U (K|1,d,d) f64 upper, lamT (d,d,K|1) f64 dense precisions (component last),
 #             const[K], nk[S,K], s1[S,K,d], s2[S,K|1,d,d], ll[S,2]) -> None
 @kernel
-def missing_square_stats_chunk(X, sample_weight, rows, keys, tiles, n_complete, means, U,
-                               lamT, const, nk, s1, s2, ll):
+def missing_square_stats_chunk(X, sample_weight, rows, keys, tiles, n_complete,
+                               marginal_rows, means, U, lamT, const, nk, s1, s2, ll):
     """Expected statistics (about ``means``) and log-likelihood sums of rows with NaN, for
     full and tied layouts (``U (K|1, d, d)`` upper factors, ``lamT (d, d, K|1)`` dense
     precisions with the component index last), a tile of rows at a time.
@@ -1261,5 +1286,5 @@ def missing_square_stats_chunk(X, sample_weight, rows, keys, tiles, n_complete, 
     factor = padded_factor(U)
     meansT = np.ascontiguousarray(means.T)
     for s in prange(n_slots):
-        square_slot(X, sample_weight, rows, keys, tiles, n_complete, s, n_slots, means,
-                    meansT, factor, lamT, const, nk[s], s1[s], s2[s], ll[s])
+        square_slot(X, sample_weight, rows, keys, tiles, n_complete, marginal_rows, s,
+                    n_slots, means, meansT, factor, lamT, const, nk[s], s1[s], s2[s], ll[s])
