@@ -1,10 +1,6 @@
 """fastem: fast, memory-bounded Expectation-Maximization for mixture models."""
 from ._config import set_options
-from .estimators import (BayesianGaussianMixture, BernoulliMixture, CategoricalMixture,
-                         GaussianMixture, MixedTypeMixture, PoissonMixture, StudentMixture)
-from .estimators.selection import GaussianMixtureSelection, MixtureSelection
 from .exceptions import FitError, ModelFileError
-from .io import load
 
 __version__ = "0.1.0"
 
@@ -14,15 +10,37 @@ __all__ = ["GaussianMixture", "BayesianGaussianMixture", "BernoulliMixture",
            "ConvergenceWarning", "FitError", "ModelFileError", "NotFittedError", "load",
            "__version__"]
 
-
-def __getattr__(name: str):
+# Public names imported on first use (PEP 562), so that ``from fastem import GaussianMixture``
+# loads the Gaussian estimator's modules only, not every family's kernels: a fresh process
+# fitting small data spends most of its time importing.
+_LAZY = {
+    "GaussianMixture": "estimators.gaussian",
+    "BayesianGaussianMixture": "estimators.bayesian",
+    "BernoulliMixture": "estimators.bernoulli",
+    "CategoricalMixture": "estimators.categorical",
+    "PoissonMixture": "estimators.poisson",
+    "StudentMixture": "estimators.student",
+    "MixedTypeMixture": "estimators.mixed",
+    "GaussianMixtureSelection": "estimators.selection",
+    "MixtureSelection": "estimators.selection",
+    "load": "io",
     # NotFittedError and ConvergenceWarning subclass scikit-learn's classes when it is
     # installed; they are created on first use so that ``import fastem`` does not import it.
-    if name in ("NotFittedError", "ConvergenceWarning"):
-        from . import exceptions
-        return getattr(exceptions, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    "NotFittedError": "exceptions",
+    "ConvergenceWarning": "exceptions",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    if name not in ("NotFittedError", "ConvergenceWarning"):
+        globals()[name] = value
+    return value
 
 
 def __dir__():
-    return sorted(set(globals()) | {"NotFittedError", "ConvergenceWarning"})
+    return sorted(set(globals()) | set(_LAZY))
