@@ -29,8 +29,8 @@ summed while the pattern lasts and then expanded to all coordinates (``e_m = B e
 many entries are missing. In a mixed tile the factors of all components are formed at once
 (loops over components innermost, which vectorise) and ``delta`` is solved for with them,
 row by row or run by run; per row that is ``O(K (|m| |o| + |m|^3 / 6))`` on top of the
-complete-data work. Diagonal layouts need no sorting (``Lam_mm`` is diagonal and ``delta`` is zero: fill
-with ``mu`` and add the variances).
+complete-data work. Diagonal layouts need no sorting (``Lam_mm`` is diagonal and ``delta`` is
+zero: fill with ``mu`` and add the variances).
 
 A row with every coordinate missing adds nothing to the statistics or the log-likelihood
 sums; its per-row log-likelihood is 0.0 (the integral of the density over everything).
@@ -434,7 +434,7 @@ def missing_diag_stats_chunk(X, sample_weight, means, prec_c, prec, const, nk, s
         first_inf = -1
         n_c = 0
         n_m = 0
-        for i in range(r0, r1 + 1):
+        for i in range(r0, r1 + 1):     # i == r1 reads nothing and runs the partial tiles
             if i < r1:
                 bad = 0
                 for j in range(d):          # a copy that counts NaN and inf; vectorises
@@ -959,9 +959,9 @@ SLOT_TILES = 16
 
 # signature: (X, sample_weight, rows, keys, tiles, n_complete, marginal_rows, slot,
 #             n_slots (this slot's tiles: blocks slot, slot + n_slots, ... of SLOT_TILES
-#             tiles), means[K,d],
-#             meansT[d,K], factor (padded_factor of U), lamT, const, nk[K], s1[K,d],
-#             s2[K|1,d,d], ll[2]) -> None   (one slot of missing_square_stats_chunk)
+#             tiles), means[K,d], meansT[d,K], factor (padded_factor of U), lamT, const,
+#             nk[K], s1[K,d], s2[K|1,d,d], ll[2]) -> None
+#             (one slot of missing_square_stats_chunk)
 @helper
 def square_slot(X, sample_weight, rows, keys, tiles, n_complete, marginal_rows, slot,
                 n_slots, means, meansT, factor, lamT, const, nk, s1, s2, ll):
@@ -1251,9 +1251,9 @@ def square_slot(X, sample_weight, rows, keys, tiles, n_complete, marginal_rows, 
 #             pattern), keys[m] u64 (their _row_key), tiles[q+1] i64 (tile starts into
 #             rows, then m), n_complete (rows[:n_complete] hold no NaN), marginal_rows
 #             (a pure tile takes the marginal path when its pattern lasts at least this
-#             many rows from it), means[K,d] f64,
-#             U (K|1,d,d) f64 upper, lamT (d,d,K|1) f64 dense precisions (component last),
-#             const[K], nk[S,K], s1[S,K,d], s2[S,K|1,d,d], ll[S,2]) -> None
+#             many rows from it), means[K,d] f64, U (K|1,d,d) f64 upper, lamT (d,d,K|1)
+#             f64 dense precisions (component last), const[K], nk[S,K], s1[S,K,d],
+#             s2[S,K|1,d,d], ll[S,2]) -> None
 @kernel
 def missing_square_stats_chunk(X, sample_weight, rows, keys, tiles, n_complete,
                                marginal_rows, means, U, lamT, const, nk, s1, s2, ll):
@@ -1278,9 +1278,9 @@ def missing_square_stats_chunk(X, sample_weight, rows, keys, tiles, n_complete,
     :func:`combine_tile`), or row by row over the components (:func:`delta_row`) for runs
     shorter than ``RUN_ROWS``, then the complete-data kernel's register-blocked helpers on
     the filled rows: ``|U^T e|^2``, responsibilities, the first moment and scatter of ``e``.
-    Per run, the conditional
-    covariances weighted by the run's summed responsibilities go to a component-last
-    accumulator of the missing blocks, added to the scatter when the slot ends.
+    Per run, the conditional covariances weighted by the run's summed responsibilities go to
+    a component-last accumulator of the missing blocks, added to the scatter when the slot
+    ends.
     """
     n_slots = nk.shape[0]
     factor = padded_factor(U)
