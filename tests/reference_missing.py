@@ -29,12 +29,13 @@ def full_covs(cov_type, cov, k, d):
     return cov[:, None, None] * np.eye(d)
 
 
-def row_terms(x, weights, means, covs):
+def row_terms(x, weights, means, covs, log_weights=None):
     """For one row: log w_k + log N(x_o) per component, conditional means (K, |m|) and
-    conditional covariances (K, |m|, |m|), and the index arrays o, m."""
+    conditional covariances (K, |m|, |m|), and the index arrays o, m (``log_weights``, when
+    given, replaces ``log w_k``)."""
     o = np.flatnonzero(~np.isnan(x))
     m = np.flatnonzero(np.isnan(x))
-    k = len(weights)
+    k = len(means)
     logp = np.empty(k)
     cmean = np.empty((k, m.size))
     ccov = np.empty((k, m.size, m.size))
@@ -45,11 +46,48 @@ def row_terms(x, weights, means, covs):
         diff = x[o] - means[j, o]
         logdet = np.linalg.slogdet(Soo)[1]
         maha = diff @ np.linalg.solve(Soo, diff)
-        logp[j] = np.log(weights[j]) - 0.5 * (o.size * np.log(2 * np.pi) + logdet + maha)
+        logw = np.log(weights[j]) if log_weights is None else log_weights[j]
+        logp[j] = logw - 0.5 * (o.size * np.log(2 * np.pi) + logdet + maha)
         B = np.linalg.solve(Soo, Smo.T).T
         cmean[j] = means[j, m] + B @ (x[o] - means[j, o])
         ccov[j] = S[m][:, m] - B @ Smo.T
     return logp, cmean, ccov, o, m
+
+
+def posterior_rows(X, weights, means, covs, sample_weight=None, log_weights=None):
+    """Every row with an observed coordinate as ``(r, fills, ccov, m, lse, w)``: its weighted
+    responsibilities, the row completed by each component's conditional mean (K, d), the
+    conditional covariances, the missing indices, log sum_k and the row's weight."""
+    X = np.asarray(X, float)
+    n, d = X.shape
+    k = len(means)
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
+    rows = []
+    for i in range(n):
+        x = X[i]
+        if np.isnan(x).all():
+            continue
+        logp, cmean, ccov, o, m = row_terms(x, weights, means, covs, log_weights)
+        lse = logsumexp(logp)
+        r = np.exp(logp - lse) * w[i]
+        fills = np.empty((k, d))
+        for j in range(k):
+            fills[j, o] = x[o]
+            fills[j, m] = cmean[j]
+        rows.append((r, fills, ccov, m, lse, w[i]))
+    return rows
+
+
+def scatter(rows, centers):
+    """``sum_i r_ik [(x_ik - c_k)(x_ik - c_k)^T + C_ik]`` (K, d, d) over ``posterior_rows``."""
+    k, d = np.shape(centers)
+    scat = np.zeros((k, d, d))
+    for r, fills, ccov, m, _, _ in rows:
+        for j in range(k):
+            e = fills[j] - centers[j]
+            scat[j] += r[j] * np.outer(e, e)
+            scat[j][np.ix_(m, m)] += r[j] * ccov[j]
+    return scat
 
 
 def em_step(X, weights, means, cov, cov_type, reg_covar=0.0, sample_weight=None):
@@ -58,36 +96,13 @@ def em_step(X, weights, means, cov, cov_type, reg_covar=0.0, sample_weight=None)
     X = np.asarray(X, float)
     n, d = X.shape
     k = len(weights)
-    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
-    covs = full_covs(cov_type, cov, k, d)
-    nk = np.zeros(k)
-    sx = np.zeros((k, d))
-    rows = []
-    ll = 0.0
-    wsum = 0.0
-    for i in range(n):
-        x = X[i]
-        if np.isnan(x).all():
-            continue
-        logp, cmean, ccov, o, m = row_terms(x, weights, means, covs)
-        lse = logsumexp(logp)
-        ll += w[i] * lse
-        wsum += w[i]
-        r = np.exp(logp - lse) * w[i]
-        fills = np.empty((k, d))
-        for j in range(k):
-            fills[j, o] = x[o]
-            fills[j, m] = cmean[j]
-        rows.append((r, fills, ccov, m))
-        nk += r
-        sx += r[:, None] * fills
+    rows = posterior_rows(X, weights, means, full_covs(cov_type, cov, k, d), sample_weight)
+    nk = sum(row[0] for row in rows)
+    sx = sum(row[0][:, None] * row[1] for row in rows)
+    ll = sum(row[5] * row[4] for row in rows)
+    wsum = sum(row[5] for row in rows)
     new_means = sx / nk[:, None]
-    scat = np.zeros((k, d, d))
-    for r, fills, ccov, m in rows:
-        for j in range(k):
-            e = fills[j] - new_means[j]
-            scat[j] += r[j] * np.outer(e, e)
-            scat[j][np.ix_(m, m)] += r[j] * ccov[j]
+    scat = scatter(rows, new_means)
     eye = np.eye(d)
     if cov_type == "full":
         new_cov = scat / nk[:, None, None] + reg_covar * eye

@@ -33,6 +33,7 @@ from ..stats import SuffStats
 from ..svi import SVI, SVIState
 from ._base import numba_threads
 from ._mixture import COMMON_CONSTRAINTS, FamilyMixture, make_rng
+from ._nan import NAN_POLICY_CONSTRAINT, NanPolicyMixin
 
 ArrayLike = Any
 RandomStateLike = Union[None, int, np.random.RandomState, np.random.Generator]
@@ -50,10 +51,11 @@ _CONSTRAINTS = {
     "covariance_prior": [ARRAY_LIKE, _POSITIVE, NONE],
     "total_samples": [_POSITIVE, NONE],
     "prune_threshold": [Interval("float", 0.0, 1.0, "neither"), NONE],
+    **NAN_POLICY_CONSTRAINT,
 }
 
 
-class BayesianGaussianMixture(FamilyMixture):
+class BayesianGaussianMixture(NanPolicyMixin, FamilyMixture):
     """Variational Bayesian estimation of a Gaussian mixture.
 
     A drop-in replacement for :class:`sklearn.mixture.BayesianGaussianMixture`: the same
@@ -151,6 +153,20 @@ default="dirichlet_process"
         the fit, which ends with the posterior an uninterrupted fit would have given. Batch
         fits only: SVI raises ``ValueError`` when it is set (``save`` the model between
         ``partial_fit`` calls instead).
+    nan_policy : {"raise", "omit", "marginalize"}, default="raise"
+        NaN marks a missing entry. ``"raise"``: an error naming the first row and column
+        holding one. ``"omit"``: rows holding a NaN are left out of the fit (counted in
+        ``n_rows_omitted_``). ``"marginalize"``: structured variational Bayes with the
+        missing entries as latent variables, ``q(z, x_mis) q(theta)``: each row's
+        responsibilities come from its observed coordinates, its statistics fill the
+        missing block with its conditional mean under the expected precision and add the
+        conditional covariance, and the lower bound includes the entropy of the missing
+        block (the bound never decreases). It costs what ``GaussianMixture``'s
+        ``"marginalize"`` costs. Under both, the default priors (``mean_prior``,
+        ``covariance_prior``) and the initialisation are computed from the mean-imputed
+        data (each NaN read as its column's observed mean), and inference uses each row's
+        observed coordinates. A row with every coordinate missing adds nothing to the fit,
+        scores 0.0 and is counted in ``n_rows_all_missing_``. ``inf`` is always an error.
 
     Attributes
     ----------
@@ -181,6 +197,8 @@ default="dirichlet_process"
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Only when ``X`` had string column names.
+    n_rows_omitted_, n_rows_all_missing_ : int
+        Rows left out for holding a NaN (``nan_policy="omit"``), and rows entirely NaN.
 
     For SVI (:meth:`partial_fit`, ``algorithm="online"``), ``n_iter_`` counts steps,
     ``lower_bounds_`` holds each chunk's mean ``score_samples`` under the posterior before
@@ -215,7 +233,8 @@ default="dirichlet_process"
                  learning_decay: float = 0.7, learning_offset: float = 10.0,
                  total_samples: Optional[float] = None,
                  prune_threshold: Optional[float] = None, progress: bool = False,
-                 checkpoint: Optional[Union[str, os.PathLike]] = None) -> None:
+                 checkpoint: Optional[Union[str, os.PathLike]] = None,
+                 nan_policy: str = "raise") -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -243,6 +262,7 @@ default="dirichlet_process"
         self.prune_threshold = prune_threshold
         self.progress = progress
         self.checkpoint = checkpoint
+        self.nan_policy = nan_policy
 
     _constraints = _CONSTRAINTS
     #: No ``weights_init`` in scikit-learn's Bayesian mixture (the base class reads it).
@@ -286,8 +306,9 @@ default="dirichlet_process"
 
     # -------------------------------------------------------- FamilyMixture hooks
     def _checker(self) -> VariationalGaussianFamily:
-        # Chunks are checked (float, finite) by the family's rules; the priors do not matter.
-        return make_variational_family(self.covariance_type)
+        # Chunks are checked (float, finite or NaN by nan_policy) by the family's rules; the
+        # priors do not matter.
+        return make_variational_family(self.covariance_type, nan_policy=self.nan_policy)
 
     def _make_family(self, n_features: Optional[int], source: Any
                      ) -> VariationalGaussianFamily:
@@ -296,9 +317,17 @@ default="dirichlet_process"
             return self._checker()
         backend = choose_backend(self.backend, source)
         with numba_threads(self.n_threads):
-            moments = data_moments(source, gaussian, backend)
+            moments = data_moments(self._moments_view(source), gaussian, backend)
         return VariationalGaussianFamily(gaussian, self._priors(moments, n_features),
-                                         self.prune_threshold)
+                                         self.prune_threshold, self.nan_policy)
+
+    def _moments_view(self, source: Any) -> Any:
+        """The data the default priors are computed from: mean-imputed when NaN are
+        allowed (as the initialisation's)."""
+        if not self._nan_ok():
+            return source
+        from ..impute import mean_imputed
+        return mean_imputed(source)
 
     def _reg(self) -> float:
         return float(self.reg_covar)
@@ -394,6 +423,45 @@ default="dirichlet_process"
         self._check_is_fitted()
         return effective_n_components(self.weights_)
 
+    def impute(self, X: ArrayLike, *, sample: bool = False, random_state: RandomStateLike = None,
+               out: Any = None) -> np.ndarray:
+        """``X`` with every NaN replaced from the fitted posterior (works under any
+        ``nan_policy``).
+
+        Each missing entry becomes the mean of its variational posterior: the mix, weighted
+        by the row's responsibilities (from its observed values), of the components'
+        Gaussian conditional means under the expected precisions ``precisions_``. A row
+        entirely missing gets the responsibility-weighted means. With ``sample=True`` each
+        row instead draws a component from its responsibilities, then its missing block
+        from that component's conditional.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or out-of-core data
+            NaN marks a missing value; inf is an error.
+        sample : bool, default=False
+            Draw from the conditional instead of taking its mean.
+        random_state : int, RandomState, Generator or None, default=None
+            Seed of the draws (``sample=True`` only).
+        out : ndarray or path, optional
+            Where to write the result: a float64 array (or memmap) of X's shape, or a path
+            for a ``.npy`` file (returned memory-mapped), chunk by chunk.
+
+        Returns
+        -------
+        X_filled : ndarray of shape (n_samples, n_features), float64
+        """
+        from ..families.missing import impute_chunk
+        from ..impute import impute_source
+        self._check_is_fitted()
+        check_feature_names(getattr(self, "feature_names_in_", None), X, type(self).__name__)
+        family = self._fitted_family().with_nan_policy("marginalize")
+        kargs = family.kernel_args(self._params_from_attributes())
+        rng = make_rng(random_state) if sample else None
+        with numba_threads(self.n_threads):
+            return impute_source(self._source(X, family),
+                                 lambda chunk: impute_chunk(chunk, kargs, rng), out)
+
     def _info_extra(self) -> dict:
         # Shown by ``fastem info``.
         return {"n_effective_components": self.n_effective_components_,
@@ -483,6 +551,7 @@ default="dirichlet_process"
             new = engine.run(source, state, initializer=initializer, callback=callback)
         self._set_svi_result(new, d, rng, bounds, restart=start_steps == 0,
                              feature_names=names)
+        self._set_missing_counts(X, sample_weight)
         return self
 
     def _check_svi_options(self, what: str) -> None:
@@ -503,7 +572,8 @@ default="dirichlet_process"
                 "counter restarts).")
 
     def _svi_engine(self, total: Optional[float]) -> SVI:
-        return SVI(get_family(self.covariance_type), float(self.reg_covar),
+        return SVI(get_family(self.covariance_type).with_nan_policy(self.nan_policy),
+                   float(self.reg_covar),
                    float(self.learning_decay), float(self.learning_offset),
                    None if total is None else float(total))
 
@@ -517,8 +587,9 @@ default="dirichlet_process"
                 "Pass a bigger first chunk.")
         source = ArraySource(X, w)
         family = VariationalGaussianFamily(
-            engine.gaussian, self._priors(data_moments(source, engine.gaussian, nb),
-                                          X.shape[1]))
+            engine.gaussian, self._priors(data_moments(self._moments_view(source),
+                                                       engine.gaussian, nb), X.shape[1]),
+            nan_policy=self.nan_policy)
         # The base class's initialisation on this chunk, as the statistics it implies.
         stats = _stats_of_posterior(self._initialize(source, family, rng), family.priors,
                                     engine.gaussian, float(self.reg_covar))
@@ -537,7 +608,8 @@ default="dirichlet_process"
                         rng: Optional[np.random.Generator], new_bounds: list, *,
                         restart: bool, feature_names: Optional[np.ndarray] = None) -> None:
         previous = [] if restart else list(getattr(self, "lower_bounds_", []))
-        family = VariationalGaussianFamily(get_family(self.covariance_type), state.priors)
+        family = VariationalGaussianFamily(get_family(self.covariance_type), state.priors,
+                                           nan_policy=self.nan_policy)
         self._store_fit(state.params, family, n_features, converged=False,
                         n_iter=state.n_steps, lower_bound=state.loglik,
                         lower_bounds=previous + [float(b) for b in new_bounds], rng=rng,

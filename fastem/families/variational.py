@@ -39,6 +39,14 @@ class VariationalGaussianFamily:
         The effective priors (they depend on the data, so a family belongs to one fit).
     prune_threshold : float, optional
         Share of the responsibilities (``N_k / N``) below which a component leaves the passes.
+    nan_policy : {"raise", "omit", "marginalize"}, optional
+        Missing values (default: ``gaussian``'s policy), handled by the Gaussian pass (:mod:`fastem.families.missing`).
+        Under ``"marginalize"`` this is structured variational Bayes, ``q(z, x_mis) q(theta)``:
+        the variational posterior of a row's missing block given its component is the
+        Gaussian conditional under the expected precision ``nu_k W_k``, so the pass, its
+        statistics (the conditional mean filled in, the conditional covariance added to the
+        scatter) and the lower bound's entropy term (which then includes the entropy of
+        ``q(x_mis | z)``; see :func:`.entropy_sum`) are those of EM with missing values.
     """
 
     #: The parameter arrays checkpoints and model files save, in order (``weights`` are the
@@ -50,10 +58,17 @@ class VariationalGaussianFamily:
     registered_name = "bayesian_gaussian"
 
     def __init__(self, gaussian: CovarianceFamily, priors: VariationalPriors,
-                 prune_threshold: Optional[float] = None) -> None:
-        self.gaussian = gaussian
+                 prune_threshold: Optional[float] = None,
+                 nan_policy: Optional[str] = None) -> None:
+        from .missing import NAN_POLICIES
+        if nan_policy is None:
+            nan_policy = gaussian.nan_policy
+        if nan_policy not in NAN_POLICIES:
+            raise ValueError(f"nan_policy must be one of {NAN_POLICIES!r}; got {nan_policy!r}.")
+        self.gaussian = gaussian.with_nan_policy(nan_policy)
         self.priors = priors
         self.prune_threshold = prune_threshold
+        self.nan_policy = nan_policy
         self.name = f"bayesian-{gaussian.name}"
         self.square = gaussian.square
 
@@ -67,10 +82,11 @@ class VariationalGaussianFamily:
         const = base.const + e_step_constants(params, d)
         active = params.active
         if active is None or active.all():
-            return KernelArgs(base.means, base.prec, np.ascontiguousarray(const))
+            return KernelArgs(base.means, base.prec, np.ascontiguousarray(const),
+                              base.nan_policy)
         prec = base.prec if self.gaussian.name == "tied" else base.prec[active]
         return KernelArgs(np.ascontiguousarray(base.means[active]), np.ascontiguousarray(prec),
-                          np.ascontiguousarray(const[active]))
+                          np.ascontiguousarray(const[active]), base.nan_policy)
 
     def scatter_shape(self, n_components: int, n_features: int) -> tuple[int, ...]:
         """The Gaussian scatter layout of the covariance type."""
@@ -137,13 +153,16 @@ class VariationalGaussianFamily:
         return X.astype(np.float64)
 
     def validate(self, X: np.ndarray, row_offset: int = 0) -> None:
-        """Any finite value (see :meth:`CovarianceFamily.validate`)."""
-        self.gaussian.validate(X, row_offset)
+        """Any finite value (see :meth:`CovarianceFamily.validate`), and NaN unless
+        ``nan_policy`` is "raise" (inf is always an error naming its row and column)."""
+        from .linexp_nan import validate_with_nan
+        validate_with_nan(np.asarray(X), row_offset, self.nan_policy, self.gaussian.validate)
 
     # ---- persistence ----------------------------------------------------------------------
     def spec(self) -> dict:
         """``{"family": "bayesian_gaussian", "covariance_type": ..., **priors,
-        "prune_threshold": ...}`` (JSON-able; the priors are part of the family)."""
+        "prune_threshold": ...}`` and ``nan_policy`` unless "raise" (JSON-able; the priors
+        are part of the family)."""
         p = self.priors
         cov0 = p.covariance_prior
         return {"family": self.registered_name, "covariance_type": self.gaussian.name,
@@ -155,7 +174,8 @@ class VariationalGaussianFamily:
                 "covariance_prior": (float(cov0) if np.ndim(cov0) == 0
                                      else np.asarray(cov0, dtype=np.float64).tolist()),
                 "prune_threshold": (None if self.prune_threshold is None
-                                    else float(self.prune_threshold))}
+                                    else float(self.prune_threshold)),
+                **({"nan_policy": self.nan_policy} if self.nan_policy != "raise" else {})}
 
     def params_to_arrays(self, params: VariationalParams) -> dict[str, np.ndarray]:
         """The posterior's arrays keyed by :attr:`fields`."""
@@ -206,6 +226,13 @@ class VariationalGaussianFamily:
         return VariationalParams(wc, beta, gauss.means, nu, gauss.covariances,
                                  gauss.precisions_cholesky, mask)
 
+    def with_nan_policy(self, nan_policy: str) -> "VariationalGaussianFamily":
+        """This family with another ``nan_policy``."""
+        if nan_policy == self.nan_policy:
+            return self
+        return VariationalGaussianFamily(self.gaussian, self.priors, self.prune_threshold,
+                                         nan_policy)
+
     def precisions(self, prec_chol: np.ndarray) -> np.ndarray:
         """Expected precisions from their Cholesky factors."""
         return self.gaussian.precisions(prec_chol)
@@ -219,8 +246,8 @@ def make_variational_family(covariance_type: str = "full",
                             weight_concentration_prior: float = 1.0,
                             mean_precision_prior: float = 1.0, mean_prior=(0.0,),
                             degrees_of_freedom_prior: float = 1.0, covariance_prior=1.0,
-                            prune_threshold: Optional[float] = None
-                            ) -> VariationalGaussianFamily:
+                            prune_threshold: Optional[float] = None,
+                            nan_policy: str = "raise") -> VariationalGaussianFamily:
     """The family of a :meth:`VariationalGaussianFamily.spec` (the registry's factory)."""
     from . import get_family
     from .variational_mstep import PRIOR_TYPES
@@ -235,7 +262,7 @@ def make_variational_family(covariance_type: str = "full",
                                float(degrees_of_freedom_prior), cov0)
     return VariationalGaussianFamily(get_family(covariance_type), priors,
                                      None if prune_threshold is None
-                                     else float(prune_threshold))
+                                     else float(prune_threshold), nan_policy)
 
 
 def effective_n_components(weights: np.ndarray, threshold: float = 1e-3) -> int:

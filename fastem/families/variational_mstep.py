@@ -300,6 +300,13 @@ def entropy_sum(kargs_prec: np.ndarray, kargs_const: np.ndarray, stats: SuffStat
 
     ``kargs_prec``/``kargs_const`` are the kernel arguments the pass ran with (the precision
     factor in the kernel's layout), ``stats`` its statistics about the pass's means.
+
+    With missing values marginalised (``stats`` from :mod:`fastem.families.missing`: the
+    conditional mean filled in, the conditional covariance ``C = ((nu W)_mm)^-1`` added to
+    the scatter) the same formula gives ``sum_i w_i sum_k r_ik [log r_ik - H_ik]``, with
+    ``H_ik`` the entropy of ``q(x_mis | z = k)``: the scatter's ``tr(nu W_mm C) = |m|`` and
+    the marginal density's ``-1/2 log det (nu W)_mm + |m|/2 log(2 pi)`` are that entropy.
+    So the bound is the structured bound of ``q(z, x_mis) q(theta)`` with no extra term.
     """
     if square:
         prec = kargs_prec @ np.swapaxes(kargs_prec, -1, -2)
