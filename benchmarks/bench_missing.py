@@ -3,6 +3,7 @@
 Run as a script (it prints Markdown tables)::
 
     python -m benchmarks.bench_missing iteration   # per-iteration time vs complete data
+    python -m benchmarks.bench_missing bayesian    # the same for BayesianGaussianMixture
     python -m benchmarks.bench_missing impute      # RMSE and wall time vs scikit-learn
 
 Sizes: ``FASTEM_BENCH_MISSING_N`` rows (default 1,000,000), D = 16, K = 16, as in the issue;
@@ -85,17 +86,39 @@ def _start(X: np.ndarray, cov_type: str, k: int):
     return GaussianParams(np.full(k, 1.0 / k), means, cov, pc)
 
 
+def _variational_start(X: np.ndarray, cov_type: str, k: int, policy: str):
+    """The variational family (default priors of the mean-imputed data) and the posterior
+    of hard labels to the nearest of the Gaussian start's means."""
+    from fastem.data import ArraySource
+    from fastem.estimators.bayesian import BayesianGaussianMixture, data_moments
+    from fastem.backends import numba as nb
+    from fastem.families import get_family
+    from fastem.families.variational import VariationalGaussianFamily
+    gauss = get_family(cov_type)
+    Xf = np.where(np.isnan(X), np.nanmean(X, axis=0), X)
+    priors = BayesianGaussianMixture(k, covariance_type=cov_type)._priors(
+        data_moments(ArraySource(Xf), gauss, nb), X.shape[1])
+    fam = VariationalGaussianFamily(gauss, priors, None, policy)
+    means = _start(X, cov_type, k).means
+    labels = np.argmin(((Xf[:, None, :] - means[None]) ** 2).sum(axis=2), axis=1)
+    resp = np.eye(k)[labels]
+    return fam, fam.m_step(fam.resp_stats(Xf, None, resp, means), None, reg=1e-6)
+
+
 def iteration_seconds(X: np.ndarray, cov_type: str, iters: int = ITERS,
-                      policy: str = "marginalize") -> list:
+                      policy: str = "marginalize", bayesian: bool = False) -> list:
     """Seconds of each timed EM iteration (E + M) under ``nan_policy=policy``, after one
-    warm-up iteration."""
+    warm-up iteration (variational Bayes iterations with ``bayesian``)."""
     from fastem.backends import numba as nb
     from fastem.data import ArraySource
     from fastem.em import run_em
     from fastem.families import get_family
-    fam = get_family(cov_type).with_nan_policy(policy)
+    if bayesian:
+        fam, start = _variational_start(X, cov_type, K, policy)
+    else:
+        fam, start = get_family(cov_type).with_nan_policy(policy), _start(X, cov_type, K)
     secs: list = []
-    run_em(ArraySource(X), fam, _start(X, cov_type, K), stats_fn=nb.em_stats,
+    run_em(ArraySource(X), fam, start, stats_fn=nb.em_stats,
            max_iter=iters + 1, tol=0.0, reg_covar=1e-6,
            callback=lambda info: secs.append(info.seconds))
     return secs[1:]
@@ -114,15 +137,16 @@ PATTERNS = ("mcar-0", "mcar-5", "mcar-20", "mcar-50", "block-tail", "block-monot
             "block-groups")
 
 
-def iteration_table(n: int = N) -> str:
+def iteration_table(n: int = N, bayesian: bool = False, patterns=PATTERNS) -> str:
     X = _data(n, D)
+    what = "variational (BayesianGaussianMixture) " if bayesian else ""
     lines = [f"Per-iteration time, N = {n:,}, D = {D}, K = {K}: the fastest of {ROUNDS} x "
-             f"{ITERS} iterations under nan_policy=\"marginalize\", against the complete "
-             "data under the default nan_policy=\"raise\" timed in interleaved rounds (so the "
-             "mcar-0 row is the cost of the policy itself)", "",
+             f"{ITERS} {what}iterations under nan_policy=\"marginalize\", against the "
+             "complete data under the default nan_policy=\"raise\" timed in interleaved "
+             "rounds (so the mcar-0 row is the cost of the policy itself)", "",
              "| pattern | rows with NaN | full s/iter | full ratio | diag s/iter | diag ratio |",
              "|---|---|---|---|---|---|"]
-    for how in PATTERNS:
+    for how in patterns:
         Xm = remove(X, how)
         frac = float(np.isnan(Xm).any(axis=1).mean())
         cells = []
@@ -133,8 +157,8 @@ def iteration_table(n: int = N) -> str:
             base: list = []
             miss: list = []
             for _ in range(ROUNDS):
-                base += iteration_seconds(X, cov_type, policy="raise")
-                miss += iteration_seconds(Xm, cov_type)
+                base += iteration_seconds(X, cov_type, policy="raise", bayesian=bayesian)
+                miss += iteration_seconds(Xm, cov_type, bayesian=bayesian)
             t, b = min(miss), min(base)
             cells += [f"{t:.3f}", f"{t / b:.2f}x"]
         lines.append(f"| {how} | {frac:.0%} | " + " | ".join(cells) + " |")
@@ -240,6 +264,11 @@ def test_iteration_smoke():
     assert time_iteration(X, "full", iters=1) > 0
 
 
+def test_bayesian_iteration_smoke():
+    X = remove(_data(3000, 4), "mcar-20")
+    assert min(iteration_seconds(X, "full", iters=2, bayesian=True)) > 0
+
+
 def test_impute_smoke():
     Xm = remove(_data(400, 4), "mcar-10")
     filled, _ = _fastem_impute(Xm)
@@ -248,4 +277,10 @@ def test_impute_smoke():
 
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "iteration"
-    print(iteration_table() if what == "iteration" else impute_table())
+    if what == "iteration":
+        print(iteration_table())
+    elif what == "bayesian":
+        print(iteration_table(bayesian=True,
+                              patterns=("mcar-0", "mcar-20", "block-monotone")))
+    else:
+        print(impute_table())

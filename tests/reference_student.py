@@ -58,9 +58,15 @@ def e_step(X, weights, means, scales, dofs):
 
 def dof_root(mean_log_u_minus_u, nu_old, d):
     """The ECM root in [DOF_MIN, DOF_MAX] (the nearer bound when there is none inside)."""
+    return dof_solve(mean_log_u_minus_u + digamma((nu_old + d) / 2)
+                     - math.log((nu_old + d) / 2))
+
+
+def dof_solve(c):
+    """The root of ``-psi(nu/2) + log(nu/2) + 1 + c`` in [DOF_MIN, DOF_MAX] (the nearer
+    bound when there is none inside)."""
     def f(nu):
-        return (-digamma(nu / 2) + math.log(nu / 2) + 1 + mean_log_u_minus_u
-                + digamma((nu_old + d) / 2) - math.log((nu_old + d) / 2))
+        return -digamma(nu / 2) + math.log(nu / 2) + 1 + c
     lo, hi = f(DOF_MIN), f(DOF_MAX)
     if lo * hi > 0:
         return DOF_MIN if abs(lo) < abs(hi) else DOF_MAX
@@ -122,3 +128,77 @@ def reference_stats(X, w, weights, means, cov, dofs, cov_type):
     return (wr.sum(axis=0), wru.sum(axis=0), wru.T @ X,
             np.einsum("nk,ni,nj->kij", wru, X, X), (wr * (np.log(u) - u)).sum(axis=0),
             float((w * ll).sum()))
+
+
+def _missing_row(x, weights, means, scales, dofs):
+    """One row with NaN: log w_k + log t over the observed block, the weights ``u``, the
+    rows completed by each component's conditional mean, the conditional scales and the
+    ECM correction ``psi((nu+p)/2) - log((nu+p)/2)``, per component."""
+    o = np.flatnonzero(~np.isnan(x))
+    m = np.flatnonzero(np.isnan(x))
+    p = o.size
+    k, d = np.shape(means)
+    logp, u, corr = np.empty(k), np.empty(k), np.empty(k)
+    fills = np.empty((k, d))
+    ccov = np.empty((k, m.size, m.size))
+    for j in range(k):
+        S, nu = scales[j], dofs[j]
+        Soo = S[np.ix_(o, o)]
+        L = np.linalg.cholesky(Soo)
+        z = solve_triangular(L, x[o] - means[j, o], lower=True)
+        delta2 = float(z @ z)
+        logp[j] = (math.log(weights[j]) + math.lgamma((nu + p) / 2) - math.lgamma(nu / 2)
+                   - p / 2 * math.log(nu * math.pi) - np.log(np.diag(L)).sum()
+                   - (nu + p) / 2 * math.log1p(delta2 / nu))
+        u[j] = (nu + p) / (nu + delta2)
+        corr[j] = digamma((nu + p) / 2) - math.log((nu + p) / 2)
+        B = np.linalg.solve(Soo, S[np.ix_(o, m)]).T          # Sigma_mo Sigma_oo^-1
+        fills[j, o] = x[o]
+        fills[j, m] = means[j, m] + B @ (x[o] - means[j, o])
+        ccov[j] = S[np.ix_(m, m)] - B @ S[np.ix_(o, m)]
+    return logp, u, corr, fills, ccov, m
+
+
+def reference_em_missing(X, weights, means, cov, dofs, *, cov_type, n_iter, reg_covar=1e-6,
+                         fixed_dof=None):
+    """``n_iter`` EM iterations over the observed coordinates of rows with NaN (rows entirely
+    missing left out); returns the final parameters and the mean log-likelihood of every
+    iteration."""
+    X = np.asarray(X, dtype=float)
+    n, d = X.shape
+    k = len(weights)
+    bounds = []
+    for _ in range(n_iter):
+        scales = full_scales(cov, cov_type, k, d)
+        rows = []
+        for x in X:
+            if np.isnan(x).all():
+                continue
+            logp, u, corr, fills, ccov, m = _missing_row(x, weights, means, scales, dofs)
+            top = logp.max()
+            lse = top + math.log(np.exp(logp - top).sum())
+            rows.append((np.exp(logp - lse), u, corr, fills, ccov, m, lse))
+        bounds.append(float(np.mean([r[6] for r in rows])))
+        nk = sum(r[0] for r in rows)
+        ru = sum(r[0] * r[1] for r in rows)
+        new_means = sum((r[0] * r[1])[:, None] * r[3] for r in rows) / ru[:, None]
+        scatter = np.zeros((k, d, d))
+        for r, u, _, fills, ccov, m, _ in rows:
+            for j in range(k):
+                e = fills[j] - new_means[j]
+                scatter[j] += r[j] * u[j] * np.outer(e, e)
+                scatter[j][np.ix_(m, m)] += r[j] * ccov[j]
+        if cov_type == "tied":
+            cov = scatter.sum(axis=0) / nk.sum() + reg_covar * np.eye(d)
+        else:
+            full = scatter / nk[:, None, None] + reg_covar * np.eye(d)
+            cov = {"full": full,
+                   "diag": np.array([np.diag(c) for c in full]),
+                   "spherical": np.array([np.diag(c).mean() for c in full])}[cov_type]
+        if fixed_dof is None:
+            term = sum(r[0] * (np.log(r[1]) - r[1] + r[2]) for r in rows) / nk
+            dofs = np.array([dof_solve(term[j]) for j in range(k)])
+        else:
+            dofs = np.full(k, float(fixed_dof))
+        weights, means = nk / nk.sum(), new_means
+    return weights, means, cov, dofs, bounds

@@ -394,7 +394,7 @@ def test_student_omit_fits_the_complete_rows():
     with pytest.raises(ValueError, match=r"row \d+, column \d+.*cannot score rows"):
         omit.score_samples(X)
     with pytest.raises(ValueError, match="nan_policy"):
-        StudentMixture(2, nan_policy="marginalize").fit(X)
+        StudentMixture(2, nan_policy="impute").fit(X)
     with pytest.raises(ValueError, match="NaN"):
         StudentMixture(2).fit(X)
 

@@ -23,6 +23,7 @@ from ..families.student import StudentFamily, StudentParams
 from ..init import initialize, params_from_user
 from ._mixture import COMMON_CONSTRAINTS, FamilyMixture
 from ._nan import NanPolicyMixin
+from ..families.missing import NAN_POLICIES
 
 class StudentMixture(NanPolicyMixin, FamilyMixture):
     """Mixture of multivariate Student-t distributions fitted by EM (ECM for ``nu``).
@@ -74,12 +75,17 @@ class StudentMixture(NanPolicyMixin, FamilyMixture):
         As in :class:`fastem.GaussianMixture` (Dask input, stepwise online EM with
         :meth:`partial_fit`, a progress bar, resumable fits). In online EM the ``nu``
         equation uses the running average of ``sum w r (E[log tau] - u)``.
-    nan_policy : {"raise", "omit"}, default="raise"
-        ``"omit"``: rows holding a NaN (in float input) are left out of the fit (counted in
-        ``n_rows_omitted_``; the initialisation reads the mean-imputed rows); scoring a row
-        with NaN is then an error naming it. ``"marginalize"`` is not implemented for
-        Student-t components (their marginal over observed coordinates is a t with a
-        sub-block of the scale; use GaussianMixture for exact EM with missing values).
+    nan_policy : {"raise", "omit", "marginalize"}, default="raise"
+        NaN (in float input) marks a missing entry; ``"raise"`` makes it an error naming its
+        row and column. ``"omit"``: rows holding a NaN are left out of the fit (counted in
+        ``n_rows_omitted_``); scoring a row with NaN is then an error naming it.
+        ``"marginalize"``: exact EM over each row's observed coordinates (the marginal of a
+        t is a t with the same ``nu`` and the sub-block of the scale; the missing block's
+        conditional mean is filled in and its conditional scale added to the scatter, and
+        the ``nu`` equation uses each row's number of observed coordinates); inference then
+        uses the observed coordinates too, and a row with every coordinate missing adds
+        nothing, scores 0.0 and is counted in ``n_rows_all_missing_``. Under both, the
+        initialisation reads the mean-imputed rows. ``inf`` is always an error.
 
     Attributes
     ----------
@@ -147,7 +153,7 @@ class StudentMixture(NanPolicyMixin, FamilyMixture):
 
     _constraints = {
         **COMMON_CONSTRAINTS,
-        "nan_policy": [Options(("raise", "omit"))],
+        "nan_policy": [Options(NAN_POLICIES)],
         "covariance_type": [Options(tuple(FAMILIES))],
         "degrees_of_freedom": [Interval("float", 0.0, None, "neither"), NONE],
         "degrees_of_freedom_init": [Interval("float", 0.0, None, "neither")],

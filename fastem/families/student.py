@@ -63,6 +63,9 @@ class StudentKernelArgs:
     const: np.ndarray
     tpar: np.ndarray
     nan_policy: str = "raise"
+    #: Under "marginalize": ``(base, nu, lg, el)`` of :mod:`fastem.kernels.student_missing`
+    #: (``lg``, ``el`` tabulated for every number of observed coordinates ``0..D``).
+    marginal: Optional[tuple] = None
 
 
 @dataclass(frozen=True)
@@ -134,17 +137,16 @@ class StudentFamily:
     name = "student_t"
     fields = ("weights", "means", "covariances", "precisions_cholesky", "degrees_of_freedom")
 
-    #: "raise" or "omit" (rows holding NaN left out of the fit); "marginalize" is not
-    #: implemented for Student-t components.
+    #: "raise", "omit" (rows holding NaN left out of the fit) or "marginalize" (exact EM
+    #: over each row's observed coordinates: :mod:`fastem.kernels.student_missing`).
     nan_policy: str = "raise"
 
     def __init__(self, covariance_type: str = "full", degrees_of_freedom: Optional[float] = None,
                  degrees_of_freedom_init: float = 30.0, nan_policy: str = "raise") -> None:
         from . import get_family
-        if nan_policy not in ("raise", "omit"):
-            raise ValueError(f"StudentMixture supports nan_policy 'raise' and 'omit'; got "
-                             f"{nan_policy!r} ('marginalize' is not implemented for Student-t "
-                             "components: use 'omit', or GaussianMixture).")
+        from .missing import NAN_POLICIES
+        if nan_policy not in NAN_POLICIES:
+            raise ValueError(f"nan_policy must be one of {NAN_POLICIES!r}; got {nan_policy!r}.")
         self.nan_policy = nan_policy
         self.covariance_family: CovarianceFamily = get_family(covariance_type)
         self.covariance_type = covariance_type
@@ -186,8 +188,19 @@ class StudentFamily:
         a = (dof + d) / dof
         elog = np.log(a) - np.array([log_minus_digamma(v) for v in h])
         tpar = np.ascontiguousarray(np.stack([h, 1.0 / dof, a, elog]))
+        marginal = None
+        if self.nan_policy == "marginalize":
+            with np.errstate(divide="ignore"):
+                base = np.log(params.weights) + logdet
+            p = np.arange(d + 1, dtype=np.float64)[:, None]
+            half = 0.5 * (dof[None, :] + p)
+            lg = (np.vectorize(math.lgamma)(half) - np.vectorize(math.lgamma)(0.5 * dof)[None]
+                  - 0.5 * p * np.log(dof * math.pi)[None])
+            el = -np.vectorize(log_minus_digamma)(half)
+            marginal = (np.ascontiguousarray(base, dtype=np.float64), np.ascontiguousarray(dof),
+                        np.ascontiguousarray(lg), np.ascontiguousarray(el))
         return StudentKernelArgs(gk.means, prec, np.ascontiguousarray(const, dtype=np.float64),
-                                 tpar, self.nan_policy)
+                                 tpar, self.nan_policy, marginal)
 
     def zero_stats(self, kargs: StudentKernelArgs) -> StudentStats:
         k, d = kargs.means.shape
@@ -203,6 +216,10 @@ class StudentFamily:
             masks = nan_masks(X)
             if masks is not None:
                 return omitted_stats(self, X, sample_weight, kargs, masks[0], serial)
+        if kargs.nan_policy == "marginalize" and X.dtype.kind == "f":
+            marginal = self._marginal_stats(X, sample_weight, kargs, serial)
+            if marginal is not None:
+                return marginal
         kern = student_pass_chunk.serial if serial else student_pass_chunk.parallel
         k, d = kargs.means.shape
         w = gaussian_pass.as_weights(sample_weight)
@@ -217,6 +234,57 @@ class StudentFamily:
         ll = ll.sum(axis=0)
         return StudentStats(kargs.means, nk, uk, s1, s2, aux, float(ll[0]), float(ll[1]),
                             X.shape[0])
+
+    def _missing_rows(self, X: np.ndarray):
+        """The rows of a chunk holding a NaN, as the missing-value kernel takes them (sorted
+        by pattern for square layouts), and the mask of those rows; ``None`` without NaN.
+        An inf is an error."""
+        from .missing import nan_row_scan, nan_rows_for_kernel
+        has, _, keys = nan_row_scan(X)
+        if not has.any():
+            return None
+        return nan_rows_for_kernel(has, keys, self.square), has
+
+    def _run_missing(self, X, sample_weight, rows, kargs, n_slots_shapes, outputs, serial):
+        from ..kernels.student_missing import student_missing_chunk
+        from .missing import kernel_layout
+        U, lam = kernel_layout(kargs)
+        base, nu, lg, el = kargs.marginal
+        kern = student_missing_chunk.serial if serial else student_missing_chunk.parallel
+        w = gaussian_pass.as_weights(sample_weight)
+
+        def run(nk, uk, s1, s2, aux, ll):
+            kern(X, w, rows, kargs.means, U, lam, base, nu, lg, el, nk, uk, s1, s2, aux, ll,
+                 *outputs)
+
+        return run_in_slots(run, rows.shape[0], n_slots_shapes, 2)
+
+    def _marginal_stats(self, X: np.ndarray, sample_weight: Optional[np.ndarray],
+                        kargs: StudentKernelArgs, serial: bool) -> Optional[StudentStats]:
+        """Statistics of a chunk holding NaN under "marginalize": its complete rows through
+        the complete-data kernel, the others over their observed coordinates (both about
+        ``kargs.means``, so they add); ``None`` for a chunk without NaN."""
+        import dataclasses
+        found = self._missing_rows(X)
+        if found is None:
+            return None
+        rows, has = found
+        k, d = kargs.means.shape
+        keep = ~has
+        total = self.zero_stats(kargs)
+        if keep.any():
+            w = None if sample_weight is None else np.asarray(sample_weight)[keep]
+            total = total + self.chunk_stats(np.ascontiguousarray(X[keep]), w,
+                                             dataclasses.replace(kargs, nan_policy="raise"),
+                                             serial)
+        shapes = ((k,), (k,), (k, d), tuple(self.covariance_family.scatter_shape(k, d)), (k,))
+        empty = (np.empty(0), np.empty(0, np.int64), np.empty((0, k)))
+        (nk, uk, s1, s2, aux), ll = self._run_missing(X, sample_weight, rows, kargs, shapes,
+                                                      empty, serial)
+        ll = ll.sum(axis=0)
+        total = total + StudentStats(kargs.means, nk, uk, s1, s2, aux, float(ll[0]),
+                                     float(ll[1]), 0)
+        return dataclasses.replace(total, n_rows=X.shape[0])
 
     def resp_stats(self, X: np.ndarray, sample_weight: Optional[np.ndarray],
                    resp: np.ndarray, anchor: np.ndarray, serial: bool = False) -> StudentStats:
@@ -237,7 +305,11 @@ class StudentFamily:
 
     def e_step_outputs(self, X: np.ndarray, kargs: StudentKernelArgs, *, labels: bool = False,
                        resp: bool = False, serial: bool = False) -> tuple:
-        if kargs.nan_policy != "raise":
+        if kargs.nan_policy == "marginalize" and X.dtype.kind == "f":
+            found = self._missing_rows(X)
+            if found is not None:
+                return self._marginal_outputs(X, kargs, found, labels, resp, serial)
+        if kargs.nan_policy == "omit":
             from .linexp_nan import nan_masks
             masks = nan_masks(X)
             if masks is not None:
@@ -254,6 +326,30 @@ class StudentFamily:
         kern = student_e_step_chunk.serial if serial else student_e_step_chunk.parallel
         kern(X, kargs.means, gaussian_pass.compute_prec(kargs, X.dtype), kargs.const,
              kargs.tpar, lpn, lab, rsp)
+        return lpn, (lab if labels else None), (rsp if resp else None)
+
+    def _marginal_outputs(self, X, kargs, found, labels, resp, serial) -> tuple:
+        """Per-row outputs of a chunk holding NaN, each row over its observed coordinates
+        (a row with every coordinate missing gets log-likelihood 0.0)."""
+        import dataclasses
+        rows, has = found
+        n = X.shape[0]
+        k, d = kargs.means.shape
+        keep = ~has
+        lpn = np.empty(n)
+        lab = np.empty(n if labels else 0, np.int64)
+        rsp = np.empty((n if resp else 0, k))
+        if keep.any():
+            c_lpn, c_lab, c_rsp = self.e_step_outputs(
+                np.ascontiguousarray(X[keep]), dataclasses.replace(kargs, nan_policy="raise"),
+                labels=labels, resp=resp, serial=serial)
+            lpn[keep] = c_lpn
+            if labels:
+                lab[keep] = c_lab
+            if resp:
+                rsp[keep] = c_rsp
+        shapes = ((k,), (k,), (k, d), tuple(self.covariance_family.scatter_shape(k, d)), (k,))
+        self._run_missing(X, None, rows, kargs, shapes, (lpn, lab, rsp), serial)
         return lpn, (lab if labels else None), (rsp if resp else None)
 
     def n_parameters(self, n_components: int, n_features: int) -> int:
@@ -289,8 +385,8 @@ class StudentFamily:
 
     def validate(self, X: np.ndarray, row_offset: int = 0) -> None:
         """Any finite value; NaN or inf is an error naming the first bad row (``row_offset``
-        added, so rows are global across chunks) and column; under ``nan_policy="omit"``
-        NaN marks a missing value (inf never)."""
+        added, so rows are global across chunks) and column; under ``nan_policy`` "omit"
+        or "marginalize" NaN marks a missing value (inf never)."""
         from .linexp_nan import validate_with_nan
         validate_with_nan(np.asarray(X), row_offset, self.nan_policy,
                           self.covariance_family.validate)
