@@ -4,6 +4,7 @@ Run as a script (it prints Markdown tables)::
 
     python -m benchmarks.bench_missing iteration   # per-iteration time vs complete data
     python -m benchmarks.bench_missing bayesian    # the same for BayesianGaussianMixture
+    python -m benchmarks.bench_missing student     # the same for StudentMixture
     python -m benchmarks.bench_missing impute      # RMSE and wall time vs scikit-learn
 
 Sizes: ``FASTEM_BENCH_MISSING_N`` rows (default 1,000,000), D = 16, K = 16, as in the issue;
@@ -106,15 +107,20 @@ def _variational_start(X: np.ndarray, cov_type: str, k: int, policy: str):
 
 
 def iteration_seconds(X: np.ndarray, cov_type: str, iters: int = ITERS,
-                      policy: str = "marginalize", bayesian: bool = False) -> list:
+                      policy: str = "marginalize", model: str = "gaussian") -> list:
     """Seconds of each timed EM iteration (E + M) under ``nan_policy=policy``, after one
-    warm-up iteration (variational Bayes iterations with ``bayesian``)."""
+    warm-up iteration, of ``model``: "gaussian", "bayesian" (variational Bayes) or
+    "student" (Student-t, ``nu`` estimated)."""
     from fastem.backends import numba as nb
     from fastem.data import ArraySource
     from fastem.em import run_em
     from fastem.families import get_family
-    if bayesian:
+    if model == "bayesian":
         fam, start = _variational_start(X, cov_type, K, policy)
+    elif model == "student":
+        from fastem.families.student import StudentFamily
+        fam = StudentFamily(cov_type, nan_policy=policy)
+        start = fam.from_gaussian(_start(X, cov_type, K))
     else:
         fam, start = get_family(cov_type).with_nan_policy(policy), _start(X, cov_type, K)
     secs: list = []
@@ -137,9 +143,10 @@ PATTERNS = ("mcar-0", "mcar-5", "mcar-20", "mcar-50", "block-tail", "block-monot
             "block-groups")
 
 
-def iteration_table(n: int = N, bayesian: bool = False, patterns=PATTERNS) -> str:
+def iteration_table(n: int = N, model: str = "gaussian", patterns=PATTERNS) -> str:
     X = _data(n, D)
-    what = "variational (BayesianGaussianMixture) " if bayesian else ""
+    what = {"gaussian": "", "bayesian": "variational (BayesianGaussianMixture) ",
+            "student": "StudentMixture "}[model]
     lines = [f"Per-iteration time, N = {n:,}, D = {D}, K = {K}: the fastest of {ROUNDS} x "
              f"{ITERS} {what}iterations under nan_policy=\"marginalize\", against the "
              "complete data under the default nan_policy=\"raise\" timed in interleaved "
@@ -157,8 +164,8 @@ def iteration_table(n: int = N, bayesian: bool = False, patterns=PATTERNS) -> st
             base: list = []
             miss: list = []
             for _ in range(ROUNDS):
-                base += iteration_seconds(X, cov_type, policy="raise", bayesian=bayesian)
-                miss += iteration_seconds(Xm, cov_type, bayesian=bayesian)
+                base += iteration_seconds(X, cov_type, policy="raise", model=model)
+                miss += iteration_seconds(Xm, cov_type, model=model)
             t, b = min(miss), min(base)
             cells += [f"{t:.3f}", f"{t / b:.2f}x"]
         lines.append(f"| {how} | {frac:.0%} | " + " | ".join(cells) + " |")
@@ -266,7 +273,12 @@ def test_iteration_smoke():
 
 def test_bayesian_iteration_smoke():
     X = remove(_data(3000, 4), "mcar-20")
-    assert min(iteration_seconds(X, "full", iters=2, bayesian=True)) > 0
+    assert min(iteration_seconds(X, "full", iters=2, model="bayesian")) > 0
+
+
+def test_student_iteration_smoke():
+    X = remove(_data(3000, 4), "mcar-20")
+    assert min(iteration_seconds(X, "diag", iters=2, model="student")) > 0
 
 
 def test_impute_smoke():
@@ -279,8 +291,7 @@ if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "iteration"
     if what == "iteration":
         print(iteration_table())
-    elif what == "bayesian":
-        print(iteration_table(bayesian=True,
-                              patterns=("mcar-0", "mcar-20", "block-monotone")))
+    elif what in ("bayesian", "student"):
+        print(iteration_table(model=what, patterns=("mcar-0", "mcar-20", "block-monotone")))
     else:
         print(impute_table())

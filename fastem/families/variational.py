@@ -40,7 +40,8 @@ class VariationalGaussianFamily:
     prune_threshold : float, optional
         Share of the responsibilities (``N_k / N``) below which a component leaves the passes.
     nan_policy : {"raise", "omit", "marginalize"}, optional
-        Missing values (default: ``gaussian``'s policy), handled by the Gaussian pass (:mod:`fastem.families.missing`).
+        Missing values (default: ``gaussian``'s policy), handled by the Gaussian pass
+        (:mod:`fastem.families.missing`).
         Under ``"marginalize"`` this is structured variational Bayes, ``q(z, x_mis) q(theta)``:
         the variational posterior of a row's missing block given its component is the
         Gaussian conditional under the expected precision ``nu_k W_k``, so the pass, its
