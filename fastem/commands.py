@@ -216,7 +216,8 @@ def _cmd_impute(args: argparse.Namespace) -> int:
     if not hasattr(gm, "impute"):
         raise ValueError(f"{args.model} holds a {type(gm).__name__}, which cannot impute; "
                          "impute works with GaussianMixture, BayesianGaussianMixture, "
-                         "BernoulliMixture, PoissonMixture and CategoricalMixture models.")
+                         "StudentMixture, BernoulliMixture, PoissonMixture and "
+                         "CategoricalMixture models.")
     source = _open(args)
     _check_outputs(args, source, (args.output, "imputed data file (-o)"))
     filled = gm.impute(source, sample=args.sample, random_state=args.random_state,

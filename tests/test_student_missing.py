@@ -192,3 +192,39 @@ def test_cli_fit_student_with_nan(tmp_path):
     assert main(["fit", str(data), "-k", "2", "--family", "student_t", "--nan-policy",
                  "marginalize", "--max-iter", "5", "-o", str(model), "--quiet"]) == 0
     assert fastem.load(model).nan_policy == "marginalize"
+
+
+def test_impute_is_the_conditional_mean_and_samples_the_conditional_t():
+    X = _big()
+    sm = _fit(X, max_iter=10)
+    rows = X[:300]
+    filled = sm.impute(rows)
+    obs = ~np.isnan(rows)
+    np.testing.assert_array_equal(filled[obs], rows[obs])
+    scales = ref.full_scales(sm.covariances_, "full", 2, 5)
+    proba = sm.predict_proba(rows)
+    for i in range(3, 40):
+        x = rows[i]
+        if not np.isnan(x).any():
+            continue
+        _, _, _, fills, _, m = ref._missing_row(x, sm.weights_, sm.means_, scales,
+                                                sm.degrees_of_freedom_)
+        np.testing.assert_allclose(filled[i, m], proba[i] @ fills[:, m], rtol=1e-9,
+                                   atol=1e-12)
+    # Draws for one row (its component certain): the conditional t's mean and variance,
+    # (nu + delta2) / (nu + p - 2) times the conditional scale.
+    i = next(i for i in range(3, 300) if np.isnan(rows[i]).sum() == 1 and
+             proba[i].max() > 1 - 1e-5)
+    x = rows[i]
+    logp, _, _, fills, ccov, m = ref._missing_row(x, sm.weights_, sm.means_, scales,
+                                                  sm.degrees_of_freedom_)
+    j = int(np.argmax(proba[i]))
+    o = ~np.isnan(x)
+    S = scales[j]
+    diff = x[o] - sm.means_[j, o]
+    d2 = diff @ np.linalg.solve(S[np.ix_(o, o)], diff)
+    nu, p = sm.degrees_of_freedom_[j], int(o.sum())
+    draws = sm.impute(np.repeat(x[None], 40_000, axis=0), sample=True, random_state=1)[:, m[0]]
+    var = (nu + d2) / (nu + p - 2) * ccov[j][0, 0]
+    assert abs(draws.mean() - fills[j, m[0]]) < 4 * np.sqrt(var / draws.size)
+    assert draws.var() == pytest.approx(var, rel=0.06)

@@ -22,10 +22,10 @@ from ..families.registry import register, register_estimator
 from ..families.student import StudentFamily, StudentParams
 from ..init import initialize, params_from_user
 from ._mixture import COMMON_CONSTRAINTS, FamilyMixture
-from ._nan import NanPolicyMixin
+from ._nan import ImputeMixin, NanPolicyMixin
 from ..families.missing import NAN_POLICIES
 
-class StudentMixture(NanPolicyMixin, FamilyMixture):
+class StudentMixture(ImputeMixin, NanPolicyMixin, FamilyMixture):
     """Mixture of multivariate Student-t distributions fitted by EM (ECM for ``nu``).
 
     Each component has a location ``mu_k``, a scale matrix ``Sigma_k`` (stored as
@@ -161,6 +161,36 @@ class StudentMixture(NanPolicyMixin, FamilyMixture):
         "means_init": [ARRAY_LIKE, NONE],
         "precisions_init": [ARRAY_LIKE, NONE],
     }
+
+    def impute(self, X: Any, *, sample: bool = False, random_state: Any = None,
+               out: Any = None) -> np.ndarray:
+        """``X`` with every NaN replaced from the fitted mixture (works under any
+        ``nan_policy``).
+
+        Each row's responsibilities come from its observed values (a row entirely missing
+        gets the weights). A missing entry then becomes ``E[x_mis | x_obs] = sum_k r_k
+        (mu_k,m + Sigma_k,mo Sigma_k,oo^-1 (x_o - mu_k,o))`` (a t's conditional mean is the
+        Gaussian one under its scale). With ``sample=True`` each row instead draws a
+        component from its responsibilities, then its missing block from that component's
+        conditional, a t with ``nu + p`` degrees of freedom (``p`` observed coordinates).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or out-of-core data
+            NaN marks a missing value; inf is an error.
+        sample : bool, default=False
+            Draw from the conditional instead of taking its mean.
+        random_state : int, RandomState, Generator or None, default=None
+            Seed of the draws (``sample=True`` only).
+        out : ndarray or path, optional
+            Where to write the result: a float64 array (or memmap) of X's shape, or a path
+            for a ``.npy`` file (returned memory-mapped), chunk by chunk.
+
+        Returns
+        -------
+        X_filled : ndarray of shape (n_samples, n_features), float64
+        """
+        return super().impute(X, sample=sample, random_state=random_state, out=out)
 
     # ---- FamilyMixture hooks ------------------------------------------------------------------
     def _make_family(self, n_features: Optional[int], source: Any) -> StudentFamily:

@@ -352,6 +352,45 @@ class StudentFamily:
         self._run_missing(X, None, rows, kargs, shapes, (lpn, lab, rsp), serial)
         return lpn, (lab if labels else None), (rsp if resp else None)
 
+    def with_nan_policy(self, nan_policy: str) -> "StudentFamily":
+        """This family with another ``nan_policy``."""
+        if nan_policy == self.nan_policy:
+            return self
+        return StudentFamily(self.covariance_type, self.degrees_of_freedom,
+                             self.degrees_of_freedom_init, nan_policy)
+
+    def impute_missing(self, X: np.ndarray, resp: np.ndarray, params: StudentParams,
+                       rng: Optional[np.random.Generator] = None) -> np.ndarray:
+        """``X`` (float64 copy) with each NaN replaced by ``sum_k r_k E_k[x_m | x_o]`` under
+        the rows' responsibilities ``resp``, or (with ``rng``) by a draw: a component from
+        ``resp``, ``tau ~ Gamma((nu + p) / 2, rate (nu + delta2) / 2)``, then
+        ``N(conditional mean, C / tau)``, which is the conditional t of that component."""
+        from ..kernels.student_missing import student_fill_chunk
+        from .missing import nan_row_scan, nan_rows_for_kernel, kernel_layout
+        out = np.array(X, dtype=np.float64, order="C")
+        has, _, keys = nan_row_scan(X)
+        if not has.any():
+            return out
+        n, d = X.shape
+        kargs = self.kernel_args(params)
+        U, lam = kernel_layout(kargs)
+        rows = nan_rows_for_kernel(has, keys, self.square)
+        r = np.ascontiguousarray(resp, dtype=np.float64)
+        kern = student_fill_chunk.parallel
+        if rng is None:
+            kern(X, rows, kargs.means, U, lam, r, np.empty(0, np.int64), np.empty((0, d)), out,
+                 np.empty((0, d)), np.empty(0))
+            return out
+        pick = np.minimum((rng.uniform(size=n)[:, None] > np.cumsum(r, axis=1)).sum(axis=1),
+                          r.shape[1] - 1)
+        noise = np.zeros((n, d))
+        d2 = np.zeros(n)
+        kern(X, rows, kargs.means, U, lam, r, pick, rng.standard_normal((n, d)), out, noise, d2)
+        nu = np.asarray(params.degrees_of_freedom, dtype=np.float64)[pick]
+        p_obs = d - np.isnan(X).sum(axis=1)
+        tau = rng.gamma(0.5 * (nu + p_obs), 2.0 / (nu + d2))
+        return out + noise / np.sqrt(tau)[:, None]
+
     def n_parameters(self, n_components: int, n_features: int) -> int:
         """Gaussian parameters, plus one ``nu`` per component when it is estimated."""
         n = self.covariance_family.n_parameters(n_components, n_features)

@@ -137,3 +137,56 @@ def student_missing_chunk(X, sample_weight, rows, means, U, lam, base, nu, lg, e
                         s2[s, kk, mis[a]] += wr * C[ck, a, a]
         ll[s, 0] = ll_sum
         ll[s, 1] = w_sum
+
+
+# signature: (X[n,d] with NaN, rows[m] i64, means, U, lam, resp[n,K] f64 (the rows'
+#             responsibilities), pick[n] i64 (a component per row, or [0] for the mean),
+#             z[n,d] f64 (standard normal draws, or [0,d]), out[n,d] f64 (X's rows copied;
+#             NaN entries overwritten), noise[n,d] and d2[n] f64 out (pick only)) -> None
+@kernel
+def student_fill_chunk(X, rows, means, U, lam, resp, pick, z, out, noise, d2):
+    """Fill each NaN with ``sum_k r_k E_k[x_m | x_o]`` (the t conditional mean is the
+    Gaussian one under the scale), or, with ``pick``, with the picked component's
+    conditional mean, writing ``noise = L^-T z_m`` (covariance ``C = Lam_mm^-1``; the caller
+    divides it by ``sqrt(tau)``) and ``d2`` the row's squared distance under it."""
+    n_components, d = means.shape
+    m = rows.shape[0]
+    n_blocks = max(1, min(64, (m + 255) // 256))
+    per = (m + n_blocks - 1) // n_blocks
+    draw = pick.shape[0] > 0
+    nl = lam.shape[0]
+    for s in prange(n_blocks):
+        mask, obs, mis, A, L, C, ldm, E, g, lp = _scratch(n_components, nl, d)
+        zero = np.zeros(n_components)
+        v = np.zeros(d)
+        have = False
+        no = 0
+        nm = 0
+        for p in range(s * per, min(m, (s + 1) * per)):
+            i = rows[p]
+            if not same_pattern(X, i, mask, have):
+                no, nm = read_pattern(X, i, mask, obs, mis)
+                factor_pattern(lam, mis, nm, A, L, C, ldm)
+                have = True
+            row_log_prob(X, i, means, U, lam, zero, obs, no, mis, nm, C, ldm, E, g, lp)
+            if not draw:
+                for a in range(nm):
+                    j = mis[a]
+                    acc = 0.0
+                    for k in range(n_components):
+                        acc += resp[i, k] * (means[k, j] + E[k, j])
+                    out[i, j] = acc
+                continue
+            k = pick[i]
+            kk = k if nl > 1 else 0
+            d2[i] = max(2.0 * (0.5 * nm * _LOG_2PI - 0.5 * ldm[kk] - lp[k]), 0.0)
+            for a in range(nm - 1, -1, -1):
+                t = z[i, mis[a]]
+                if lam.ndim == 3:
+                    for b in range(a + 1, nm):
+                        t -= L[kk, b, a] * v[b]
+                v[a] = t / L[kk, a, a]
+            for a in range(nm):
+                j = mis[a]
+                out[i, j] = means[k, j] + E[k, j]
+                noise[i, j] = v[a]
