@@ -67,6 +67,13 @@ def _missing() -> None:
                              random_state=0)
         _use(gm, X)
         gm.impute(X)
+    from . import BayesianGaussianMixture, StudentMixture
+    for cov in _COV_TYPES:        # the variational family runs the Gaussian kernels above
+        for cls in (StudentMixture, BayesianGaussianMixture):
+            est = cls(2, covariance_type=cov, nan_policy="marginalize", max_iter=2,
+                      random_state=0)
+            _use(est, X)
+            est.impute(X)
 
 
 def _bayesian() -> None:

@@ -63,8 +63,9 @@ class StudentKernelArgs:
     const: np.ndarray
     tpar: np.ndarray
     nan_policy: str = "raise"
-    #: Under "marginalize": ``(base, nu, lg, el)`` of :mod:`fastem.kernels.student_missing`
-    #: (``lg``, ``el`` tabulated for every number of observed coordinates ``0..D``).
+    #: Under "marginalize": ``(base, nu, lg, el + la)`` of
+    #: :mod:`fastem.kernels.student_missing` (tabulated for every number of observed
+    #: coordinates ``0..D``).
     marginal: Optional[tuple] = None
 
 
@@ -196,9 +197,9 @@ class StudentFamily:
             half = 0.5 * (dof[None, :] + p)
             lg = (np.vectorize(math.lgamma)(half) - np.vectorize(math.lgamma)(0.5 * dof)[None]
                   - 0.5 * p * np.log(dof * math.pi)[None])
-            el = -np.vectorize(log_minus_digamma)(half)
+            ela = -np.vectorize(log_minus_digamma)(half) + np.log((dof[None, :] + p) / dof)
             marginal = (np.ascontiguousarray(base, dtype=np.float64), np.ascontiguousarray(dof),
-                        np.ascontiguousarray(lg), np.ascontiguousarray(el))
+                        np.ascontiguousarray(lg), np.ascontiguousarray(ela))
         return StudentKernelArgs(gk.means, prec, np.ascontiguousarray(const, dtype=np.float64),
                                  tpar, self.nan_policy, marginal)
 
@@ -249,12 +250,12 @@ class StudentFamily:
         from ..kernels.student_missing import student_missing_chunk
         from .missing import kernel_layout
         U, lam = kernel_layout(kargs)
-        base, nu, lg, el = kargs.marginal
+        base, nu, lg, ela = kargs.marginal
         kern = student_missing_chunk.serial if serial else student_missing_chunk.parallel
         w = gaussian_pass.as_weights(sample_weight)
 
         def run(nk, uk, s1, s2, aux, ll):
-            kern(X, w, rows, kargs.means, U, lam, base, nu, lg, el, nk, uk, s1, s2, aux, ll,
+            kern(X, w, rows, kargs.means, U, lam, base, nu, lg, ela, nk, uk, s1, s2, aux, ll,
                  *outputs)
 
         return run_in_slots(run, rows.shape[0], n_slots_shapes, 2)

@@ -10,17 +10,21 @@ conditional of :mod:`.missing_pass`, with ``Lam = Sigma^-1``)::
                            - (nu + p)/2 log(1 + delta2 / nu)
     base_k = log w_k + log det U_k,   lg[p, k] = lgamma((nu+p)/2) - lgamma(nu/2) - p/2 log(nu pi)
 
-and the weight ``u = (nu + p) / (nu + delta2)``. Given the component and ``u`` the missing
+and the weight ``u = (nu + p) / (nu + delta2)``, whose log is ``la[p, k] - log1p(delta2 / nu)``
+with ``la[p, k] = log((nu + p) / nu)`` (one logarithm per row and component). Given the component and ``u`` the missing
 block is Gaussian with the conditional mean ``mu_m + delta`` and covariance ``C / u``
 (``C = Lam_mm^-1``), so the expected statistics are (McLachlan & Peel, 2000, sec. 7.6)::
 
     sum w r u e,    sum w r u e e^T + sum w r C (missing block),
     sum w r (log u + el[p, k] - u),    el[p, k] = psi((nu+p)/2) - log((nu+p)/2)
 
+(the caller passes ``el + la`` as one table).
 with ``e`` the filled difference about the means: the ``u``-weighted Gaussian statistics
 plus ``C`` weighted by ``r`` alone, and the ECM statistic of ``nu`` with each row's own
 ``p``. Rows go one by one (sorted by pattern for square layouts, so one factorisation of
-``Lam_mm`` serves a run of rows); fixed slots as in :mod:`.missing_pass`.
+``Lam_mm`` serves a run of rows; diagonal layouts need no factor: ``log det Lam_mm`` is a sum
+of the logarithms of the precisions, tabulated once per slot); fixed slots as in
+:mod:`.missing_pass`.
 """
 from __future__ import annotations
 
@@ -38,27 +42,27 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 # signature: (lp[K] in: row_log_prob with zero constants, out: log w + log t), u[K] out,
 #             q[K] out (log u + el - u), ldm, nl, no, nm, base[K], nu[K], lg[D+1,K],
-#             el[D+1,K]) -> None
+#             ela[D+1,K] (el + la)) -> None
 @helper
-def t_row(lp, u, q, ldm, nl, no, nm, base, nu, lg, el):
+def t_row(lp, u, q, ldm, nl, no, nm, base, nu, lg, ela):
     """Turn the Gaussian marginal terms of one row into Student-t log-densities."""
     half_m = 0.5 * nm * _LOG_2PI
     for k in range(lp.shape[0]):
         kk = k if nl > 1 else 0
         d2 = max(2.0 * (half_m - 0.5 * ldm[kk] - lp[k]), 0.0)
         v = nu[k]
-        lp[k] = (base[k] - 0.5 * ldm[kk] + lg[no, k]
-                 - 0.5 * (v + no) * math.log1p(d2 / v))
+        lz = math.log1p(d2 / v)
+        lp[k] = base[k] - 0.5 * ldm[kk] + lg[no, k] - 0.5 * (v + no) * lz
         u[k] = (v + no) / (v + d2)
-        q[k] = math.log(u[k]) + el[no, k] - u[k]
+        q[k] = ela[no, k] - lz - u[k]
 
 
 # signature: (X[n,d] with NaN, sample_weight[n] or [0], rows[m] i64, means[K,d], U (K|1,d,d)
 #             or (K,d), lam (dense precisions or squared diagonal factors), base[K], nu[K],
-#             lg[D+1,K], el[D+1,K], nk[S,K], uk[S,K], s1[S,K,d], s2[S,...], aux[S,K],
+#             lg[D+1,K], ela[D+1,K], nk[S,K], uk[S,K], s1[S,K,d], s2[S,...], aux[S,K],
 #             ll[S,2], lpn[n] or [0], labels[n] i64 or [0], resp[n,K] or [0,K]) -> None
 @kernel
-def student_missing_chunk(X, sample_weight, rows, means, U, lam, base, nu, lg, el, nk, uk,
+def student_missing_chunk(X, sample_weight, rows, means, U, lam, base, nu, lg, ela, nk, uk,
                           s1, s2, aux, ll, lpn_out, labels_out, resp_out):
     """Statistics (about ``means``) of the given rows, each over its observed coordinates,
     and optionally their per-row log-likelihood (0.0 when every coordinate is missing),
@@ -79,6 +83,9 @@ def student_missing_chunk(X, sample_weight, rows, means, U, lam, base, nu, lg, e
         zero = np.zeros(n_components)
         u = np.zeros(n_components)
         q = np.zeros(n_components)
+        # Diagonal layouts: log det Lam_mm and C = 1 / Lam_mm from tables (no logarithm per
+        # row and missing entry).
+        log_lam = np.log(lam) if not square else np.zeros((1, 1))
         have = False
         no = 0
         nm = 0
@@ -88,11 +95,18 @@ def student_missing_chunk(X, sample_weight, rows, means, U, lam, base, nu, lg, e
             i = rows[p]
             if not same_pattern(X, i, mask, have):
                 no, nm = read_pattern(X, i, mask, obs, mis)
-                factor_pattern(lam, mis, nm, A, L, C, ldm)
+                if square:
+                    factor_pattern(lam, mis, nm, A, L, C, ldm)
+                else:
+                    for k in range(n_components):
+                        v = 0.0
+                        for a in range(nm):
+                            v += log_lam[k, mis[a]]
+                        ldm[k] = v
                 have = True
             # (With nothing observed the terms reduce to log w: responsibilities = weights.)
             row_log_prob(X, i, means, U, lam, zero, obs, no, mis, nm, C, ldm, E, g, lp)
-            t_row(lp, u, q, ldm, nl, no, nm, base, nu, lg, el)
+            t_row(lp, u, q, ldm, nl, no, nm, base, nu, lg, ela)
             if want_labels:
                 best = 0
                 for k in range(1, n_components):
@@ -134,7 +148,7 @@ def student_missing_chunk(X, sample_weight, rows, means, U, lam, base, nu, lg, e
                     for j in range(d):
                         s2[s, kk, j] += wru * E[k, j] * E[k, j]
                     for a in range(nm):
-                        s2[s, kk, mis[a]] += wr * C[ck, a, a]
+                        s2[s, kk, mis[a]] += wr / lam[k, mis[a]]
         ll[s, 0] = ll_sum
         ll[s, 1] = w_sum
 
