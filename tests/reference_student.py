@@ -73,6 +73,17 @@ def dof_solve(c):
     return brentq(f, DOF_MIN, DOF_MAX, xtol=1e-300, rtol=8.9e-16, maxiter=500)
 
 
+def scales_from_scatter(scatter, nk, cov_type, reg_covar):
+    """The scale matrices of ``cov_type`` from the ``u``-weighted scatters (K, d, d)."""
+    d = scatter.shape[1]
+    if cov_type == "tied":
+        return scatter.sum(axis=0) / nk.sum() + reg_covar * np.eye(d)
+    full = scatter / nk[:, None, None] + reg_covar * np.eye(d)
+    return {"full": full,
+            "diag": np.array([np.diag(c) for c in full]),
+            "spherical": np.array([np.diag(c).mean() for c in full])}[cov_type]
+
+
 def m_step(X, w, resp, u, means_old, dofs_old, cov_type, reg_covar, fixed_dof):
     n, d = X.shape
     k = resp.shape[1]
@@ -84,13 +95,7 @@ def m_step(X, w, resp, u, means_old, dofs_old, cov_type, reg_covar, fixed_dof):
     for j in range(k):
         diff = X - means[j]
         scatter[j] = (wru[:, j, None] * diff).T @ diff
-    if cov_type == "tied":
-        cov = scatter.sum(axis=0) / nk.sum() + reg_covar * np.eye(d)
-    else:
-        full = scatter / nk[:, None, None] + reg_covar * np.eye(d)
-        cov = {"full": full,
-               "diag": np.array([np.diag(c) for c in full]),
-               "spherical": np.array([np.diag(c).mean() for c in full])}[cov_type]
+    cov = scales_from_scatter(scatter, nk, cov_type, reg_covar)
     if fixed_dof is not None:
         dofs = np.full(k, float(fixed_dof))
     else:
@@ -188,13 +193,7 @@ def reference_em_missing(X, weights, means, cov, dofs, *, cov_type, n_iter, reg_
                 e = fills[j] - new_means[j]
                 scatter[j] += r[j] * u[j] * np.outer(e, e)
                 scatter[j][np.ix_(m, m)] += r[j] * ccov[j]
-        if cov_type == "tied":
-            cov = scatter.sum(axis=0) / nk.sum() + reg_covar * np.eye(d)
-        else:
-            full = scatter / nk[:, None, None] + reg_covar * np.eye(d)
-            cov = {"full": full,
-                   "diag": np.array([np.diag(c) for c in full]),
-                   "spherical": np.array([np.diag(c).mean() for c in full])}[cov_type]
+        cov = scales_from_scatter(scatter, nk, cov_type, reg_covar)
         if fixed_dof is None:
             term = sum(r[0] * (np.log(r[1]) - r[1] + r[2]) for r in rows) / nk
             dofs = np.array([dof_solve(term[j]) for j in range(k)])

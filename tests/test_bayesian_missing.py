@@ -21,6 +21,7 @@ from fastem import BayesianGaussianMixture
 from fastem.families import missing as missing_mod
 
 from .reference_missing import full_covs, posterior_rows, scatter
+from .test_bayesian import _data as bayesian_data
 
 sklearn = pytest.importorskip("sklearn")
 from sklearn.mixture import BayesianGaussianMixture as SkBGM  # noqa: E402
@@ -30,12 +31,7 @@ _EPS10 = 10 * np.finfo(np.float64).eps
 
 
 def _data(n=150, seed=0):
-    rng = np.random.default_rng(seed)
-    parts = [rng.normal(0, 1, (n // 2, 3)),
-             rng.normal(0, 0.5, (n // 4, 3)) + [4, 1, 2],
-             rng.normal(0, 0.7, (n - n // 2 - n // 4, 3)) + [-3, 2, 0]]
-    X = np.concatenate(parts)
-    return X[rng.permutation(len(X))]
+    return bayesian_data(n, seed)
 
 
 def _holes(X, pattern, seed=2):

@@ -246,7 +246,7 @@ class StudentFamily:
             return None
         return nan_rows_for_kernel(has, keys, self.square), has
 
-    def _run_missing(self, X, sample_weight, rows, kargs, n_slots_shapes, outputs, serial):
+    def _run_missing(self, X, sample_weight, rows, kargs, shapes, outputs, serial):
         from ..kernels.student_missing import student_missing_chunk
         from .missing import kernel_layout
         U, lam = kernel_layout(kargs)
@@ -258,7 +258,7 @@ class StudentFamily:
             kern(X, w, rows, kargs.means, U, lam, base, nu, lg, ela, nk, uk, s1, s2, aux, ll,
                  *outputs)
 
-        return run_in_slots(run, rows.shape[0], n_slots_shapes, 2)
+        return run_in_slots(run, rows.shape[0], shapes, 2)
 
     def _marginal_stats(self, X: np.ndarray, sample_weight: Optional[np.ndarray],
                         kargs: StudentKernelArgs, serial: bool) -> Optional[StudentStats]:

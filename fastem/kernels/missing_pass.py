@@ -202,6 +202,33 @@ def normalise_row(lp):
     return top + math.log(tot)
 
 
+# signature: (out[n,d] f64, i, mis, nm, r[K] f64 responsibilities, means[K,d],
+#             E[K,d] (filled differences)) -> None
+@helper
+def fill_mean(out, i, mis, nm, r, means, E):
+    """Row ``i``'s missing entries: the responsibility-weighted conditional means."""
+    for a in range(nm):
+        j = mis[a]
+        acc = 0.0
+        for k in range(means.shape[0]):
+            acc += r[k] * (means[k, j] + E[k, j])
+        out[i, j] = acc
+
+
+# signature: (z[n,d] f64 standard normal draws, i, mis, nm, L (K',d,d) lower factors of
+#             Lam_mm (diagonal layouts: their diagonals), kk, square bool, v[d] f64 out)
+#             -> None
+@helper
+def conditional_noise(z, i, mis, nm, L, kk, square, v):
+    """``v = L^-T z_m``, a draw of covariance ``L^-T L^-1 = Lam_mm^-1`` (back substitution)."""
+    for a in range(nm - 1, -1, -1):
+        t = z[i, mis[a]]
+        if square:
+            for b in range(a + 1, nm):
+                t -= L[kk, b, a] * v[b]
+        v[a] = t / L[kk, a, a]
+
+
 @helper
 def _scratch(n_components, n_lam, d):
     return (np.zeros(d, np.bool_), np.zeros(d, np.int64), np.zeros(d, np.int64),
@@ -273,12 +300,7 @@ def missing_impute_chunk(X, rows, means, U, lam, const, u, z, out):
             row_log_prob(X, i, means, U, lam, const, obs, no, mis, nm, C, ldm, E, g, lp)
             normalise_row(lp)
             if not draw:
-                for a in range(nm):
-                    j = mis[a]
-                    acc = 0.0
-                    for k in range(n_components):
-                        acc += lp[k] * (means[k, j] + E[k, j])
-                    out[i, j] = acc
+                fill_mean(out, i, mis, nm, lp, means, E)
                 continue
             k = n_components - 1
             c = 0.0
@@ -288,13 +310,7 @@ def missing_impute_chunk(X, rows, means, U, lam, const, u, z, out):
                     k = kq
                     break
             kk = k if lam.shape[0] > 1 else 0
-            # v = L^-T z_m has covariance L^-T L^-1 = Lam_mm^-1 (back substitution).
-            for a in range(nm - 1, -1, -1):
-                t = z[i, mis[a]]
-                if lam.ndim == 3:
-                    for b in range(a + 1, nm):
-                        t -= L[kk, b, a] * v[b]
-                v[a] = t / L[kk, a, a]
+            conditional_noise(z, i, mis, nm, L, kk, lam.ndim == 3, v)
             for a in range(nm):
                 j = mis[a]
                 out[i, j] = means[k, j] + E[k, j] + v[a]

@@ -34,8 +34,8 @@ import numpy as np
 from numba import prange
 
 from ._jit import helper, kernel
-from .missing_pass import (_scratch, factor_pattern, normalise_row, read_pattern,
-                           row_log_prob, same_pattern)
+from .missing_pass import (_scratch, conditional_noise, factor_pattern, fill_mean,
+                           normalise_row, read_pattern, row_log_prob, same_pattern)
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -184,22 +184,12 @@ def student_fill_chunk(X, rows, means, U, lam, resp, pick, z, out, noise, d2):
                 have = True
             row_log_prob(X, i, means, U, lam, zero, obs, no, mis, nm, C, ldm, E, g, lp)
             if not draw:
-                for a in range(nm):
-                    j = mis[a]
-                    acc = 0.0
-                    for k in range(n_components):
-                        acc += resp[i, k] * (means[k, j] + E[k, j])
-                    out[i, j] = acc
+                fill_mean(out, i, mis, nm, resp[i], means, E)
                 continue
             k = pick[i]
             kk = k if nl > 1 else 0
             d2[i] = max(2.0 * (0.5 * nm * _LOG_2PI - 0.5 * ldm[kk] - lp[k]), 0.0)
-            for a in range(nm - 1, -1, -1):
-                t = z[i, mis[a]]
-                if lam.ndim == 3:
-                    for b in range(a + 1, nm):
-                        t -= L[kk, b, a] * v[b]
-                v[a] = t / L[kk, a, a]
+            conditional_noise(z, i, mis, nm, L, kk, lam.ndim == 3, v)
             for a in range(nm):
                 j = mis[a]
                 out[i, j] = means[k, j] + E[k, j]
