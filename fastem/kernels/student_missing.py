@@ -11,9 +11,9 @@ conditional of :mod:`.missing_pass`, with ``Lam = Sigma^-1``)::
     base_k = log w_k + log det U_k,   lg[p, k] = lgamma((nu+p)/2) - lgamma(nu/2) - p/2 log(nu pi)
 
 and the weight ``u = (nu + p) / (nu + delta2)``, whose log is ``la[p, k] - log1p(delta2 / nu)``
-with ``la[p, k] = log((nu + p) / nu)`` (one logarithm per row and component). Given the component and ``u`` the missing
-block is Gaussian with the conditional mean ``mu_m + delta`` and covariance ``C / u``
-(``C = Lam_mm^-1``), so the expected statistics are (McLachlan & Peel, 2000, sec. 7.6)::
+with ``la[p, k] = log((nu + p) / nu)`` (one logarithm per row and component). Given the
+component and ``u`` the missing block is Gaussian with the conditional mean ``mu_m + delta``
+and covariance ``C / u`` (``C = Lam_mm^-1``), so the expected statistics are (McLachlan & Peel, 2000, sec. 7.6)::
 
     sum w r u e,    sum w r u e e^T + sum w r C (missing block),
     sum w r (log u + el[p, k] - u),    el[p, k] = psi((nu+p)/2) - log((nu+p)/2)
