@@ -8,20 +8,21 @@ conditional of :mod:`.missing_pass`, with ``Lam = Sigma^-1``)::
 
     log w + log t_p(x_o) = base_k - 1/2 log det Lam_mm + lg[p, k]
                            - (nu + p)/2 log(1 + delta2 / nu)
-    base_k = log w_k + log det U_k,   lg[p, k] = lgamma((nu+p)/2) - lgamma(nu/2) - p/2 log(nu pi)
+    base_k = log w_k + log det U_k
+    lg[p, k] = lgamma((nu+p)/2) - lgamma(nu/2) - p/2 log(nu pi)
 
 and the weight ``u = (nu + p) / (nu + delta2)``, whose log is ``la[p, k] - log1p(delta2 / nu)``
 with ``la[p, k] = log((nu + p) / nu)`` (one logarithm per row and component). Given the
 component and ``u`` the missing block is Gaussian with the conditional mean ``mu_m + delta``
-and covariance ``C / u`` (``C = Lam_mm^-1``), so the expected statistics are (McLachlan & Peel, 2000, sec. 7.6)::
+and covariance ``C / u`` (``C = Lam_mm^-1``), so the expected statistics are (McLachlan &
+Peel, 2000, sec. 7.6)::
 
     sum w r u e,    sum w r u e e^T + sum w r C (missing block),
     sum w r (log u + el[p, k] - u),    el[p, k] = psi((nu+p)/2) - log((nu+p)/2)
 
-(the caller passes ``el + la`` as one table).
 with ``e`` the filled difference about the means: the ``u``-weighted Gaussian statistics
 plus ``C`` weighted by ``r`` alone, and the ECM statistic of ``nu`` with each row's own
-``p``. Rows go one by one (sorted by pattern for square layouts, so one factorisation of
+``p`` (the caller passes ``el + la`` as one table). Rows go one by one (sorted by pattern for square layouts, so one factorisation of
 ``Lam_mm`` serves a run of rows; diagonal layouts need no factor: ``log det Lam_mm`` is a sum
 of the logarithms of the precisions, tabulated once per slot); fixed slots as in
 :mod:`.missing_pass`.
