@@ -22,10 +22,10 @@ Peel, 2000, sec. 7.6)::
 
 with ``e`` the filled difference about the means: the ``u``-weighted Gaussian statistics
 plus ``C`` weighted by ``r`` alone, and the ECM statistic of ``nu`` with each row's own
-``p`` (the caller passes ``el + la`` as one table). Rows go one by one (sorted by pattern for square layouts, so one factorisation of
-``Lam_mm`` serves a run of rows; diagonal layouts need no factor: ``log det Lam_mm`` is a sum
-of the logarithms of the precisions, tabulated once per slot); fixed slots as in
-:mod:`.missing_pass`.
+``p`` (the caller passes ``el + la`` as one table). Rows go one by one, sorted by pattern
+for square layouts so that one factorisation of ``Lam_mm`` serves a run of rows (diagonal
+layouts need none: ``log det Lam_mm`` is a sum of the precisions' logarithms, tabulated once
+per slot); fixed slots as in :mod:`.missing_pass`.
 """
 from __future__ import annotations
 
