@@ -361,19 +361,32 @@ def em_flops_full(n: int, d: int, k: int) -> float:
 
 # ----------------------------------------------------------------------------- machine
 @functools.lru_cache(maxsize=1)
-def machine_info() -> dict:
-    """Where the numbers were measured (recorded with every result)."""
-    import numba
-    cpu = platform.processor() or platform.machine()
+def cpu_kind() -> dict:
+    """The processor as the first entry of ``/proc/cpuinfo`` names it: model name, family
+    and model numbers, and whether it has AVX-512 (machines of one model name can be different
+    generations, with different relative speeds of fastem's kernels and BLAS)."""
+    kind = {"cpu": platform.processor() or platform.machine()}
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                key, value = key.strip(), value.strip()
+                if key == "model name":
+                    kind["cpu"] = value
+                elif key in ("cpu family", "model"):
+                    kind["cpu_" + key.split()[-1]] = value
+                elif key == "flags":
+                    kind["avx512"] = "avx512f" in value.split()
                     break
     except OSError:
         pass
-    info = {"cpu": cpu, "logical_cpus": os.cpu_count(), "python": platform.python_version(),
+    return kind
+
+
+def machine_info() -> dict:
+    """Where the numbers were measured (recorded with every result)."""
+    import numba
+    info = {**cpu_kind(), "logical_cpus": os.cpu_count(), "python": platform.python_version(),
             "numpy": np.__version__, "numba": numba.__version__,
             "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "")}
     try:

@@ -14,6 +14,7 @@ Usage::
 
     python -m benchmarks.gate                     # check against benchmarks/baseline.json
     python -m benchmarks.gate --update-baseline   # measure and write a new baseline
+    python -m benchmarks.gate --update-baseline --this-machine   # ... for this CPU kind only
     python -m benchmarks.gate --json out.json     # also write the measurements
 
 Exit status: 0 pass, 1 regression, 2 missing baseline or usage error.
@@ -174,6 +175,23 @@ def measure(rounds: int = 5, threads: int = THREADS) -> dict:
     return out
 
 
+def machine_key(kind: dict) -> str:
+    """The key of a CPU kind (:func:`benchmarks._harness.cpu_kind`) in the baseline's
+    ``by_machine`` table."""
+    return (f"{kind.get('cpu', '?')} family {kind.get('cpu_family', '?')} model "
+            f"{kind.get('cpu_model', '?')} avx512 {kind.get('avx512', '?')}")
+
+
+def baseline_for(doc: dict, kind: dict) -> tuple[dict, str]:
+    """The baseline cases measured on this CPU kind when the baseline has them (ratios to a
+    peer shift between processor generations, e.g. with and without AVX-512), else the
+    default ones; and a word on which."""
+    entry = doc.get("by_machine", {}).get(machine_key(kind))
+    if entry is not None:
+        return entry, f"this CPU kind's ({machine_key(kind)})"
+    return doc, "the default"
+
+
 def compare(measured: dict, baseline: dict, tolerance: float,
             case_tolerance: float) -> tuple[float, list[str]]:
     """Geometric mean over the cases of ``ratio / baseline ratio``, and the failures: the
@@ -203,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=3,
                    help="with --update-baseline: gate runs whose per-case median is stored")
     p.add_argument("--json", type=Path, default=None, help="write the measurements here")
+    p.add_argument("--this-machine", action="store_true",
+                   help="with --update-baseline: store the ratios for this CPU kind only "
+                        "(the baseline's by_machine table), keeping the default ones")
     args = p.parse_args(argv)
 
     baseline = None
@@ -228,19 +249,26 @@ def main(argv: list[str] | None = None) -> int:
                                          "machine": H.machine_info()}, indent=1))
 
     if args.update_baseline:
-        doc = {"tolerance": tolerance, "case_tolerance": case_tolerance, "n": N,
-               "threads": THREADS, "rounds": args.rounds, "runs": len(runs),
-               "machine": H.machine_info(),
-               "cases": {k: {"ratio": v["ratio"]} for k, v in measured.items()}}
+        entry = {"rounds": args.rounds, "runs": len(runs), "machine": H.machine_info(),
+                 "cases": {k: {"ratio": v["ratio"]} for k, v in measured.items()}}
+        if args.this_machine:
+            doc = json.loads(args.baseline.read_text()) if args.baseline.exists() else {}
+            doc.setdefault("by_machine", {})[machine_key(H.cpu_kind())] = entry
+        else:
+            old = json.loads(args.baseline.read_text()) if args.baseline.exists() else {}
+            doc = {"tolerance": tolerance, "case_tolerance": case_tolerance, "n": N,
+                   "threads": THREADS, **entry,
+                   **({"by_machine": old["by_machine"]} if "by_machine" in old else {})}
         args.baseline.write_text(json.dumps(doc, indent=1) + "\n")
         print(f"gate: wrote {args.baseline} ({seconds:.0f} s). Review and commit it.")
         for name, m in measured.items():
             print(f"  {name:32s} ratio {m['ratio']:.4f}")
         return 0
 
+    baseline, which = baseline_for(baseline, H.cpu_kind())
     geo, failed = compare(measured, baseline, tolerance, case_tolerance)
-    print(f"gate: fastem/scikit-learn per-iteration ratio vs baseline ({seconds:.0f} s, N={N}); "
-          f"fails when the geometric mean of now/base exceeds {tolerance} or one case "
+    print(f"gate: fastem/scikit-learn per-iteration ratio vs {which} baseline ({seconds:.0f} s, "
+          f"N={N}); fails when the geometric mean of now/base exceeds {tolerance} or one case "
           f"exceeds {case_tolerance}")
     print(f"  {'case':32s} {'baseline':>9s} {'now':>9s} {'now/base':>9s}  rounds")
     for name, m in measured.items():

@@ -111,6 +111,34 @@ def test_gate_exit_codes_and_messages(tmp_path, monkeypatch, capsys):
     assert "FAILED: geometric mean slowed down" in out and "--update-baseline" in out
 
 
+def test_gate_uses_the_baseline_of_this_cpu_kind_when_it_has_one(tmp_path, monkeypatch,
+                                                                 capsys):
+    base = tmp_path / "baseline.json"
+    monkeypatch.setattr(gate, "measure", _fake_measure({"a": 0.10, "b": 0.20}))
+    assert gate.main(["--baseline", str(base), "--update-baseline"]) == 0
+    here = {"cpu": "Test CPU", "cpu_family": "25", "cpu_model": "1", "avx512": False}
+    monkeypatch.setattr(gate.H, "cpu_kind", lambda: here)
+    # Slower relative to the peer on this kind: fails the default baseline ...
+    monkeypatch.setattr(gate, "measure", _fake_measure({"a": 0.15, "b": 0.30}))
+    assert gate.main(["--baseline", str(base)]) == 1
+    capsys.readouterr()
+    # ... until this kind has its own, which leaves the default one as it was.
+    assert gate.main(["--baseline", str(base), "--update-baseline", "--this-machine"]) == 0
+    doc = json.loads(base.read_text())
+    assert doc["cases"]["a"]["ratio"] == 0.10
+    assert doc["by_machine"][gate.machine_key(here)]["cases"]["a"]["ratio"] == 0.15
+    assert gate.main(["--baseline", str(base)]) == 0
+    assert "this CPU kind's" in capsys.readouterr().out
+    monkeypatch.setattr(gate, "measure", _fake_measure({"a": 0.21, "b": 0.42}))
+    assert gate.main(["--baseline", str(base)]) == 1
+    # Another kind still gets the default baseline, and a new default keeps the table.
+    monkeypatch.setattr(gate.H, "cpu_kind", lambda: dict(here, avx512=True))
+    monkeypatch.setattr(gate, "measure", _fake_measure({"a": 0.15, "b": 0.30}))
+    assert gate.main(["--baseline", str(base)]) == 1
+    assert gate.main(["--baseline", str(base), "--update-baseline"]) == 0
+    assert gate.machine_key(here) in json.loads(base.read_text())["by_machine"]
+
+
 # ----------------------------------------------------------------------------- report
 def test_load_records_latest_wins_and_reads_pytest_benchmark_json(tmp_path):
     lines = tmp_path / "a.jsonl"
