@@ -377,3 +377,24 @@ def test_cli_fit_bayesian_with_nan_and_impute(tmp_path, capsys):
     filled = np.load(out)
     assert filled.shape == X.shape and not np.isnan(filled).any()
     assert fastem.load(model).nan_policy == "marginalize"
+
+
+def test_integer_weights_equal_repeated_rows():
+    X = _data()
+    M = _holes(X, "random-40")
+    w = np.random.default_rng(5).integers(1, 4, len(M))
+    resp = _soft_resp(len(X), 3)
+    a = _start_from_resp(BayesianGaussianMixture(3, nan_policy="marginalize", max_iter=10,
+                                                 tol=0, n_threads=1,
+                                                 mean_prior=np.zeros(3),
+                                                 covariance_prior=np.eye(3)), X, resp, {})
+    b = _start_from_resp(BayesianGaussianMixture(3, nan_policy="marginalize", max_iter=10,
+                                                 tol=0, n_threads=1,
+                                                 mean_prior=np.zeros(3),
+                                                 covariance_prior=np.eye(3)), X, resp, {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fastem.ConvergenceWarning)
+        a.fit(M, sample_weight=w.astype(float))
+        b.fit(np.repeat(M, w, axis=0))
+    for name in ("weights_", "means_", "covariances_", "lower_bounds_"):
+        assert _rel(getattr(a, name), getattr(b, name)) < 1e-10, name

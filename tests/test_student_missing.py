@@ -228,3 +228,19 @@ def test_impute_is_the_conditional_mean_and_samples_the_conditional_t():
     var = (nu + d2) / (nu + p - 2) * ccov[j][0, 0]
     assert abs(draws.mean() - fills[j, m[0]]) < 4 * np.sqrt(var / draws.size)
     assert draws.var() == pytest.approx(var, rel=0.06)
+
+
+@pytest.mark.parametrize("cov_type", ["full", "diag"])
+def test_integer_weights_equal_repeated_rows(cov_type):
+    M = _holes(_data(), "random-40")
+    w = np.random.default_rng(5).integers(1, 4, len(M))
+    weights, means, cov, prec = _init(cov_type, _data())
+    kw = dict(covariance_type=cov_type, weights_init=weights, means_init=means,
+              precisions_init=prec, max_iter=10, tol=0, nan_policy="marginalize",
+              n_threads=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", exceptions.ConvergenceWarning)
+        a = StudentMixture(2, **kw).fit(M, sample_weight=w.astype(float))
+        b = StudentMixture(2, **kw).fit(np.repeat(M, w, axis=0))
+    for name in ("weights_", "means_", "covariances_", "degrees_of_freedom_", "lower_bounds_"):
+        assert _rel(getattr(a, name), getattr(b, name)) < 1e-10, name
